@@ -1,0 +1,1 @@
+"""The HTTP delivery layer: the FastAPI application under /api/v1."""

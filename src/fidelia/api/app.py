@@ -1,0 +1,53 @@
+"""The application factory: one FastAPI app serving the API (and later the back-office and
+portal), with an optional in-process worker for the embedded default."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from fidelia import __version__
+from fidelia.api import errors
+from fidelia.auth.endpoints import router as apikeys_router
+from fidelia.db import Database
+from fidelia.events.endpoints import router as events_router
+from fidelia.members.endpoints import router as members_router
+from fidelia.programmes.endpoints import router as programmes_router
+
+API_PREFIX = "/api/v1"
+
+
+def create_app(database: Database, *, embedded_worker: bool = False) -> FastAPI:
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        worker = None
+        if embedded_worker:
+            from fidelia.worker.runner import BackgroundWorker
+
+            worker = BackgroundWorker(database)
+            worker.start()
+        try:
+            yield
+        finally:
+            if worker is not None:
+                worker.stop()
+
+    app = FastAPI(
+        title="Fidelia",
+        version=__version__,
+        description="Customer loyalty and engagement platform. Authenticate with "
+        "`Authorization: Bearer <API key>` (or `X-API-Key`).",
+        lifespan=lifespan,
+    )
+    app.state.database = database
+    errors.install(app)
+    for router in (programmes_router, apikeys_router, members_router, events_router):
+        app.include_router(router, prefix=API_PREFIX)
+
+    @app.get("/healthz", include_in_schema=False)
+    def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    return app

@@ -1,0 +1,13 @@
+"""The ASGI app built from the environment, for `uvicorn fidelia.api.asgi:app --workers N`."""
+
+from __future__ import annotations
+
+from fidelia.api.app import create_app
+from fidelia.config import get_settings
+from fidelia.db import Database
+
+_settings = get_settings()
+app = create_app(
+    Database.from_url(_settings.database_url, pool_size=_settings.db_pool_size),
+    embedded_worker=False,
+)

@@ -1,0 +1,49 @@
+"""Every error leaves the API in one JSON shape; no stack trace ever reaches a client."""
+
+from __future__ import annotations
+
+import logging
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from fidelia.errors import FideliaError
+
+log = logging.getLogger("fidelia.api")
+
+_HTTP_CODES = {404: "not_found", 405: "method_not_allowed", 401: "unauthorized", 403: "forbidden"}
+
+
+def _body(
+    code: str, detail: str, fields: list[dict[str, object]] | None = None
+) -> dict[str, object]:
+    return {"error": code, "detail": detail, "fields": fields or []}
+
+
+def install(app: FastAPI) -> None:
+    @app.exception_handler(FideliaError)
+    async def _fidelia(_request: Request, exc: FideliaError) -> JSONResponse:
+        return JSONResponse(exc.as_dict(), status_code=exc.status_code)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(_request: Request, exc: RequestValidationError) -> JSONResponse:
+        fields = [{"loc": list(err["loc"]), "msg": err["msg"]} for err in exc.errors()]
+        detail = "; ".join(
+            ".".join(str(p) for p in f["loc"]) + ": " + str(f["msg"]) for f in fields
+        )
+        return JSONResponse(_body("validation_error", detail, fields), status_code=422)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        code = _HTTP_CODES.get(exc.status_code, "http_error")
+        return JSONResponse(_body(code, str(exc.detail)), status_code=exc.status_code)
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+        log.exception("unhandled error on %s %s", request.method, request.url.path)
+        return JSONResponse(
+            _body("internal_error", "an unexpected error occurred; it has been logged"),
+            status_code=500,
+        )

@@ -1,0 +1,1 @@
+"""API keys and the scopes that guard every API route."""

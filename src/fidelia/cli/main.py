@@ -1,0 +1,78 @@
+"""`fidelia`: install, migrate, serve, import, manage keys and jobs."""
+
+from __future__ import annotations
+
+import threading
+
+import typer
+
+from fidelia.cli import data, programme
+from fidelia.cli.common import console, database, run_server, setup_logging
+from fidelia.config import get_settings
+from fidelia.migrations import upgrade
+
+app = typer.Typer(help="Fidelia: customer loyalty and engagement platform.", no_args_is_help=True)
+db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+app.add_typer(programme.programme_app, name="programme")
+app.add_typer(programme.apikey_app, name="apikey")
+app.add_typer(data.members_app, name="members")
+app.add_typer(data.events_app, name="events")
+app.add_typer(data.jobs_app, name="jobs")
+app.command("demo")(programme.demo)
+
+
+@db_app.command("upgrade")
+def db_upgrade(revision: str = typer.Argument("head", help="Target revision")) -> None:
+    """Create or migrate the database to the latest schema."""
+    db = database()
+    upgrade(db.engine, revision)
+    console.print(f"database at [bold]{db.engine.url.render_as_string()}[/bold] is up to date")
+
+
+@app.command()
+def serve(
+    host: str = typer.Option(
+        None, help="Address to listen on [default: FIDELIA_HOST or 127.0.0.1]"
+    ),
+    port: int = typer.Option(None, help="Port [default: FIDELIA_PORT or 8000]"),
+    workers: int = typer.Option(
+        1, min=1, help="API processes (PostgreSQL); >1 runs no in-process worker"
+    ),
+    embedded_worker: bool = typer.Option(True, help="Run background jobs inside this process"),
+) -> None:
+    """Serve the API (OpenAPI at /docs)."""
+    settings = get_settings()
+    run_server(
+        host or settings.host, port or settings.port, workers, embedded_worker and workers == 1
+    )
+
+
+@app.command()
+def worker(
+    once: bool = typer.Option(False, "--once", help="Run the jobs due now, then exit"),
+    poll: float = typer.Option(1.0, help="Seconds between polls when no job is due"),
+) -> None:
+    """Run background jobs. Any number of workers may run at once on PostgreSQL."""
+    from fidelia.jobs import service as jobs
+    from fidelia.worker.runner import run_until
+
+    setup_logging()
+    db = database()
+    if once:
+        console.print(f"ran {jobs.run_due(db)} jobs")
+        return
+    stop = threading.Event()
+    console.print("worker running; Ctrl-C to stop")
+    try:
+        run_until(db, stop, poll_seconds=poll, backoff_seconds=get_settings().job_backoff_seconds)
+    except KeyboardInterrupt:
+        stop.set()
+
+
+@app.command()
+def version() -> None:
+    """Print the version."""
+    from fidelia import __version__
+
+    console.print(__version__)

@@ -1,0 +1,29 @@
+"""Settings read from the environment (prefix ``FIDELIA_``) and an optional ``.env`` file."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="FIDELIA_", env_file=".env", extra="ignore")
+
+    database_url: str = "sqlite:///fidelia.db"
+    host: str = "127.0.0.1"
+    port: int = 8000
+    # How long an SQLite writer waits for the lock before giving up (milliseconds).
+    sqlite_busy_timeout_ms: int = 30_000
+    db_pool_size: int = 10
+    # The in-process worker that `fidelia serve` runs next to the API.
+    embedded_worker: bool = True
+    worker_poll_seconds: float = 1.0
+    job_max_attempts: int = 8
+    job_backoff_seconds: float = 10.0
+    log_level: str = "info"
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

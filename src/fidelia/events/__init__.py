@@ -1,0 +1,1 @@
+"""Event intake: validation, idempotency, member resolution, the append-only event log."""

@@ -1,0 +1,106 @@
+"""Checks on an event's content: typed properties, declared schemas, orders and returns."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from decimal import Decimal
+from typing import Any
+
+from jsonschema import Draft202012Validator
+from pydantic import ValidationError
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from fidelia.errors import Conflict, FieldError, ValidationFailed
+from fidelia.events.schemas import BUILT_IN_MODELS, Purchase, Return
+from fidelia.models import Event, Programme
+
+
+def pydantic_fields(exc: ValidationError, prefix: tuple[str | int, ...]) -> list[FieldError]:
+    return [FieldError((*prefix, *err["loc"]), err["msg"]) for err in exc.errors()]
+
+
+def validation_failed(exc: ValidationError, prefix: tuple[str | int, ...]) -> ValidationFailed:
+    fields = pydantic_fields(exc, prefix)
+    detail = "; ".join(f"{'.'.join(str(p) for p in f.loc)}: {f.msg}" for f in fields)
+    return ValidationFailed(detail, fields=fields)
+
+
+def typed_properties(
+    event_type: str,
+    properties: dict[str, Any],
+    schemas: dict[str, Draft202012Validator],
+) -> tuple[dict[str, Any], Any]:
+    """Validate properties; returns their stored JSON form and the typed model (if built in)."""
+    model = BUILT_IN_MODELS.get(event_type)
+    if model is not None:
+        try:
+            typed = model.model_validate(properties)
+        except ValidationError as exc:
+            raise validation_failed(exc, ("properties",)) from exc
+        return typed.model_dump(mode="json", exclude_defaults=False), typed
+    validator = schemas.get(event_type)
+    if validator is not None:
+        errors = sorted(validator.iter_errors(properties), key=lambda e: list(e.path))
+        if errors:
+            fields = [FieldError(("properties", *e.path), e.message) for e in errors]
+            detail = "; ".join(".".join(str(p) for p in f.loc) + ": " + f.msg for f in fields)
+            raise ValidationFailed(detail, fields=fields)
+    return properties, None
+
+
+class OrderBook:
+    """Purchases and returns of the orders a batch mentions, loaded once, kept up to date."""
+
+    def __init__(self, session: Session, programme: Programme, order_ids: set[str]) -> None:
+        self.purchases: dict[str, tuple[Any, dict[str, Decimal]]] = {}
+        self.returned: dict[str, dict[str, Decimal]] = defaultdict(lambda: defaultdict(Decimal))
+        if not order_ids:
+            return
+        rows = session.execute(
+            select(Event.type, Event.member_id, Event.properties).where(
+                Event.programme_id == programme.id,
+                Event.reference.in_(order_ids),
+                Event.type.in_(("purchase", "return")),
+            )
+        )
+        for event_type, member_id, properties in rows:
+            if event_type == "purchase":
+                self.add_purchase(member_id, Purchase.model_validate(properties))
+            else:
+                self.add_return(Return.model_validate(properties))
+
+    def add_purchase(self, member_id: Any, purchase: Purchase) -> None:
+        bought = {line.sku: line.quantity for line in purchase.lines}
+        self.purchases[purchase.order_id] = (member_id, bought)
+
+    def add_return(self, ret: Return) -> None:
+        for line in ret.lines:
+            self.returned[ret.order_id][line.sku] += line.quantity
+
+    def check_purchase(self, purchase: Purchase) -> None:
+        if purchase.order_id in self.purchases:
+            raise Conflict(
+                f"order {purchase.order_id!r} was already sent as a purchase (under another id)",
+                fields=[FieldError(("properties", "order_id"), "duplicate order")],
+            )
+
+    def check_return(self, member_id: Any, ret: Return) -> None:
+        """A return must name a purchase of the same member, and not return more than was bought."""
+        loc_order = ("properties", "order_id")
+        if ret.order_id not in self.purchases:
+            raise ValidationFailed.on(loc_order, f"no purchase with order id {ret.order_id!r}")
+        buyer, bought = self.purchases[ret.order_id]
+        if buyer != member_id:
+            raise ValidationFailed.on(loc_order, "the order was bought by another member")
+        asked: dict[str, Decimal] = defaultdict(Decimal)
+        for i, line in enumerate(ret.lines):
+            if line.sku not in bought:
+                raise ValidationFailed.on(("properties", "lines", i, "sku"), "not in the order")
+            asked[line.sku] += line.quantity
+            left = bought[line.sku] - self.returned[ret.order_id][line.sku]
+            if asked[line.sku] > left:
+                raise Conflict(
+                    f"returning {asked[line.sku]} of {line.sku!r} but only {left} left to return",
+                    fields=[FieldError(("properties", "lines", i, "quantity"), f"at most {left}")],
+                )

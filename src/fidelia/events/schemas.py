@@ -1,0 +1,197 @@
+"""Event intake documents: the envelope, the member reference, and the built-in typed events.
+
+Built-in types (``purchase``, ``return``, ``enrolment``, ``profile_updated``,
+``consent_changed``) have typed properties validated here. Any other type is open: its
+properties are free unless the programme declared a JSON schema for it.
+Money is ``Decimal`` and travels in JSON as a string (``"12.50"``) or a number.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from fidelia.kit.clock import ensure_aware
+
+Channel = Literal["store", "web", "app", "import", "call_centre", "partner"]
+ConsentChannel = Literal["email", "sms", "push", "postal"]
+Money = Annotated[Decimal, Field(ge=0, max_digits=14, decimal_places=4)]
+EVENT_TYPE_PATTERN = r"^[a-z][a-z0-9_.]{0,63}$"
+EventTypeName = Annotated[str, Field(min_length=1, max_length=64, pattern=EVENT_TYPE_PATTERN)]
+
+BUILT_IN_TYPES = frozenset(
+    {"purchase", "return", "enrolment", "profile_updated", "consent_changed"}
+)
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+class ExternalId(Strict):
+    namespace: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:-]+$")
+    value: str = Field(min_length=1, max_length=200)
+
+
+class MemberRef(Strict):
+    """How an event or a request names a member: by id or by any of its identities."""
+
+    id: uuid.UUID | None = None
+    card: str | None = Field(default=None, min_length=1, max_length=64)
+    email: str | None = Field(default=None, min_length=3, max_length=320)
+    phone: str | None = Field(default=None, min_length=3, max_length=32)
+    external: ExternalId | None = None
+
+    @model_validator(mode="after")
+    def _at_least_one(self) -> MemberRef:
+        if not any((self.id, self.card, self.email, self.phone, self.external)):
+            raise ValueError("give at least one of id, card, email, phone, external")
+        return self
+
+
+class PurchaseLine(Strict):
+    sku: str = Field(min_length=1, max_length=64)
+    name: str | None = Field(default=None, max_length=200)
+    category: str | None = Field(default=None, max_length=100)
+    brand: str | None = Field(default=None, max_length=100)
+    quantity: Annotated[Decimal, Field(gt=0, max_digits=12, decimal_places=3)]
+    unit_price: Money
+    discount: Money = Decimal(0)
+
+    @property
+    def amount(self) -> Decimal:
+        """What the line costs the customer: quantity x unit price, less its discount."""
+        return self.quantity * self.unit_price - self.discount
+
+    @model_validator(mode="after")
+    def _discount_within_line(self) -> PurchaseLine:
+        if self.discount > self.quantity * self.unit_price:
+            raise ValueError("discount is larger than quantity x unit_price")
+        return self
+
+
+class Purchase(Strict):
+    order_id: str = Field(min_length=1, max_length=100)
+    lines: list[PurchaseLine] = Field(min_length=1, max_length=500)
+    shipping: Money = Decimal(0)
+    total: Money
+    currency: str | None = Field(default=None, pattern=r"^[A-Z]{3}$")
+    payment_means: list[str] = Field(default_factory=list, max_length=10)
+
+    @model_validator(mode="after")
+    def _lines_unique(self) -> Purchase:
+        skus = [line.sku for line in self.lines]
+        if len(set(skus)) != len(skus):
+            raise ValueError("each sku may appear on one line only; sum the quantities")
+        return self
+
+
+class ReturnLine(Strict):
+    sku: str = Field(min_length=1, max_length=64)
+    quantity: Annotated[Decimal, Field(gt=0, max_digits=12, decimal_places=3)]
+
+
+class Return(Strict):
+    order_id: str = Field(min_length=1, max_length=100)
+    return_id: str | None = Field(default=None, max_length=100)
+    lines: list[ReturnLine] = Field(min_length=1, max_length=500)
+    refund_total: Money | None = None
+
+
+class Profile(Strict):
+    first_name: str | None = Field(default=None, max_length=100)
+    last_name: str | None = Field(default=None, max_length=100)
+    birth_date: date | None = None
+    locale: str | None = Field(default=None, max_length=16)
+    postal_code: str | None = Field(default=None, max_length=16)
+    attributes: dict[str, Any] | None = None
+
+
+class ConsentGrant(Strict):
+    channel: ConsentChannel
+    granted: bool
+
+
+class Enrolment(Strict):
+    profile: Profile = Field(default_factory=Profile)
+    consents: list[ConsentGrant] = Field(default_factory=list, max_length=4)
+
+
+class ProfileUpdated(Strict):
+    profile: Profile
+
+
+class ConsentChanged(Strict):
+    channel: ConsentChannel
+    granted: bool
+    source: str | None = Field(default=None, max_length=64)
+
+
+BUILT_IN_MODELS: dict[str, type[Strict]] = {
+    "purchase": Purchase,
+    "return": Return,
+    "enrolment": Enrolment,
+    "profile_updated": ProfileUpdated,
+    "consent_changed": ConsentChanged,
+}
+
+
+class EventIn(Strict):
+    """One event as an integrator sends it."""
+
+    id: str = Field(
+        min_length=1, max_length=200, description="Idempotency key, unique per programme"
+    )
+    type: EventTypeName
+    occurred_at: datetime
+    member: MemberRef
+    channel: Channel | None = None
+    store: str | None = Field(default=None, max_length=64)
+    properties: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("occurred_at")
+    @classmethod
+    def _aware(cls, value: datetime) -> datetime:
+        return ensure_aware(value)
+
+
+class EventBatchIn(Strict):
+    events: list[EventIn] = Field(min_length=1, max_length=1000)
+
+
+class EventOut(BaseModel):
+    id: uuid.UUID
+    idempotency_key: str
+    type: str
+    occurred_at: datetime
+    received_at: datetime
+    member_id: uuid.UUID
+    channel: str | None
+    store: str | None
+    properties: dict[str, Any]
+
+
+class EventOutcome(BaseModel):
+    """What intake answered for one event; the same answer comes back if it is resent."""
+
+    index: int | None = None
+    id: str
+    status: Literal["accepted", "duplicate", "rejected"]
+    event_id: uuid.UUID | None = None
+    member_id: uuid.UUID | None = None
+    member_created: bool = False
+    error: str | None = None
+    detail: str | None = None
+    fields: list[dict[str, Any]] = Field(default_factory=list)
+    effects: list[dict[str, Any]] = Field(default_factory=list)
+
+
+class BatchOutcome(BaseModel):
+    accepted: int
+    duplicates: int
+    rejected: int
+    results: list[EventOutcome]

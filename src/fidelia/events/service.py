@@ -1,0 +1,408 @@
+"""Event intake: one path for the API (single and batch) and the bulk importer.
+
+A batch is checked in Python first (shape, properties, identities, orders), with the lookups it
+needs done in a few bulk queries; then the accepted events are written together. A rejected
+event writes nothing. The event's ``id`` is its idempotency key: a resend with the same content
+returns the first outcome and changes nothing; the same key with other content is refused.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import ValidationError
+from sqlalchemy import and_, insert, or_, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from fidelia.errors import Conflict, FideliaError, FieldError, NotFound, ValidationFailed
+from fidelia.events import types
+from fidelia.events.checks import OrderBook, typed_properties, validation_failed
+from fidelia.events.schemas import (
+    BUILT_IN_TYPES,
+    ConsentChanged,
+    Enrolment,
+    EventIn,
+    EventOutcome,
+    ProfileUpdated,
+    Purchase,
+    Return,
+)
+from fidelia.kit.clock import utcnow
+from fidelia.kit.ids import uuid7
+from fidelia.kit.pagination import decode_cursor, encode_cursor
+from fidelia.members import service as members
+from fidelia.members.schemas import MemberCreate
+from fidelia.members.service import IdentityKey
+from fidelia.models import Event, Member, Programme
+from fidelia.programmes.service import settings_of
+
+
+class UnknownMember(FideliaError):
+    status_code = 422
+    code = "unknown_member"
+
+
+class MemberClosed(FideliaError):
+    status_code = 409
+    code = "member_closed"
+
+
+class IdempotencyConflict(FideliaError):
+    status_code = 409
+    code = "idempotency_conflict"
+
+
+def fingerprint(event: EventIn) -> str:
+    canonical = json.dumps(event.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def rejected(index: int, key: str, error: FideliaError) -> EventOutcome:
+    return EventOutcome(
+        index=index,
+        id=key,
+        status="rejected",
+        error=error.code,
+        detail=error.detail,
+        fields=[f.as_dict() for f in error.fields],
+    )
+
+
+def parse(payloads: Sequence[Mapping[str, Any]]) -> list[EventIn | EventOutcome]:
+    """Each payload as an ``EventIn``, or a rejected outcome saying which field is wrong."""
+    parsed: list[EventIn | EventOutcome] = []
+    for i, payload in enumerate(payloads):
+        try:
+            parsed.append(EventIn.model_validate(payload))
+        except ValidationError as exc:
+            key = payload.get("id") if isinstance(payload, Mapping) else None
+            parsed.append(rejected(i, str(key or ""), validation_failed(exc, ())))
+    return parsed
+
+
+EnrolAs = Literal["prospect", "active"]
+
+
+def ingest_payloads(
+    session: Session,
+    *,
+    programme: Programme,
+    payloads: Sequence[Mapping[str, Any]],
+    now: datetime | None = None,
+    enrol_unknown: EnrolAs | None = None,
+) -> list[EventOutcome]:
+    """Validate and ingest raw payloads; every payload gets its own outcome, in order."""
+    events = parse(payloads)
+    return ingest(session, programme=programme, events=events, now=now, enrol_unknown=enrol_unknown)
+
+
+def ingest(
+    session: Session,
+    *,
+    programme: Programme,
+    events: Sequence[EventIn | EventOutcome],
+    now: datetime | None = None,
+    enrol_unknown: EnrolAs | None = None,
+) -> list[EventOutcome]:
+    """Ingest parsed events (already-rejected outcomes pass through) in one savepoint.
+
+    If a concurrent writer stored one of these events (or enrolled one of these identities)
+    between our checks and our insert, the savepoint is rolled back and the batch is checked
+    again, which now sees the other writer's rows. ``enrol_unknown`` overrides the programme's
+    policy for unknown identities (bulk imports of a customer base enrol them ``active``).
+    """
+    now = now or utcnow()
+    for attempt in range(3):
+        try:
+            with session.begin_nested():
+                return _Batch(session, programme, now, enrol_unknown).run(events)
+        except IntegrityError:
+            if attempt == 2:
+                raise
+    raise AssertionError("unreachable")
+
+
+@dataclass
+class _Batch:
+    session: Session
+    programme: Programme
+    now: datetime
+    enrol_unknown: EnrolAs | None = None
+    identities: dict[tuple[str, str, str], uuid.UUID] = field(default_factory=dict)
+    members: dict[uuid.UUID, Member] = field(default_factory=dict)
+    rows: list[dict[str, Any]] = field(default_factory=list)
+
+    def run(self, items: Sequence[EventIn | EventOutcome]) -> list[EventOutcome]:
+        outcomes: list[EventOutcome | None] = [None] * len(items)
+        todo: list[tuple[int, EventIn, str]] = []
+        firsts: dict[str, tuple[int, str]] = {}
+        copies: list[tuple[int, int]] = []
+        existing = self._existing([e.id for e in items if isinstance(e, EventIn)])
+        for i, item in enumerate(items):
+            if isinstance(item, EventOutcome):
+                outcomes[i] = item
+                continue
+            fp = fingerprint(item)
+            if item.id in existing:
+                outcomes[i] = _replay(i, item.id, fp, *existing[item.id])
+            elif item.id in firsts:
+                first, first_fp = firsts[item.id]
+                if first_fp == fp:
+                    copies.append((i, first))
+                else:
+                    outcomes[i] = rejected(i, item.id, _reused(item.id))
+            else:
+                firsts[item.id] = (i, fp)
+                todo.append((i, item, fp))
+        self._prepare([e for _, e, _ in todo])
+        for i, event, fp in todo:
+            outcomes[i] = self._accept_or_reject(i, event, fp)
+        self._write()
+        for i, first in copies:
+            origin = outcomes[first]
+            assert origin is not None
+            status = "duplicate" if origin.status == "accepted" else origin.status
+            outcomes[i] = origin.model_copy(update={"index": i, "status": status})
+        return [o for o in outcomes if o is not None]
+
+    def _existing(self, keys: list[str]) -> dict[str, tuple[str, dict[str, Any]]]:
+        found: dict[str, tuple[str, dict[str, Any]]] = {}
+        for start in range(0, len(keys), 500):
+            rows = self.session.execute(
+                select(Event.idempotency_key, Event.fingerprint, Event.outcome).where(
+                    Event.programme_id == self.programme.id,
+                    Event.idempotency_key.in_(keys[start : start + 500]),
+                )
+            )
+            for key, fp, outcome in rows:
+                found[key] = (fp, outcome)
+        return found
+
+    def _prepare(self, events: list[EventIn]) -> None:
+        """Load, in a few queries, the identities, members, schemas and orders the batch needs."""
+        self.keys: dict[int, list[IdentityKey] | FideliaError] = {}
+        all_keys: list[IdentityKey] = []
+        for event in events:
+            try:
+                keys = members.keys_of_ref(self.programme, event.member, loc=("member",))
+            except FideliaError as err:
+                self.keys[id(event)] = err
+                continue
+            self.keys[id(event)] = keys
+            all_keys.extend(keys)
+        self.identities = members.find_identities(
+            self.session, programme=self.programme, keys=all_keys
+        )
+        wanted = set(self.identities.values()) | {e.member.id for e in events if e.member.id}
+        self._load_members(wanted)
+        custom = any(e.type not in BUILT_IN_TYPES for e in events)
+        self.schemas = types.validators(self.session, programme=self.programme) if custom else {}
+        order_ids = {
+            str(e.properties.get("order_id")) for e in events if e.type in ("purchase", "return")
+        }
+        self.orders = OrderBook(self.session, self.programme, order_ids)
+        self.settings = settings_of(self.programme)
+
+    def _load_members(self, ids: set[uuid.UUID]) -> None:
+        """Lock the members the batch touches, in primary-key order (no deadlocks)."""
+        ordered = sorted(ids)
+        for start in range(0, len(ordered), 500):
+            query = (
+                select(Member)
+                .where(
+                    Member.programme_id == self.programme.id,
+                    Member.id.in_(ordered[start : start + 500]),
+                )
+                .order_by(Member.id)
+                .with_for_update()
+            )
+            for member in self.session.scalars(query):
+                self.members[member.id] = member
+
+    def _accept_or_reject(self, index: int, event: EventIn, fp: str) -> EventOutcome:
+        try:
+            return self._accept(index, event, fp)
+        except FideliaError as err:
+            return rejected(index, event.id, err)
+
+    def _accept(self, index: int, event: EventIn, fp: str) -> EventOutcome:
+        """Every check that can refuse the event runs before anything is written for it."""
+        properties, typed = typed_properties(event.type, event.properties, self.schemas)
+        keys = self.keys[id(event)]
+        if isinstance(keys, FideliaError):
+            raise keys
+        member = self._find_member(event, keys)
+        if member is None:
+            self._check_can_enrol(event, keys)
+        elif member.status == "closed":
+            raise MemberClosed(f"member {member.id} is closed")
+        member_id = member.id if member is not None else uuid7()
+        self._check_order(typed, member_id)
+        created = member is None
+        if member is None:
+            member = self._enrol(event, keys, member_id)
+        reference = self._apply(event, member, typed)
+        event_id = uuid7()
+        outcome = EventOutcome(
+            index=index,
+            id=event.id,
+            status="accepted",
+            event_id=event_id,
+            member_id=member.id,
+            member_created=created,
+        )
+        self.rows.append(
+            {
+                "id": event_id,
+                "programme_id": self.programme.id,
+                "idempotency_key": event.id,
+                "fingerprint": fp,
+                "type": event.type,
+                "occurred_at": event.occurred_at,
+                "received_at": self.now,
+                "member_id": member.id,
+                "channel": event.channel,
+                "store": event.store,
+                "reference": reference,
+                "properties": properties,
+                "outcome": outcome.model_dump(mode="json", exclude={"index"}),
+            }
+        )
+        return outcome
+
+    def _find_member(self, event: EventIn, keys: list[IdentityKey]) -> Member | None:
+        owners = {self.identities[k.triple] for k in keys if k.triple in self.identities}
+        if event.member.id is not None:
+            if event.member.id not in self.members:
+                raise ValidationFailed.on(
+                    ("member", "id"), f"member {event.member.id} does not exist"
+                )
+            owners.add(event.member.id)
+        if len(owners) > 1:
+            raise Conflict(
+                "the identities given belong to different members",
+                fields=[FieldError(("member",), "identities of different members")],
+            )
+        return self.members[owners.pop()] if owners else None
+
+    def _check_can_enrol(self, event: EventIn, keys: list[IdentityKey]) -> None:
+        enrols = self.enrol_unknown or self.settings.unknown_member == "enrol_prospect"
+        if event.type != "enrolment" and not enrols:
+            raise UnknownMember(
+                "no member has this identity (the programme does not enrol unknown members)",
+                fields=[FieldError(("member",), "unknown identity")],
+            )
+        if not keys:
+            raise ValidationFailed.on(
+                ("member",), "a new member needs a card, email, phone or external id"
+            )
+
+    def _check_order(self, typed: Any, member_id: uuid.UUID) -> None:
+        if isinstance(typed, Purchase):
+            self.orders.check_purchase(typed)
+        elif isinstance(typed, Return):
+            self.orders.check_return(member_id, typed)
+
+    def _enrol(self, event: EventIn, keys: list[IdentityKey], member_id: uuid.UUID) -> Member:
+        status = "active" if event.type == "enrolment" else (self.enrol_unknown or "prospect")
+        data = MemberCreate(channel=event.channel or "import", store=event.store)
+        member = members.new_member(
+            self.programme, data, status=status, enrolled_at=event.occurred_at
+        )
+        member.id = member_id
+        self.session.add(member)
+        self.session.add_all(members.identity_rows(self.programme, member.id, keys))
+        self.members[member.id] = member
+        for key in keys:
+            self.identities[key.triple] = member.id
+        return member
+
+    def _apply(self, event: EventIn, member: Member, typed: Any) -> str | None:
+        """What a built-in event changes besides the log; returns the event's order reference."""
+        if isinstance(typed, Purchase):
+            self.orders.add_purchase(member.id, typed)
+            return typed.order_id
+        if isinstance(typed, Return):
+            self.orders.add_return(typed)
+            return typed.order_id
+        if isinstance(typed, Enrolment):
+            if member.status == "prospect":
+                member.status = "active"
+            members.update_profile(self.session, member=member, profile=typed.profile)
+            for consent in typed.consents:
+                self._consent(member, event, consent.channel, consent.granted, None)
+        elif isinstance(typed, ProfileUpdated):
+            members.update_profile(self.session, member=member, profile=typed.profile)
+        elif isinstance(typed, ConsentChanged):
+            self._consent(member, event, typed.channel, typed.granted, typed.source)
+        return None
+
+    def _consent(
+        self, member: Member, event: EventIn, channel: str, granted: bool, source: str | None
+    ) -> None:
+        members.set_consent(
+            self.session,
+            programme=self.programme,
+            member=member,
+            channel=channel,
+            granted=granted,
+            at=event.occurred_at,
+            source=source or f"event:{event.channel or 'api'}",
+        )
+
+    def _write(self) -> None:
+        self.session.flush()
+        if self.rows:
+            self.session.execute(insert(Event), self.rows)
+
+
+def _replay(index: int, key: str, fp: str, stored_fp: str, outcome: dict[str, Any]) -> EventOutcome:
+    if fp != stored_fp:
+        return rejected(index, key, _reused(key))
+    replay = EventOutcome.model_validate(outcome)
+    return replay.model_copy(update={"index": index, "status": "duplicate"})
+
+
+def _reused(key: str) -> IdempotencyConflict:
+    return IdempotencyConflict(
+        f"event id {key!r} was already used for a different event",
+        fields=[FieldError(("id",), "idempotency key reused with other content")],
+    )
+
+
+def list_for_member(
+    session: Session, *, member: Member, cursor: str | None = None, limit: int = 100
+) -> tuple[list[Event], str | None]:
+    """The member's events in the order they happened (then in the order they were received)."""
+    query = select(Event).where(Event.member_id == member.id)
+    if cursor:
+        try:
+            occurred, after = decode_cursor(cursor)
+            at, after_id = datetime.fromisoformat(occurred), uuid.UUID(after)
+        except ValueError as exc:
+            raise ValidationFailed.on(("query", "cursor"), "not a cursor this API gave") from exc
+        query = query.where(
+            or_(Event.occurred_at > at, and_(Event.occurred_at == at, Event.id > after_id))
+        )
+    rows = list(session.scalars(query.order_by(Event.occurred_at, Event.id).limit(limit + 1)))
+    next_cursor = None
+    if len(rows) > limit:
+        last = rows[limit - 1]
+        next_cursor = encode_cursor([last.occurred_at.isoformat(), str(last.id)])
+    return rows[:limit], next_cursor
+
+
+def get_by_key(session: Session, *, programme: Programme, key: str) -> Event:
+    event = session.scalar(
+        select(Event).where(Event.programme_id == programme.id, Event.idempotency_key == key)
+    )
+    if event is None:
+        raise NotFound(f"no event with id {key!r}")
+    return event

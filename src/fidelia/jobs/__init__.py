@@ -1,0 +1,1 @@
+"""Durable background jobs: the transactional outbox of every domain."""

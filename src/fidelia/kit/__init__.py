@@ -1,0 +1,1 @@
+"""Generic plumbing: ids, clock, pagination. Knows nothing of the domains."""

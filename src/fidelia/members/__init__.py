@@ -1,0 +1,1 @@
+"""Members: profile, identities, consents, status."""

@@ -1,0 +1,430 @@
+"""Members: enrolment, identities, lookup, profile, consents and status.
+
+Identities are normalised before they are stored or searched (emails lower-cased, phones in
+E.164 read in the programme's country, card numbers without spaces), so a member is found
+whatever way their details were typed.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import and_, or_, select
+from sqlalchemy.orm import Session
+
+from fidelia.errors import Conflict, FieldError, NotFound, ValidationFailed
+from fidelia.events.schemas import MemberRef, Profile
+from fidelia.kit.clock import utcnow
+from fidelia.kit.ids import uuid7
+from fidelia.kit.pagination import decode_cursor, encode_cursor
+from fidelia.members.identities import (
+    CARD,
+    EMAIL,
+    EXTERNAL,
+    PHONE,
+    normalise_card,
+    normalise_email,
+    normalise_phone,
+)
+from fidelia.members.schemas import IdentityAdd, MemberCreate
+from fidelia.models import Consent, ConsentChange, Member, MemberIdentity, Programme
+
+STATUS_TRANSITIONS = {
+    "prospect": {"active", "suspended", "closed"},
+    "active": {"suspended", "closed"},
+    "suspended": {"active", "closed"},
+    "closed": set(),
+}
+
+
+@dataclass(frozen=True)
+class IdentityKey:
+    """A normalised identity; ``field`` is where it came from in the request, for errors."""
+
+    kind: str
+    namespace: str
+    value: str
+    field: tuple[str | int, ...]
+
+    @property
+    def triple(self) -> tuple[str, str, str]:
+        return (self.kind, self.namespace, self.value)
+
+
+def identity_keys(
+    programme: Programme,
+    *,
+    card: str | None = None,
+    email: str | None = None,
+    phone: str | None = None,
+    external: Iterable[tuple[str, str]] = (),
+    loc: tuple[str | int, ...] = (),
+    external_field: str = "external_ids",
+) -> list[IdentityKey]:
+    keys: list[IdentityKey] = []
+    if card:
+        keys.append(IdentityKey(CARD, "", normalise_card(card, loc=(*loc, "card")), (*loc, "card")))
+    if email:
+        value = normalise_email(email, loc=(*loc, "email"))
+        keys.append(IdentityKey(EMAIL, "", value, (*loc, "email")))
+    if phone:
+        value = normalise_phone(phone, region=programme.country, loc=(*loc, "phone"))
+        keys.append(IdentityKey(PHONE, "", value, (*loc, "phone")))
+    for i, (namespace, value) in enumerate(external):
+        keys.append(IdentityKey(EXTERNAL, namespace, value, (*loc, external_field, i)))
+    return keys
+
+
+def keys_of_ref(
+    programme: Programme, ref: MemberRef, *, loc: tuple[str | int, ...]
+) -> list[IdentityKey]:
+    external = [(ref.external.namespace, ref.external.value)] if ref.external else []
+    return identity_keys(
+        programme,
+        card=ref.card,
+        email=ref.email,
+        phone=ref.phone,
+        external=external,
+        loc=loc,
+        external_field="external",
+    )
+
+
+def find_identities(
+    session: Session, *, programme: Programme, keys: Iterable[IdentityKey]
+) -> dict[tuple[str, str, str], uuid.UUID]:
+    """Map each identity that exists to its member id, in one query."""
+    wanted = {(k.kind, k.namespace, k.value) for k in keys}
+    if not wanted:
+        return {}
+    clauses = [
+        and_(
+            MemberIdentity.kind == kind,
+            MemberIdentity.namespace == namespace,
+            MemberIdentity.value == value,
+        )
+        for kind, namespace, value in wanted
+    ]
+    found: dict[tuple[str, str, str], uuid.UUID] = {}
+    for start in range(0, len(clauses), 400):
+        rows = session.execute(
+            select(
+                MemberIdentity.kind,
+                MemberIdentity.namespace,
+                MemberIdentity.value,
+                MemberIdentity.member_id,
+            ).where(MemberIdentity.programme_id == programme.id, or_(*clauses[start : start + 400]))
+        )
+        for kind, namespace, value, member_id in rows:
+            found[(kind, namespace, value)] = member_id
+    return found
+
+
+def _check_free(session: Session, programme: Programme, keys: list[IdentityKey]) -> None:
+    taken = find_identities(session, programme=programme, keys=keys)
+    clashes = [k for k in keys if (k.kind, k.namespace, k.value) in taken]
+    if clashes:
+        raise Conflict(
+            "identity already belongs to another member: "
+            + ", ".join(".".join(str(p) for p in k.field) for k in clashes),
+            fields=[FieldError(k.field, f"{k.kind} {k.value!r} is taken") for k in clashes],
+        )
+
+
+def enrol(
+    session: Session,
+    *,
+    programme: Programme,
+    data: MemberCreate,
+    status: str = "active",
+    now: datetime | None = None,
+) -> Member:
+    """Enrol a member with its identities and consents; 409 naming the field of a taken identity."""
+    keys = identity_keys(
+        programme,
+        card=data.card,
+        email=data.email,
+        phone=data.phone,
+        external=[(x.namespace, x.value) for x in data.external_ids],
+    )
+    _check_duplicates_within(keys)
+    _check_free(session, programme, keys)
+    now = now or utcnow()
+    member = new_member(programme, data, status=status, enrolled_at=data.enrolled_at or now)
+    session.add(member)
+    session.add_all(identity_rows(programme, member.id, keys))
+    session.flush()
+    for consent in data.consents:
+        set_consent(
+            session,
+            programme=programme,
+            member=member,
+            channel=consent.channel,
+            granted=consent.granted,
+            at=member.enrolled_at,
+            source=consent.source or f"enrolment:{data.channel}",
+        )
+    return member
+
+
+def _check_duplicates_within(keys: list[IdentityKey]) -> None:
+    seen: set[tuple[str, str, str]] = set()
+    for key in keys:
+        triple = (key.kind, key.namespace, key.value)
+        if triple in seen:
+            raise ValidationFailed.on(key.field, "the same identity is given twice")
+        seen.add(triple)
+
+
+def new_member(
+    programme: Programme, data: MemberCreate, *, status: str, enrolled_at: datetime
+) -> Member:
+    return Member(
+        id=uuid7(),
+        programme_id=programme.id,
+        status=status,
+        enrolment_channel=data.channel,
+        enrolment_store=data.store,
+        enrolled_at=enrolled_at,
+        first_name=data.first_name,
+        last_name=data.last_name,
+        birth_date=data.birth_date,
+        locale=data.locale,
+        postal_code=data.postal_code,
+        attributes=data.attributes or {},
+    )
+
+
+def identity_rows(
+    programme: Programme, member_id: uuid.UUID, keys: Iterable[IdentityKey]
+) -> list[MemberIdentity]:
+    return [
+        MemberIdentity(
+            id=uuid7(),
+            programme_id=programme.id,
+            member_id=member_id,
+            kind=k.kind,
+            namespace=k.namespace,
+            value=k.value,
+        )
+        for k in keys
+    ]
+
+
+def get(session: Session, *, programme: Programme, member_id: uuid.UUID) -> Member:
+    member = session.get(Member, member_id)
+    if member is None or member.programme_id != programme.id:
+        raise NotFound(f"member {member_id} does not exist")
+    return member
+
+
+def get_for_update(session: Session, *, programme: Programme, member_id: uuid.UUID) -> Member:
+    """The member row, locked until the end of the transaction (every member write goes here)."""
+    member = session.scalar(
+        select(Member)
+        .where(Member.id == member_id, Member.programme_id == programme.id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    )
+    if member is None:
+        raise NotFound(f"member {member_id} does not exist")
+    return member
+
+
+def resolve(
+    session: Session,
+    *,
+    programme: Programme,
+    ref: MemberRef,
+    loc: tuple[str | int, ...] = ("member",),
+) -> tuple[uuid.UUID | None, list[IdentityKey]]:
+    """The member a reference names (or None), and the normalised identities it gave.
+
+    When several identities are given, all that exist must belong to the same member.
+    """
+    keys = keys_of_ref(programme, ref, loc=loc)
+    found = find_identities(session, programme=programme, keys=keys)
+    owners = {
+        found[(k.kind, k.namespace, k.value)]
+        for k in keys
+        if (k.kind, k.namespace, k.value) in found
+    }
+    if ref.id is not None:
+        member = session.get(Member, ref.id)
+        if member is None or member.programme_id != programme.id:
+            raise NotFound(f"member {ref.id} does not exist")
+        owners.add(member.id)
+    if len(owners) > 1:
+        raise Conflict(
+            "the identities given belong to different members",
+            fields=[FieldError(loc, "identities of different members")],
+        )
+    return (owners.pop() if owners else None), keys
+
+
+def lookup(session: Session, *, programme: Programme, ref: MemberRef) -> Member:
+    member_id, _ = resolve(session, programme=programme, ref=ref, loc=())
+    if member_id is None:
+        raise NotFound("no member has this identity")
+    return get(session, programme=programme, member_id=member_id)
+
+
+def list_members(
+    session: Session,
+    *,
+    programme: Programme,
+    status: str | None = None,
+    channel: str | None = None,
+    store: str | None = None,
+    enrolled_after: datetime | None = None,
+    enrolled_before: datetime | None = None,
+    cursor: str | None = None,
+    limit: int = 50,
+) -> tuple[list[Member], str | None]:
+    """Members in creation order, filtered, one page after ``cursor``."""
+    query = select(Member).where(Member.programme_id == programme.id)
+    if status:
+        query = query.where(Member.status == status)
+    if channel:
+        query = query.where(Member.enrolment_channel == channel)
+    if store:
+        query = query.where(Member.enrolment_store == store)
+    if enrolled_after:
+        query = query.where(Member.enrolled_at >= enrolled_after)
+    if enrolled_before:
+        query = query.where(Member.enrolled_at < enrolled_before)
+    if cursor:
+        try:
+            (after,) = decode_cursor(cursor)
+            query = query.where(Member.id > uuid.UUID(after))
+        except ValueError as exc:
+            raise ValidationFailed.on(("query", "cursor"), "not a cursor this API gave") from exc
+    members = list(session.scalars(query.order_by(Member.id).limit(limit + 1)))
+    next_cursor = encode_cursor([str(members[limit - 1].id)]) if len(members) > limit else None
+    return members[:limit], next_cursor
+
+
+def update_profile(session: Session, *, member: Member, profile: Profile) -> Member:
+    """Apply the fields present in ``profile``; attributes are merged key by key (null deletes)."""
+    changes = profile.model_dump(exclude_unset=True)
+    attributes = changes.pop("attributes", None)
+    for name, value in changes.items():
+        setattr(member, name, value)
+    if attributes is not None:
+        merged = dict(member.attributes)
+        for key, value in attributes.items():
+            if value is None:
+                merged.pop(key, None)
+            else:
+                merged[key] = value
+        member.attributes = merged
+    session.flush()
+    return member
+
+
+def add_identity(
+    session: Session, *, programme: Programme, member: Member, key: IdentityKey
+) -> None:
+    _check_free(session, programme, [key])
+    session.add_all(identity_rows(programme, member.id, [key]))
+    session.flush()
+
+
+def set_consent(
+    session: Session,
+    *,
+    programme: Programme,
+    member: Member,
+    channel: str,
+    granted: bool,
+    at: datetime,
+    source: str,
+) -> Consent:
+    """Record a consent change in the history and update the current state.
+
+    A change older than the current state is kept in the history but does not override it.
+    """
+    session.add(
+        ConsentChange(
+            id=uuid7(),
+            programme_id=programme.id,
+            member_id=member.id,
+            channel=channel,
+            granted=granted,
+            changed_at=at,
+            source=source,
+        )
+    )
+    current = session.scalar(
+        select(Consent).where(Consent.member_id == member.id, Consent.channel == channel)
+    )
+    if current is None:
+        current = Consent(
+            programme_id=programme.id,
+            member_id=member.id,
+            channel=channel,
+            granted=granted,
+            changed_at=at,
+            source=source,
+        )
+        session.add(current)
+    elif at >= current.changed_at:
+        current.granted, current.changed_at, current.source = granted, at, source
+    session.flush()
+    return current
+
+
+def consent_history(session: Session, *, member: Member) -> list[ConsentChange]:
+    query = (
+        select(ConsentChange)
+        .where(ConsentChange.member_id == member.id)
+        .order_by(ConsentChange.changed_at, ConsentChange.id)
+    )
+    return list(session.scalars(query))
+
+
+def set_status(session: Session, *, member: Member, status: str) -> Member:
+    if status == member.status:
+        return member
+    if status not in STATUS_TRANSITIONS[member.status]:
+        raise Conflict(f"a {member.status} member cannot become {status}")
+    member.status = status
+    session.flush()
+    return member
+
+
+def details(session: Session, *, member: Member) -> dict[str, Any]:
+    """The member with its identities and consents, ready for ``MemberOut``."""
+    identities = session.scalars(
+        select(MemberIdentity)
+        .where(MemberIdentity.member_id == member.id)
+        .order_by(MemberIdentity.kind, MemberIdentity.namespace, MemberIdentity.value)
+    )
+    consents = session.scalars(
+        select(Consent).where(Consent.member_id == member.id).order_by(Consent.channel)
+    )
+    data = {c.key: getattr(member, c.key) for c in Member.__table__.columns}
+    data["identities"] = list(identities)
+    data["consents"] = list(consents)
+    return data
+
+
+def key_of(programme: Programme, data: IdentityAdd) -> IdentityKey:
+    """Normalise an identity to add; external ids need their namespace."""
+    if data.kind == EXTERNAL:
+        if not data.namespace:
+            raise ValidationFailed.on(("body", "namespace"), "an external id needs its namespace")
+        return identity_keys(programme, external=[(data.namespace, data.value)], loc=("body",))[0]
+    if data.namespace:
+        raise ValidationFailed.on(("body", "namespace"), f"a {data.kind} has no namespace")
+    loc = ("body", "value")
+    if data.kind == CARD:
+        return IdentityKey(CARD, "", normalise_card(data.value, loc=loc), loc)
+    if data.kind == EMAIL:
+        return IdentityKey(EMAIL, "", normalise_email(data.value, loc=loc), loc)
+    phone = normalise_phone(data.value, region=programme.country, loc=loc)
+    return IdentityKey(PHONE, "", phone, loc)

@@ -1,0 +1,1 @@
+"""Programmes: brands or white-label tenants, each with currency, time zone and policies."""

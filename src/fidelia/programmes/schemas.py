@@ -1,0 +1,104 @@
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import pycountry
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+UnknownMemberPolicy = Literal["reject", "enrol_prospect"]
+
+
+class ProgrammeSettings(BaseModel):
+    """Policies of a programme, stored as JSON on the programme row."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    unknown_member: UnknownMemberPolicy = Field(
+        default="reject",
+        description="What intake does with an event for an identity nobody has: reject it, "
+        "or enrol a prospect member with that identity",
+    )
+
+
+class ProgrammeCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    slug: str = Field(min_length=2, max_length=64, pattern=r"^[a-z0-9][a-z0-9-]*$")
+    name: str = Field(min_length=1, max_length=200)
+    currency: str = Field(default="EUR", description="ISO 4217 code")
+    timezone: str = Field(default="Europe/Paris", description="IANA time zone")
+    locale: str = Field(default="fr-FR", description="BCP 47 language tag, e.g. fr-FR")
+    country: str = Field(default="FR", description="ISO 3166-1 alpha-2; default phone region")
+    settings: ProgrammeSettings = Field(default_factory=ProgrammeSettings)
+
+    @field_validator("currency")
+    @classmethod
+    def _currency(cls, value: str) -> str:
+        value = value.upper()
+        if pycountry.currencies.get(alpha_3=value) is None:
+            raise ValueError(f"{value!r} is not an ISO 4217 currency code")
+        return value
+
+    @field_validator("country")
+    @classmethod
+    def _country(cls, value: str) -> str:
+        value = value.upper()
+        if pycountry.countries.get(alpha_2=value) is None:
+            raise ValueError(f"{value!r} is not an ISO 3166-1 alpha-2 country code")
+        return value
+
+    @field_validator("timezone")
+    @classmethod
+    def _timezone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"{value!r} is not an IANA time zone") from exc
+        return value
+
+    @field_validator("locale")
+    @classmethod
+    def _locale(cls, value: str) -> str:
+        return validate_locale(value)
+
+
+def validate_locale(value: str) -> str:
+    """Accept ``ll`` or ``ll-CC`` (ISO 639 language, ISO 3166 country); normalise the case."""
+    parts = value.replace("_", "-").split("-")
+    language = parts[0].lower()
+    ok = len(parts) <= 2 and pycountry.languages.get(alpha_2=language) is not None
+    if ok and len(parts) == 2:
+        ok = pycountry.countries.get(alpha_2=parts[1].upper()) is not None
+    if not ok:
+        raise ValueError(f"{value!r} is not a locale such as 'fr' or 'fr-FR'")
+    return language if len(parts) == 1 else f"{language}-{parts[1].upper()}"
+
+
+class ProgrammeUpdate(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    name: str | None = Field(default=None, min_length=1, max_length=200)
+    locale: str | None = None
+    settings: ProgrammeSettings | None = None
+
+    @field_validator("locale")
+    @classmethod
+    def _locale(cls, value: str | None) -> str | None:
+        return None if value is None else validate_locale(value)
+
+
+class ProgrammeOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: uuid.UUID
+    slug: str
+    name: str
+    currency: str
+    timezone: str
+    locale: str
+    country: str
+    settings: ProgrammeSettings
+    created_at: datetime

@@ -1,0 +1,1 @@
+"""The background worker: runs due jobs, in its own process or inside `fidelia serve`."""

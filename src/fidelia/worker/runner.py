@@ -1,0 +1,49 @@
+from __future__ import annotations
+
+import logging
+import threading
+
+from fidelia.db import Database
+from fidelia.jobs import service as jobs
+
+log = logging.getLogger("fidelia.worker")
+
+
+def run_until(
+    database: Database,
+    stop: threading.Event,
+    *,
+    poll_seconds: float = 1.0,
+    backoff_seconds: float = 10.0,
+) -> int:
+    """Run due jobs until ``stop`` is set, sleeping ``poll_seconds`` when none is due."""
+    ran = 0
+    while not stop.is_set():
+        try:
+            if jobs.run_one(database, backoff_seconds=backoff_seconds):
+                ran += 1
+                continue
+        except Exception:  # a database outage must not kill the worker; log and poll again
+            log.exception("worker loop error")
+        stop.wait(poll_seconds)
+    return ran
+
+
+class BackgroundWorker:
+    """A worker thread inside the API process, for the embedded (single-process) default."""
+
+    def __init__(self, database: Database, *, poll_seconds: float = 1.0) -> None:
+        self._database = database
+        self._poll = poll_seconds
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="fidelia-worker", daemon=True)
+
+    def _loop(self) -> None:
+        run_until(self._database, self._stop, poll_seconds=self._poll)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=30)

@@ -284,6 +284,18 @@ def parse_condition(data: Any, *, loc: tuple[str | int, ...] = ()) -> Condition:
         raise validation_failed(exc, loc) from None
 
 
+def condition_fields(
+    cond: Condition, loc: tuple[str | int, ...] = ()
+) -> list[tuple[tuple[str | int, ...], str]]:
+    """Every field a condition reads, with its location, e.g. ``(("all", 0, "field"), "a.b")``."""
+    if isinstance(cond, Compare):
+        return [((*loc, "field"), cond.field)]
+    if isinstance(cond, NotOf):
+        return condition_fields(cond.not_, (*loc, "not"))
+    key, children = ("all", cond.all) if isinstance(cond, AllOf) else ("any", cond.any)
+    return [f for i, c in enumerate(children) for f in condition_fields(c, (*loc, key, i))]
+
+
 def dump_condition(cond: Condition) -> Any:
     """The JSON document of a condition (inverse of :func:`parse_condition`)."""
     return _ADAPTER.dump_python(cond, mode="json", by_alias=True)

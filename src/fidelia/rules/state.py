@@ -1,0 +1,263 @@
+"""What the engine reads besides the programme: the event, the member state, programme counters.
+
+Design note
+-----------
+The engine never scans a member's history. It reads a :class:`MemberState` that the service
+layer keeps next to the member (one JSON column, :meth:`MemberState.to_json`) and updates with
+:func:`apply_event` in the same transaction as each event; the back-test calls the same
+function while it replays, so both see identical state.
+
+- Purchases are kept as lifetime totals plus daily buckets (local dates in the programme time
+  zone) for the last :data:`RETENTION_DAYS` days: enough for "last 30 days", "this calendar
+  month/year" and "since a date" within that horizon.
+- Rule usage (for limits, first-N and once-only milestones) is kept per rule and per period key
+  (``day:2024-03-05``, ``week:2024-W10``, ``month:2024-03``, ``year:2024``, ``lifetime``); only
+  the newest key of each period kind is kept. An event arriving late for an older period is
+  counted in lifetime usage only.
+- The state is immutable: :func:`apply_event` returns a new one and shares what did not change.
+- Programme-wide counters (budget used, members awarded per rule) are not per member; they come
+  in a :class:`ProgrammeCounters` that the caller maintains (:func:`record_counters`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from datetime import date, datetime, timedelta
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
+
+from fidelia.events.schemas import Purchase
+from fidelia.rules.outcome import Amount, Award, Evaluation
+
+if TYPE_CHECKING:
+    from fidelia.rules.compiler import CompiledProgramme
+
+RETENTION_DAYS = 400
+STATE_VERSION = 1
+_ZERO = Decimal(0)
+
+
+@dataclass(frozen=True, slots=True)
+class EngineEvent:
+    """One event as the engine sees it; ``occurred_at`` is aware (UTC)."""
+
+    type: str
+    occurred_at: datetime
+    channel: str | None = None
+    store: str | None = None
+    properties: Mapping[str, Any] = field(default_factory=dict)
+    purchase: Purchase | None = None
+    id: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.occurred_at.tzinfo is None:
+            raise ValueError("occurred_at must be timezone-aware")
+
+    @classmethod
+    def from_intake(
+        cls,
+        *,
+        type: str,
+        occurred_at: datetime,
+        channel: str | None = None,
+        store: str | None = None,
+        properties: Mapping[str, Any] | None = None,
+        id: str | None = None,
+    ) -> EngineEvent:
+        """Build from intake fields; a ``purchase`` gets its typed :class:`Purchase` parsed."""
+        props = dict(properties or {})
+        purchase = Purchase.model_validate(props) if type == "purchase" else None
+        return cls(type, occurred_at, channel, store, props, purchase, id)
+
+
+def basket_amount(purchase: Purchase) -> Decimal:
+    """What the lines cost after their discounts, shipping excluded."""
+    return sum((line.amount for line in purchase.lines), _ZERO)
+
+
+def period_keys(day: date) -> tuple[tuple[str, str], ...]:
+    """The usage keys of a local date, one per period kind."""
+    iso = day.isocalendar()
+    return (
+        ("day", f"day:{day.isoformat()}"),
+        ("week", f"week:{iso.year}-W{iso.week:02d}"),
+        ("month", f"month:{day.year}-{day.month:02d}"),
+        ("year", f"year:{day.year}"),
+        ("lifetime", "lifetime"),
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class MemberState:
+    """A member's standing, as the engine needs it. JSON shape: see :meth:`to_json`."""
+
+    tier: str | None = None
+    attributes: Mapping[str, Any] = field(default_factory=dict)
+    balances: Mapping[str, Amount] = field(default_factory=dict)
+    purchases: int = 0
+    spend: Decimal = _ZERO
+    days: Mapping[str, tuple[int, Decimal]] = field(default_factory=dict)
+    categories: frozenset[str] = frozenset()
+    event_counts: Mapping[str, int] = field(default_factory=dict)
+    usage: Mapping[str, Mapping[str, tuple[int, Amount]]] = field(default_factory=dict)
+    last_event_at: datetime | None = None
+
+    def purchases_since(self, since: date | None) -> tuple[int, Decimal]:
+        """(count, spend) of purchases on or after local date ``since`` (None: lifetime)."""
+        if since is None:
+            return self.purchases, self.spend
+        key = since.isoformat()
+        count, spend = 0, _ZERO
+        for day, (n, amount) in self.days.items():
+            if day >= key:
+                count += n
+                spend += amount
+        return count, spend
+
+    def used(self, rule_id: str, key: str = "lifetime") -> tuple[int, Amount]:
+        """(awards, amount) a rule gave this member in the period ``key``."""
+        return self.usage.get(rule_id, {}).get(key, (0, 0))
+
+    def to_json(self) -> dict[str, Any]:
+        """A JSON-ready dict (Decimals as strings, ints as numbers) for the member's row."""
+        return {
+            "v": STATE_VERSION,
+            "tier": self.tier,
+            "attributes": dict(self.attributes),
+            "balances": {k: _dump(v) for k, v in self.balances.items()},
+            "purchases": self.purchases,
+            "spend": str(self.spend),
+            "days": {k: [n, str(s)] for k, (n, s) in self.days.items()},
+            "categories": sorted(self.categories),
+            "event_counts": dict(self.event_counts),
+            "usage": {
+                rule: {k: [n, _dump(a)] for k, (n, a) in periods.items()}
+                for rule, periods in self.usage.items()
+            },
+            "last_event_at": self.last_event_at.isoformat() if self.last_event_at else None,
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> MemberState:
+        """Inverse of :meth:`to_json`."""
+        last = data.get("last_event_at")
+        return cls(
+            tier=data.get("tier"),
+            attributes=dict(data.get("attributes", {})),
+            balances={k: _load(v) for k, v in data.get("balances", {}).items()},
+            purchases=int(data.get("purchases", 0)),
+            spend=Decimal(data.get("spend", "0")),
+            days={k: (int(n), Decimal(s)) for k, (n, s) in data.get("days", {}).items()},
+            categories=frozenset(data.get("categories", ())),
+            event_counts={k: int(v) for k, v in data.get("event_counts", {}).items()},
+            usage={
+                rule: {k: (int(n), _load(a)) for k, (n, a) in periods.items()}
+                for rule, periods in data.get("usage", {}).items()
+            },
+            last_event_at=datetime.fromisoformat(last) if last else None,
+        )
+
+
+def _dump(value: Amount) -> int | str:
+    return str(value) if isinstance(value, Decimal) else value
+
+
+def _load(value: int | str) -> Amount:
+    return Decimal(value) if isinstance(value, str) else int(value)
+
+
+def apply_event(
+    state: MemberState, event: EngineEvent, evaluation: Evaluation, programme: CompiledProgramme
+) -> MemberState:
+    """The member state after ``event`` and the effects the engine decided for it.
+
+    Pure: returns a new state. Usage is kept per rule for its lifetime and for the periods
+    its limits name. Wallet balances move by the awards only; redemptions, expiry and tier
+    changes belong to other domains, which set ``balances``/``tier`` with ``replace``.
+    """
+    local_day = event.occurred_at.astimezone(programme.tz).date()
+    counts = dict(state.event_counts)
+    counts[event.type] = counts.get(event.type, 0) + 1
+    last = state.last_event_at
+    changes: dict[str, Any] = {
+        "event_counts": counts,
+        "last_event_at": event.occurred_at if last is None else max(last, event.occurred_at),
+    }
+    if event.purchase is not None:
+        changes.update(_after_purchase(state, event.purchase, local_day))
+    if evaluation.effects:
+        changes.update(_after_effects(state, evaluation, local_day, programme))
+    return replace(state, **changes)
+
+
+def _after_purchase(state: MemberState, purchase: Purchase, day: date) -> dict[str, Any]:
+    amount = basket_amount(purchase)
+    key = day.isoformat()
+    days = dict(state.days)
+    n, spend = days.get(key, (0, _ZERO))
+    days[key] = (n + 1, spend + amount)
+    if n == 0:
+        horizon = (day - timedelta(days=RETENTION_DAYS)).isoformat()
+        days = {k: v for k, v in days.items() if k > horizon}
+    new = {line.category for line in purchase.lines if line.category}
+    out: dict[str, Any] = {
+        "purchases": state.purchases + 1,
+        "spend": state.spend + amount,
+        "days": days,
+    }
+    if not new <= state.categories:
+        out["categories"] = state.categories | new
+    return out
+
+
+def _after_effects(
+    state: MemberState, evaluation: Evaluation, day: date, programme: CompiledProgramme
+) -> dict[str, Any]:
+    balances = dict(state.balances)
+    fired: dict[str, Amount] = {}
+    for effect in evaluation.effects:
+        gained: Amount = 0
+        if isinstance(effect, Award):
+            balances[effect.wallet] = balances.get(effect.wallet, 0) + effect.amount
+            gained = effect.amount
+        fired[effect.rule_id] = fired.get(effect.rule_id, 0) + gained
+    usage = dict(state.usage)
+    keys = period_keys(day)
+    for rule_id, gained in fired.items():
+        periods = dict(usage.get(rule_id, {}))
+        tracked = programme.tracked_periods(rule_id)
+        for kind, key in keys:
+            if kind not in tracked:
+                continue
+            n, amount = periods.get(key, (0, 0))
+            if n == 0 and kind != "lifetime":
+                prefix = f"{kind}:"
+                if any(k.startswith(prefix) and k > key for k in periods):
+                    continue  # a late event for an older period: only lifetime counts it
+                periods = {k: v for k, v in periods.items() if not k.startswith(prefix)}
+            periods[key] = (n + 1, amount + gained)
+        usage[rule_id] = periods
+    return {"balances": balances, "usage": usage}
+
+
+@dataclass(slots=True)
+class ProgrammeCounters:
+    """Programme-wide usage per rule: amount issued (budgets) and members awarded (first N)."""
+
+    issued: dict[str, Amount] = field(default_factory=dict)
+    members: dict[str, int] = field(default_factory=dict)
+
+
+def record_counters(
+    counters: ProgrammeCounters, evaluation: Evaluation, state_before: MemberState
+) -> None:
+    """Add one evaluation to the programme counters (in place; the caller owns them)."""
+    seen: set[str] = set()
+    for effect in evaluation.effects:
+        rule_id = effect.rule_id
+        if isinstance(effect, Award):
+            counters.issued[rule_id] = counters.issued.get(rule_id, 0) + effect.amount
+        if rule_id not in seen and state_before.used(rule_id)[0] == 0:
+            counters.members[rule_id] = counters.members.get(rule_id, 0) + 1
+        seen.add(rule_id)

@@ -4,19 +4,26 @@ from fidelia.models.apikey import ApiKey
 from fidelia.models.base import Base
 from fidelia.models.event import Event, EventType, ImportRun
 from fidelia.models.job import Job
+from fidelia.models.ledger import Account, Entry, LedgerTransaction, Lot, LotReversal, Wallet
 from fidelia.models.member import Consent, ConsentChange, Member, MemberIdentity
 from fidelia.models.programme import Programme
 
 __all__ = [
+    "Account",
     "ApiKey",
     "Base",
     "Consent",
     "ConsentChange",
+    "Entry",
     "Event",
     "EventType",
     "ImportRun",
     "Job",
+    "LedgerTransaction",
+    "Lot",
+    "LotReversal",
     "Member",
     "MemberIdentity",
     "Programme",
+    "Wallet",
 ]

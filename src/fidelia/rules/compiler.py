@@ -59,13 +59,19 @@ class CompiledRule:
     milestone: Milestone | None
     award: SpendAward | BoosterAward | FixedAward | None
     wallet: str | None
+    money: bool
     quantum: Decimal
     rounding: str
+    tiered: bool
+    expires_in_days: int | None
+    pending_days: int | None
     effects: tuple[Effect, ...]
     limits: tuple[Limit, ...]
     budget: Decimal | None
     first_n_members: int | None
     group: str | None
+    limited: bool
+    simple: bool
 
     @property
     def sort_key(self) -> tuple[int, str]:
@@ -142,13 +148,24 @@ def _compile_rule(
         milestone=rule.milestone,
         award=award,
         wallet=wallet,
+        money=money,
         quantum=CENT if money else POINT,
         rounding=ROUNDING[award.rounding] if award is not None else ROUND_FLOOR,
+        tiered=isinstance(award, SpendAward) and bool(award.rate_by_tier),
+        expires_in_days=award.expires_in_days if award is not None else None,
+        pending_days=award.pending_days if award is not None else None,
         effects=tuple(rule.effects),
         limits=tuple(rule.limits),
         budget=rule.budget,
         first_n_members=rule.first_n_members,
         group=rule.exclusive_group,
+        limited=bool(rule.limits) or rule.budget is not None or rule.first_n_members is not None,
+        simple=rule.valid_from is None
+        and rule.valid_to is None
+        and rule.near is None
+        and rule.first_time is None
+        and rule.lines is None
+        and rule.milestone is None,
     )
 
 

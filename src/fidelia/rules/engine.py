@@ -21,11 +21,11 @@ remainder, ties by line order) so that a return can reverse exactly what its lin
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from decimal import ROUND_FLOOR, Decimal
 from typing import Any
 
+from fidelia.events.schemas import PurchaseLine
 from fidelia.rules.compiler import (
     CompiledProgramme,
     CompiledRule,
@@ -48,47 +48,52 @@ from fidelia.rules.schemas import BoosterAward, FixedAward, SpendAward, Strategy
 from fidelia.rules.state import EngineEvent, MemberState, ProgrammeCounters, period_keys
 
 __all__ = ["CompiledProgramme", "compile_programme", "evaluate"]
-_ZERO = Decimal(0)
+_ZERO, _ONE = Decimal(0), Decimal(1)
 
 
-@dataclass(slots=True)
 class _Line:
-    sku: str
-    category: str | None
-    after: Decimal
-    before: Decimal
-    ctx: dict[str, Any]
+    __slots__ = ("after", "before", "category", "ctx", "line", "sku")
+
+    def __init__(self, line: PurchaseLine, after: Decimal, before: Decimal) -> None:
+        self.line, self.sku, self.category = line, line.sku, line.category
+        self.after, self.before = after, before
+        self.ctx: dict[str, Any] | None = None  # built on first use by a line condition
 
 
-@dataclass(slots=True)
 class _Facts:
-    event: EngineEvent
-    state: MemberState
-    counters: ProgrammeCounters
-    now: datetime
-    today: date
-    ctx: dict[str, Any]
-    lines: list[_Line]
-    shipping: Decimal
-    amount: Decimal
-    periods: dict[str, str] = field(default_factory=dict)
+    __slots__ = (
+        "amount", "counters", "ctx", "event", "lines", "now", "periods", "shipping", "state",
+        "today",
+    )  # fmt: skip
+
+    def __init__(
+        self, event: EngineEvent, state: MemberState, counters: ProgrammeCounters, now: datetime
+    ) -> None:
+        self.event, self.state, self.counters, self.now = event, state, counters, now
+        self.today: date = event.occurred_at.date()
+        self.ctx: dict[str, Any] = {}
+        self.lines: list[_Line] = []
+        self.shipping = self.amount = _ZERO
+        self.periods: dict[str, str] | None = None
 
 
-@dataclass(slots=True)
 class _Draft:
-    amount: Decimal
-    base: Decimal | None = None
-    rate: Decimal | None = None
-    multiplier: Decimal = Decimal(1)
-    parts: list[tuple[str, Decimal, Decimal]] = field(default_factory=list)  # sku, base, weight
-    capped_by: list[str] = field(default_factory=list)
+    __slots__ = ("amount", "base", "capped_by", "multiplier", "parts", "rate")
+
+    def __init__(
+        self,
+        amount: Decimal,
+        base: Decimal | None,
+        rate: Decimal | None,
+        multiplier: Decimal,
+        parts: list[tuple[str, Decimal, Decimal]],  # sku, base, weight
+    ) -> None:
+        self.amount, self.base, self.rate, self.multiplier = amount, base, rate, multiplier
+        self.parts = parts
+        self.capped_by: list[str] = []
 
 
-@dataclass(slots=True)
-class _Fired:
-    rule: CompiledRule
-    amount: Amount
-    award: Award | None
+_Fired = tuple[CompiledRule, Amount, Award | None]
 
 
 def evaluate(
@@ -109,14 +114,19 @@ def evaluate(
         return EMPTY
     facts = _facts(event, state, rules, counters, now)
     skipped: list[Skipped] = []
-    base = _run_phase(ruleset.base, facts, {}, rules.strategies, skipped)
-    fired = base
-    if ruleset.boosters:
-        awarded = {f.rule.id: f.award for f in base if f.award is not None}
-        fired = base + _run_phase(ruleset.boosters, facts, awarded, rules.strategies, skipped)
+    fired = _run_phase(ruleset.base, facts, {}, rules.strategies, skipped)
+    if ruleset.boosters and fired:
+        awarded = {f[0].id: f[2] for f in fired if f[2] is not None}
+        fired += _run_phase(ruleset.boosters, facts, awarded, rules.strategies, skipped)
     if not fired and not skipped:
         return EMPTY
-    return Evaluation(tuple(e for f in fired for e in _effects_of(f)), tuple(skipped))
+    effects: list[Effect] = []
+    for rule, _, award in fired:
+        if award is not None:
+            effects.append(award)
+        if rule.effects:
+            effects.extend(_other_effects(rule))
+    return Evaluation(tuple(effects), tuple(skipped))
 
 
 def _facts(
@@ -126,7 +136,9 @@ def _facts(
     counters: ProgrammeCounters,
     now: datetime,
 ) -> _Facts:
+    facts = _Facts(event, state, counters, now)
     local = event.occurred_at.astimezone(rules.tz)
+    facts.today = local.date()
     ev: dict[str, Any] = {
         "id": event.id,
         "type": event.type,
@@ -135,31 +147,37 @@ def _facts(
         "store": event.store,
         "properties": event.properties,
     }
-    member = _member_context(state, local.month)
-    ctx = {"event": ev, "member": member}
-    facts = _Facts(event, state, counters, now, local.date(), ctx, [], _ZERO, _ZERO)
+    facts.ctx = {"event": ev, "member": _member_context(state, local.month)}
     purchase = event.purchase
     if purchase is not None:
+        amount = _ZERO
         for line in purchase.lines:
             before = line.quantity * line.unit_price
-            after = before - line.discount
-            facts.amount += after
-            line_ctx = {
-                "sku": line.sku,
-                "name": line.name,
-                "category": line.category,
-                "brand": line.brand,
-                "quantity": line.quantity,
-                "unit_price": line.unit_price,
-                "discount": line.discount,
-                "amount": after,
-            }
-            row = {"event": ev, "member": member, "line": line_ctx}
-            facts.lines.append(_Line(line.sku, line.category, after, before, row))
-        facts.shipping = purchase.shipping
-        ev.update(amount=facts.amount, total=purchase.total, shipping=purchase.shipping)
+            after = before - line.discount if line.discount else before
+            amount += after
+            facts.lines.append(_Line(line, after, before))
+        facts.amount, facts.shipping = amount, purchase.shipping
+        ev.update(amount=amount, total=purchase.total, shipping=purchase.shipping)
         ev.update(line_count=len(purchase.lines), currency=purchase.currency)
     return facts
+
+
+def _line_ctx(facts: _Facts, ln: _Line) -> dict[str, Any]:
+    line = ln.line
+    ln.ctx = {
+        **facts.ctx,
+        "line": {
+            "sku": line.sku,
+            "name": line.name,
+            "category": line.category,
+            "brand": line.brand,
+            "quantity": line.quantity,
+            "unit_price": line.unit_price,
+            "discount": line.discount,
+            "amount": ln.after,
+        },
+    }
+    return ln.ctx
 
 
 def _member_context(state: MemberState, month: int) -> dict[str, Any]:
@@ -190,15 +208,17 @@ def _run_phase(
     skipped: list[Skipped],
 ) -> list[_Fired]:
     fired: list[_Fired] = []
+    grouped = False
     for rule in rules:
         out = _apply(rule, facts, awarded)
+        if out is None:
+            continue
         if isinstance(out, Skipped):
             skipped.append(out)
-        elif out is not None:
+        else:
             fired.append(out)
-    if any(f.rule.group is not None for f in fired):
-        return _resolve_groups(fired, strategies, skipped)
-    return fired
+            grouped = grouped or rule.group is not None
+    return _resolve_groups(fired, strategies, skipped) if grouped else fired
 
 
 def _resolve_groups(
@@ -206,59 +226,62 @@ def _resolve_groups(
 ) -> list[_Fired]:
     winners: dict[str, _Fired] = {}
     for f in fired:  # already in precedence order
-        group = f.rule.group
+        group = f[0].group
         if group is None:
             continue
         current = winners.get(group)
-        if current is None or (strategies[group] == "best" and f.amount > current.amount):
+        if current is None or (strategies[group] == "best" and f[1] > current[1]):
             winners[group] = f
     kept = []
     for f in fired:
-        group = f.rule.group
+        rule, group = f[0], f[0].group
         if group is None or winners[group] is f:
             kept.append(f)
         else:
-            reason = f"exclusive group {group}: {winners[group].rule.id} applies"
-            skipped.append(Skipped(f.rule.id, f.rule.version, reason))
+            reason = f"exclusive group {group}: {winners[group][0].id} applies"
+            skipped.append(Skipped(rule.id, rule.version, reason))
     return kept
 
 
 def _apply(rule: CompiledRule, facts: _Facts, awarded: dict[str, Award]) -> _Fired | Skipped | None:
-    if not _eligible(rule, facts):
+    if rule.when is not None and not rule.when(facts.ctx):
         return None
-    lines = _matching_lines(rule, facts)
-    if lines is None:
-        return None
-    if rule.milestone is not None and not _milestone_reached(rule, facts):
-        return None
+    if rule.simple:
+        lines = facts.lines
+    else:
+        matched = _matching_lines(rule, facts) if _gates(rule, facts) else None
+        if matched is None:
+            return None
+        lines = matched
     draft = _draft(rule, facts, lines, awarded)
     if draft is None:
         return None
-    return _within_limits(rule, facts, draft)
+    if rule.limited:
+        return _within_limits(rule, facts, draft)
+    return _fired(rule, facts, draft)
 
 
-def _eligible(rule: CompiledRule, facts: _Facts) -> bool:
+def _gates(rule: CompiledRule, facts: _Facts) -> bool:
+    """Validity dates, geofence, first time and milestone."""
     at = facts.event.occurred_at
-    if rule.valid_from is not None and at < rule.valid_from:
-        return False
-    if rule.valid_to is not None and at >= rule.valid_to:
-        return False
-    if rule.when is not None and not rule.when(facts.ctx):
+    if (rule.valid_from is not None and at < rule.valid_from) or (
+        rule.valid_to is not None and at >= rule.valid_to
+    ):
         return False
     if rule.near is not None and not rule.near(facts.ctx):
         return False
-    if rule.first_time == "purchase":
-        return facts.state.purchases == 0
-    if rule.first_time == "event_type":
-        return facts.state.event_counts.get(facts.event.type, 0) == 0
-    return True
+    if rule.first_time == "purchase" and facts.state.purchases > 0:
+        return False
+    if rule.first_time == "event_type" and facts.state.event_counts.get(facts.event.type, 0):
+        return False
+    return rule.milestone is None or _milestone_reached(rule, facts)
 
 
 def _matching_lines(rule: CompiledRule, facts: _Facts) -> list[_Line] | None:
     lines = facts.lines
     if rule.lines is not None:
         test = rule.lines
-        lines = [line for line in lines if test(line.ctx)]
+        lines = [ln for ln in lines if test(ln.ctx if ln.ctx is not None else _line_ctx(facts, ln))]
     if rule.first_time == "category":
         seen = facts.state.categories
         lines = [line for line in lines if line.category and line.category not in seen]
@@ -284,7 +307,7 @@ def _draft(
 ) -> _Draft | None:
     award = rule.award
     if award is None:
-        return _Draft(_ZERO)
+        return _Draft(_ZERO, None, None, _ONE, [])
     if isinstance(award, SpendAward):
         draft = _spend(rule, award, facts, lines)
     elif isinstance(award, BoosterAward):
@@ -309,18 +332,17 @@ def _spend(
     rate = award.rate_by_tier.get(tier, award.rate) if tier is not None else award.rate
     if rate is None:
         return None
-    after = award.base.discounts == "after"
-    parts = [
-        (ln.sku, ln.after, ln.after) if after else (ln.sku, ln.before, ln.before) for ln in lines
-    ]
+    if award.base.discounts == "after":
+        parts = [(ln.sku, ln.after, ln.after) for ln in lines]
+    else:
+        parts = [(ln.sku, ln.before, ln.before) for ln in lines]
     whole_basket = rule.lines is None and rule.first_time != "category"
     if award.base.shipping == "include" and whole_basket and facts.shipping > 0:
         parts.append(("shipping", facts.shipping, facts.shipping))
-    base = sum((p[1] for p in parts), _ZERO)
+    base = parts[0][1] if len(parts) == 1 else sum((p[1] for p in parts), _ZERO)
     if award.min_base is not None and base < award.min_base:
         return None
-    factor = rate * award.multiplier
-    return _Draft(base * factor, base, rate, award.multiplier, parts)
+    return _Draft(base * rate * award.multiplier, base, rate, award.multiplier, parts)
 
 
 def _boost(
@@ -336,22 +358,21 @@ def _boost(
     base = sum((s.base for s in shares), _ZERO)
     if not shares or (award.min_base is not None and base < award.min_base):
         return None
-    extra = award.multiplier - 1
     parts = [(s.sku, s.base, Decimal(s.amount)) for s in shares]
-    raw = sum((p[2] for p in parts), _ZERO) * extra
+    raw = sum((p[2] for p in parts), _ZERO) * (award.multiplier - 1)
     return _Draft(raw, base, None, award.multiplier, parts)
 
 
 def _fixed(award: FixedAward, lines: list[_Line]) -> _Draft:
     parts = [(line.sku, line.after, line.after) for line in lines]
     base = sum((p[1] for p in parts), _ZERO) if parts else None
-    return _Draft(award.amount, base, None, Decimal(1), parts)
+    return _Draft(award.amount, base, None, _ONE, parts)
 
 
 def _within_limits(rule: CompiledRule, facts: _Facts, draft: _Draft) -> _Fired | Skipped:
     state, amount = facts.state, draft.amount
-    if not facts.periods:
-        facts.periods.update(period_keys(facts.today))
+    if facts.periods is None:
+        facts.periods = dict(period_keys(facts.today))
     for limit in rule.limits:
         count, used = state.used(rule.id, facts.periods[limit.per])
         if limit.max_awards is not None and count >= limit.max_awards:
@@ -375,42 +396,44 @@ def _within_limits(rule: CompiledRule, facts: _Facts, draft: _Draft) -> _Fired |
     if first_n is not None and members >= first_n and state.used(rule.id)[0] == 0:
         return Skipped(rule.id, rule.version, f"only the first {first_n} members")
     draft.amount = amount
-    return _Fired(rule, _dump_amount(rule, amount), _award(rule, facts, draft))
+    return _fired(rule, facts, draft)
 
 
-def _dump_amount(rule: CompiledRule, amount: Decimal) -> Amount:
-    return amount if rule.quantum != 1 else int(amount)
+def _fired(rule: CompiledRule, facts: _Facts, draft: _Draft) -> _Fired:
+    """Money stays a Decimal (already quantised to 0.01); points become an int."""
+    amount = draft.amount if rule.money else int(draft.amount)
+    if rule.wallet is None or amount <= 0:
+        return (rule, amount, None)
+    return (rule, amount, _award(rule, facts, draft, amount))
 
 
-def _award(rule: CompiledRule, facts: _Facts, draft: _Draft) -> Award | None:
-    if rule.award is None or rule.wallet is None or draft.amount <= 0:
-        return None
-    units = int(draft.amount / rule.quantum)
-    shares = allocate(units, [p[2] for p in draft.parts])
-    money = rule.quantum != 1
-    lines = tuple(
-        LineShare(sku, base, n * rule.quantum if money else n)
-        for (sku, base, _), n in zip(draft.parts, shares, strict=True)
-    )
-    grant = rule.award
+def _award(rule: CompiledRule, facts: _Facts, draft: _Draft, amount: Amount) -> Award:
+    parts, money = draft.parts, rule.money
+    if len(parts) == 1:
+        sku, base, _ = parts[0]
+        lines: tuple[LineShare, ...] = (LineShare(sku, base, amount),)
+    else:
+        shares = allocate(int(amount * 100) if money else int(amount), [p[2] for p in parts])
+        lines = tuple(
+            LineShare(sku, base, Decimal(n) / 100 if money else n)
+            for (sku, base, _), n in zip(parts, shares, strict=True)
+        )
+    now, wallet = facts.now, rule.wallet
+    assert wallet is not None
     return Award(
-        rule_id=rule.id,
-        rule_version=rule.version,
-        wallet=rule.wallet,
-        amount=_dump_amount(rule, draft.amount),
-        base=draft.base,
-        rate=draft.rate,
-        multiplier=draft.multiplier,
-        lines=lines,
-        capped_by=tuple(draft.capped_by),
-        tier=facts.state.tier if isinstance(grant, SpendAward) and grant.rate_by_tier else None,
-        expires_at=_later(facts.now, grant.expires_in_days),
-        available_at=_later(facts.now, grant.pending_days),
+        rule.id,
+        rule.version,
+        wallet,
+        amount,
+        draft.base,
+        draft.rate,
+        draft.multiplier,
+        lines,
+        tuple(draft.capped_by) if draft.capped_by else (),
+        facts.state.tier if rule.tiered else None,
+        None if rule.expires_in_days is None else now + timedelta(days=rule.expires_in_days),
+        None if rule.pending_days is None else now + timedelta(days=rule.pending_days),
     )
-
-
-def _later(now: datetime, days: int | None) -> datetime | None:
-    return None if days is None else now + timedelta(days=days)
 
 
 def allocate(units: int, weights: list[Decimal]) -> list[int]:
@@ -423,7 +446,7 @@ def allocate(units: int, weights: list[Decimal]) -> list[int]:
         return [units] * n
     total = sum(weights, _ZERO)
     if total <= 0:
-        weights, total = [Decimal(1)] * n, Decimal(n)
+        weights, total = [_ONE] * n, Decimal(n)
     exact = [w * units / total for w in weights]
     parts = [int(e) for e in exact]
     rest = units - sum(parts)
@@ -433,9 +456,8 @@ def allocate(units: int, weights: list[Decimal]) -> list[int]:
     return parts
 
 
-def _effects_of(fired: _Fired) -> list[Effect]:
-    rule = fired.rule
-    out: list[Effect] = [fired.award] if fired.award is not None else []
+def _other_effects(rule: CompiledRule) -> list[Effect]:
+    out: list[Effect] = []
     for doc in rule.effects:
         if doc.kind == "voucher":
             out.append(IssueVoucher(rule.id, rule.version, doc.reward))

@@ -2,8 +2,10 @@
 
 Design note
 -----------
-Effects are small frozen dataclasses, not Pydantic models: the engine creates millions of
-them during a back-test. Every effect names the rule and the rule version that produced it.
+Effects are small dataclasses, not Pydantic models: the engine creates millions of them
+during a back-test. :class:`Award` and :class:`LineShare` are not ``frozen`` only because a
+frozen dataclass costs three times as much to create; treat them as values all the same.
+Every effect names the rule and the rule version that produced it.
 An :class:`Award` *is* its explanation: base, rate, multiplier, caps applied and the
 allocation of the amount to each purchase line (:class:`LineShare`), which a later return
 uses to reverse exactly what the returned lines earned. ``as_dict`` gives the JSON shape the
@@ -29,7 +31,7 @@ def _json(value: Any) -> Any:
     return value
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class LineShare:
     """The part of an award that one purchase line earned."""
 
@@ -42,7 +44,7 @@ class LineShare:
         return {"sku": self.sku, "base": str(self.base), "amount": _json(self.amount)}
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Award:
     """Credit ``amount`` to ``wallet`` (int points, or Decimal money quantised to 0.01)."""
 

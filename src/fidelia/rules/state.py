@@ -22,7 +22,7 @@ function while it replays, so both see identical state.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
@@ -180,40 +180,48 @@ def apply_event(
     counts = dict(state.event_counts)
     counts[event.type] = counts.get(event.type, 0) + 1
     last = state.last_event_at
-    changes: dict[str, Any] = {
-        "event_counts": counts,
-        "last_event_at": event.occurred_at if last is None else max(last, event.occurred_at),
-    }
+    purchases, spend, days, categories = state.purchases, state.spend, state.days, state.categories
     if event.purchase is not None:
-        changes.update(_after_purchase(state, event.purchase, local_day))
+        purchases, spend, days, categories = _after_purchase(state, event.purchase, local_day)
+    balances, usage = state.balances, state.usage
     if evaluation.effects:
-        changes.update(_after_effects(state, evaluation, local_day, programme))
-    return replace(state, **changes)
+        balances, usage = _after_effects(state, evaluation, local_day, programme)
+    return MemberState(
+        state.tier,
+        state.attributes,
+        balances,
+        purchases,
+        spend,
+        days,
+        categories,
+        counts,
+        usage,
+        event.occurred_at if last is None or event.occurred_at > last else last,
+    )
 
 
-def _after_purchase(state: MemberState, purchase: Purchase, day: date) -> dict[str, Any]:
+def _after_purchase(
+    state: MemberState, purchase: Purchase, day: date
+) -> tuple[int, Decimal, dict[str, tuple[int, Decimal]], frozenset[str]]:
     amount = basket_amount(purchase)
     key = day.isoformat()
     days = dict(state.days)
     n, spend = days.get(key, (0, _ZERO))
     days[key] = (n + 1, spend + amount)
-    if n == 0:
+    if n == 0 and len(days) > 1:
         horizon = (day - timedelta(days=RETENTION_DAYS)).isoformat()
-        days = {k: v for k, v in days.items() if k > horizon}
+        if min(days) <= horizon:
+            days = {k: v for k, v in days.items() if k > horizon}
+    categories = state.categories
     new = {line.category for line in purchase.lines if line.category}
-    out: dict[str, Any] = {
-        "purchases": state.purchases + 1,
-        "spend": state.spend + amount,
-        "days": days,
-    }
-    if not new <= state.categories:
-        out["categories"] = state.categories | new
-    return out
+    if not new <= categories:
+        categories = categories | new
+    return state.purchases + 1, state.spend + amount, days, categories
 
 
 def _after_effects(
     state: MemberState, evaluation: Evaluation, day: date, programme: CompiledProgramme
-) -> dict[str, Any]:
+) -> tuple[dict[str, Amount], dict[str, Mapping[str, tuple[int, Amount]]]]:
     balances = dict(state.balances)
     fired: dict[str, Amount] = {}
     for effect in evaluation.effects:
@@ -223,29 +231,40 @@ def _after_effects(
             gained = effect.amount
         fired[effect.rule_id] = fired.get(effect.rule_id, 0) + gained
     usage = dict(state.usage)
-    keys = period_keys(day)
+    tracking = programme.periods
     for rule_id, gained in fired.items():
-        periods = dict(usage.get(rule_id, {}))
-        tracked = programme.tracked_periods(rule_id)
-        for kind, key in keys:
-            if kind not in tracked:
-                continue
-            n, amount = periods.get(key, (0, 0))
-            if n == 0 and kind != "lifetime":
-                prefix = f"{kind}:"
-                if any(k.startswith(prefix) and k > key for k in periods):
-                    continue  # a late event for an older period: only lifetime counts it
-                periods = {k: v for k, v in periods.items() if not k.startswith(prefix)}
-            periods[key] = (n + 1, amount + gained)
-        usage[rule_id] = periods
-    return {"balances": balances, "usage": usage}
+        tracked = tracking[rule_id]
+        periods = usage.get(rule_id, {})
+        n, amount = periods.get("lifetime", (0, 0))
+        if len(tracked) == 1:
+            usage[rule_id] = {"lifetime": (n + 1, amount + gained)}
+        else:
+            usage[rule_id] = _count_periods(dict(periods), tracked, day, gained)
+    return balances, usage
+
+
+def _count_periods(
+    periods: dict[str, tuple[int, Amount]], tracked: frozenset[str], day: date, gained: Amount
+) -> dict[str, tuple[int, Amount]]:
+    for kind, key in period_keys(day):
+        if kind not in tracked:
+            continue
+        n, amount = periods.get(key, (0, 0))
+        if n == 0 and kind != "lifetime":
+            prefix = f"{kind}:"
+            if any(k.startswith(prefix) and k > key for k in periods):
+                continue  # a late event for an older period: only lifetime counts it
+            periods = {k: v for k, v in periods.items() if not k.startswith(prefix)}
+        periods[key] = (n + 1, amount + gained)
+    return periods
 
 
 @dataclass(slots=True)
 class ProgrammeCounters:
-    """Programme-wide usage per rule: amount issued (budgets) and members awarded (first N)."""
+    """Programme-wide usage per rule: amount issued (budgets), awards, members awarded."""
 
     issued: dict[str, Amount] = field(default_factory=dict)
+    awards: dict[str, int] = field(default_factory=dict)
     members: dict[str, int] = field(default_factory=dict)
 
 
@@ -253,11 +272,18 @@ def record_counters(
     counters: ProgrammeCounters, evaluation: Evaluation, state_before: MemberState
 ) -> None:
     """Add one evaluation to the programme counters (in place; the caller owns them)."""
-    seen: set[str] = set()
+    issued, awards, members, usage = (
+        counters.issued,
+        counters.awards,
+        counters.members,
+        state_before.usage,
+    )
+    last = None
     for effect in evaluation.effects:
         rule_id = effect.rule_id
         if isinstance(effect, Award):
-            counters.issued[rule_id] = counters.issued.get(rule_id, 0) + effect.amount
-        if rule_id not in seen and state_before.used(rule_id)[0] == 0:
-            counters.members[rule_id] = counters.members.get(rule_id, 0) + 1
-        seen.add(rule_id)
+            issued[rule_id] = issued.get(rule_id, 0) + effect.amount
+            awards[rule_id] = awards.get(rule_id, 0) + 1
+        if rule_id != last and rule_id not in usage:  # effects of a rule are contiguous
+            members[rule_id] = members.get(rule_id, 0) + 1
+        last = rule_id

@@ -1,0 +1,255 @@
+"""Back-test: replay history through a baseline and a candidate programme, in memory.
+
+Design note
+-----------
+The back-test is the engine plus :func:`~fidelia.rules.state.apply_event`, nothing more: the
+same code that serves live events, so what it reports is what the programme would have done.
+It walks the events once, in time order (a stable sort, so events of the same instant keep
+their input order), and for each event runs both programmes, each with its own member states
+and programme counters. It reads no clock and writes nothing; timing belongs to the caller.
+
+The report gives, per programme, the amount awarded per rule and per wallet, the liability in
+money (redeemable points x value per point + money wallets), the members awarded and the
+distribution of points per member; and across both, the members whose points differ and the
+biggest winners and losers (candidate minus baseline).
+
+:func:`load_cdnow` turns the CDNOW purchase log into purchase events.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from decimal import ROUND_CEILING, Decimal
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from fidelia.events.schemas import Purchase, PurchaseLine
+from fidelia.rules.compiler import CompiledProgramme
+from fidelia.rules.engine import evaluate
+from fidelia.rules.outcome import Amount
+from fidelia.rules.state import (
+    EngineEvent,
+    MemberState,
+    ProgrammeCounters,
+    apply_event,
+    record_counters,
+)
+
+_EMPTY_STATE = MemberState()
+_PRICE_STEP = Decimal("0.0001")
+
+
+@dataclass(slots=True)
+class RuleFigures:
+    """What one rule awarded over the replay."""
+
+    wallet: str
+    awards: int = 0
+    amount: Amount = 0
+
+
+@dataclass(slots=True)
+class ProgrammeReport:
+    """One programme's figures over the replay."""
+
+    events: int = 0
+    per_rule: dict[str, RuleFigures] = field(default_factory=dict)
+    per_wallet: dict[str, Amount] = field(default_factory=dict)
+    points_per_member: dict[str, int] = field(default_factory=dict)
+    liability: Decimal = Decimal(0)
+    redeemable_points: int = 0
+
+    @property
+    def members_awarded(self) -> int:
+        """Members who received at least one redeemable point."""
+        return sum(1 for v in self.points_per_member.values() if v > 0)
+
+    def distribution(self, members: Iterable[str]) -> dict[str, int]:
+        """Percentiles (nearest rank) of redeemable points per member, zeros included."""
+        values = sorted(self.points_per_member.get(m, 0) for m in members)
+        return {
+            "p50": percentile(values, 50),
+            "p90": percentile(values, 90),
+            "p99": percentile(values, 99),
+            "max": values[-1] if values else 0,
+        }
+
+    def as_dict(self, members: Iterable[str]) -> dict[str, Any]:
+        """JSON shape of one side of the report."""
+        return {
+            "events": self.events,
+            "per_rule": {
+                rule: {"wallet": f.wallet, "awards": f.awards, "amount": _json(f.amount)}
+                for rule, f in sorted(self.per_rule.items())
+            },
+            "per_wallet": {w: _json(a) for w, a in sorted(self.per_wallet.items())},
+            "redeemable_points": self.redeemable_points,
+            "liability": str(self.liability),
+            "members_awarded": self.members_awarded,
+            "points_per_member": self.distribution(members),
+        }
+
+
+@dataclass(slots=True)
+class BacktestReport:
+    """Baseline and candidate side by side, with the members the change moves most."""
+
+    baseline: ProgrammeReport
+    candidate: ProgrammeReport
+    members: list[str]
+    winners: list[tuple[str, int, int]]  # member, baseline points, candidate points
+    losers: list[tuple[str, int, int]]
+    members_affected: int
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON shape of the whole report."""
+
+        def rows(items: list[tuple[str, int, int]]) -> list[dict[str, Any]]:
+            keys = ("member", "baseline", "candidate")
+            return [{**dict(zip(keys, r, strict=True)), "delta": r[2] - r[1]} for r in items]
+
+        return {
+            "members": len(self.members),
+            "members_affected": self.members_affected,
+            "baseline": self.baseline.as_dict(self.members),
+            "candidate": self.candidate.as_dict(self.members),
+            "winners": rows(self.winners),
+            "losers": rows(self.losers),
+        }
+
+
+def percentile(sorted_values: list[int], q: float) -> int:
+    """Nearest-rank percentile of an ascending list (0 for an empty one)."""
+    if not sorted_values:
+        return 0
+    rank = max(1, -(-len(sorted_values) * q // 100))  # ceil(n * q / 100), at least 1
+    return sorted_values[int(rank) - 1]
+
+
+def _json(value: Amount) -> int | str:
+    return str(value) if isinstance(value, Decimal) else value
+
+
+class _Replay:
+    """One programme's in-memory world: member states and programme counters."""
+
+    def __init__(self, programme: CompiledProgramme) -> None:
+        self.programme = programme
+        self.states: dict[str, MemberState] = {}
+        self.counters = ProgrammeCounters()
+        self.events = 0
+
+    def feed(self, member: str, event: EngineEvent) -> None:
+        state = self.states.get(member, _EMPTY_STATE)
+        outcome = evaluate(event, state, self.programme, self.counters, event.occurred_at)
+        if outcome.effects:
+            record_counters(self.counters, outcome, state)
+        self.states[member] = apply_event(state, event, outcome, self.programme)
+        self.events += 1
+
+    def report(self, value_per_point: Decimal) -> ProgrammeReport:
+        """The figures, read from the counters and the final member states."""
+        wallets = self.programme.wallets
+        redeemable = [n for n, w in wallets.items() if w.unit == "points" and w.redeemable]
+        wallet_of = {r.id: r.wallet for rs in self.programme.by_type.values() for r in rs.base}
+        wallet_of.update(
+            {r.id: r.wallet for rs in self.programme.by_type.values() for r in rs.boosters}
+        )
+        report = ProgrammeReport(events=self.events)
+        for rule_id, amount in self.counters.issued.items():
+            wallet = wallet_of[rule_id] or ""
+            report.per_rule[rule_id] = RuleFigures(wallet, self.counters.awards[rule_id], amount)
+            report.per_wallet[wallet] = report.per_wallet.get(wallet, 0) + amount
+        for member, state in self.states.items():
+            points = sum(int(state.balances.get(w, 0)) for w in redeemable)
+            if points:
+                report.points_per_member[member] = points
+        report.redeemable_points = sum(int(report.per_wallet.get(w, 0)) for w in redeemable)
+        money = [Decimal(a) for w, a in report.per_wallet.items() if wallets[w].unit == "money"]
+        report.liability = report.redeemable_points * value_per_point + sum(money, Decimal(0))
+        return report
+
+
+def backtest(
+    events: Iterable[tuple[str, EngineEvent]],
+    baseline: CompiledProgramme,
+    candidate: CompiledProgramme,
+    *,
+    value_per_point: Decimal = Decimal("0.01"),
+    presorted: bool = False,
+    top: int = 10,
+) -> BacktestReport:
+    """Replay ``(member_key, event)`` pairs through both programmes and compare them.
+
+    Events are replayed in ``occurred_at`` order (stable sort) unless ``presorted``.
+    ``value_per_point`` is the money value of one redeemable point, for the liability.
+    """
+    ordered = events if presorted else sorted(events, key=lambda pair: pair[1].occurred_at)
+    base, cand = _Replay(baseline), _Replay(candidate)
+    members: dict[str, None] = {}
+    for member, event in ordered:
+        members[member] = None
+        base.feed(member, event)
+        cand.feed(member, event)
+    left, right = base.report(value_per_point), cand.report(value_per_point)
+    deltas = [
+        (m, left.points_per_member.get(m, 0), right.points_per_member.get(m, 0)) for m in members
+    ]
+    moved = [d for d in deltas if d[1] != d[2]]
+    by_gain = sorted(moved, key=lambda d: (d[1] - d[2], d[0]))
+    winners = [d for d in by_gain[:top] if d[2] > d[1]]
+    losers = [d for d in sorted(moved, key=lambda d: (d[2] - d[1], d[0]))[:top] if d[2] < d[1]]
+    return BacktestReport(left, right, list(members), winners, losers, len(moved))
+
+
+def load_cdnow(
+    path: str | Path, *, tz: ZoneInfo | None = None
+) -> Iterator[tuple[str, EngineEvent]]:
+    """Purchase events from the CDNOW log (``customer_id date number_of_cds dollar_value``).
+
+    One line per purchase: sku ``cd``, category ``music``, quantity = number of CDs, unit
+    price = value / quantity rounded up to 0.0001 with the rounding given back as a line
+    discount, so that the line amount equals the dollar value exactly (zero-value purchases
+    included). ``occurred_at`` is noon in ``tz`` (default Europe/Paris), as UTC; channel
+    ``web``; currency ``USD``. A header line, if present, is skipped.
+    """
+    zone = tz or ZoneInfo("Europe/Paris")
+    noon: dict[str, datetime] = {}
+    with open(path, encoding="ascii") as handle:
+        for number, text in enumerate(handle, start=1):
+            parts = text.split()
+            if len(parts) != 4 or not parts[0].isdigit():
+                continue
+            customer, day, cds, value = parts
+            at = noon.get(day)
+            if at is None:
+                local = datetime(int(day[:4]), int(day[4:6]), int(day[6:]), 12, tzinfo=zone)
+                at = noon[day] = local.astimezone(UTC)
+            purchase = _cdnow_purchase(f"cdnow-{number}", Decimal(cds), Decimal(value))
+            event = EngineEvent("purchase", at, "web", None, {}, purchase, f"cdnow-{number}")
+            yield customer, event
+
+
+def _cdnow_purchase(order_id: str, quantity: Decimal, value: Decimal) -> Purchase:
+    quantity = quantity if quantity > 0 else Decimal(1)
+    unit = (value / quantity).quantize(_PRICE_STEP, ROUND_CEILING)
+    line = PurchaseLine.model_construct(
+        sku="cd",
+        name=None,
+        category="music",
+        brand=None,
+        quantity=quantity,
+        unit_price=unit,
+        discount=unit * quantity - value,
+    )
+    return Purchase.model_construct(
+        order_id=order_id,
+        lines=[line],
+        shipping=Decimal(0),
+        total=value,
+        currency="USD",
+        payment_means=[],
+    )

@@ -1,10 +1,10 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Query, status
+from pydantic import AwareDatetime
 from sqlalchemy.orm import Session
 
 from fidelia.auth.dependencies import Admin, DbSession, Integrator, Reader
@@ -46,8 +46,8 @@ def list_members(
     status: MemberStatus | None = None,
     channel: str | None = None,
     store: str | None = None,
-    enrolled_after: datetime | None = None,
-    enrolled_before: datetime | None = None,
+    enrolled_after: AwareDatetime | None = None,
+    enrolled_before: AwareDatetime | None = None,
     cursor: str | None = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
 ) -> Page[MemberOut]:

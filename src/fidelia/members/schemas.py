@@ -4,9 +4,10 @@ import uuid
 from datetime import date, datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from fidelia.events.schemas import Channel, ConsentChannel, ExternalId, Profile
+from fidelia.kit.clock import ensure_aware
 
 MemberStatus = Literal["prospect", "active", "suspended", "closed"]
 
@@ -32,6 +33,11 @@ class MemberCreate(Profile):
     store: str | None = Field(default=None, max_length=64)
     enrolled_at: datetime | None = None
     consents: list[ConsentIn] = Field(default_factory=list, max_length=4)
+
+    @field_validator("enrolled_at")
+    @classmethod
+    def _aware(cls, value: datetime | None) -> datetime | None:
+        return None if value is None else ensure_aware(value)
 
 
 class MemberUpdate(Profile):

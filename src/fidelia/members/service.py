@@ -14,6 +14,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import and_, or_, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from fidelia.errors import Conflict, FieldError, NotFound, ValidationFailed
@@ -155,9 +156,7 @@ def enrol(
     _check_free(session, programme, keys)
     now = now or utcnow()
     member = new_member(programme, data, status=status, enrolled_at=data.enrolled_at or now)
-    session.add(member)
-    session.add_all(identity_rows(programme, member.id, keys))
-    session.flush()
+    _insert(session, programme, keys, [member, *identity_rows(programme, member.id, keys)])
     for consent in data.consents:
         set_consent(
             session,
@@ -169,6 +168,18 @@ def enrol(
             source=consent.source or f"enrolment:{data.channel}",
         )
     return member
+
+
+def _insert(
+    session: Session, programme: Programme, keys: list[IdentityKey], rows: list[Any]
+) -> None:
+    """Insert a member's rows; an identity taken meanwhile by a concurrent writer is a 409."""
+    try:
+        with session.begin_nested():
+            session.add_all(rows)
+    except IntegrityError:
+        _check_free(session, programme, keys)  # names the field of the identity now taken
+        raise
 
 
 def _check_duplicates_within(keys: list[IdentityKey]) -> None:
@@ -330,8 +341,7 @@ def add_identity(
     session: Session, *, programme: Programme, member: Member, key: IdentityKey
 ) -> None:
     _check_free(session, programme, [key])
-    session.add_all(identity_rows(programme, member.id, [key]))
-    session.flush()
+    _insert(session, programme, [key], list(identity_rows(programme, member.id, [key])))
 
 
 def set_consent(

@@ -87,7 +87,7 @@ class Compare(_Node):
 
     field: FieldPath
     op: Operator
-    value: Any = None
+    value: Any = Field(None, validate_default=True)
 
     @field_validator("value")
     @classmethod
@@ -408,7 +408,7 @@ def _ordering(test: Callable[[Any, Any], bool]) -> Callable[[Getter, Any, tzinfo
                 return False
             try:
                 return test(_plain(x), v)
-            except TypeError:  # a string against a number: not comparable, so false
+            except (TypeError, ArithmeticError):  # str vs number, NaN: not comparable
                 return False
 
         return pred

@@ -347,6 +347,9 @@ class _Batch:
     def _consent(
         self, member: Member, event: EventIn, channel: str, granted: bool, source: str | None
     ) -> None:
+        # A member enrolled by this batch must be inserted before its consent rows: the models
+        # have no relationship(), so one flush would insert them in class-name order.
+        self.session.flush()
         members.set_consent(
             self.session,
             programme=self.programme,

@@ -103,9 +103,16 @@ def process_members(
     owners = service.find_identities(
         session, programme=programme, keys=[k for p in parsed if isinstance(p, tuple) for k in p[1]]
     )
-    return [
-        p if isinstance(p, LineOutcome) else _create(session, programme, *p, owners) for p in parsed
+    consents: list[Consent | ConsentChange] = []
+    outcomes = [
+        p if isinstance(p, LineOutcome) else _create(session, programme, *p, owners, consents)
+        for p in parsed
     ]
+    # Members first, then their consents: the models have no relationship(), so one flush
+    # would insert them in class-name order (consents before members).
+    session.flush()
+    session.add_all(consents)
+    return outcomes
 
 
 def _create(
@@ -114,6 +121,7 @@ def _create(
     data: MemberCreate,
     keys: list[service.IdentityKey],
     owners: dict[tuple[str, str, str], Any],
+    consents: list[Consent | ConsentChange],
 ) -> LineOutcome:
     line_id = keys[0].value if keys[0].kind != EXTERNAL else f"{keys[0].namespace}:{keys[0].value}"
     found = {owners[k.triple] for k in keys if k.triple in owners}
@@ -134,8 +142,8 @@ def _create(
             "changed_at": enrolled_at,
             "source": consent.source or "import",
         }
-        session.add(Consent(id=uuid7(), **common))
-        session.add(ConsentChange(id=uuid7(), **common))
+        consents.append(Consent(id=uuid7(), **common))
+        consents.append(ConsentChange(id=uuid7(), **common))
     for key in keys:
         owners[key.triple] = member.id
     return LineOutcome(line_id, "accepted")

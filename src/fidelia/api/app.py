@@ -13,6 +13,7 @@ from fidelia.api import errors
 from fidelia.auth.endpoints import router as apikeys_router
 from fidelia.db import Database
 from fidelia.events.endpoints import router as events_router
+from fidelia.ledger.endpoints import router as ledger_router
 from fidelia.members.endpoints import router as members_router
 from fidelia.programmes.endpoints import router as programmes_router
 
@@ -43,7 +44,7 @@ def create_app(database: Database, *, embedded_worker: bool = False) -> FastAPI:
     )
     app.state.database = database
     errors.install(app)
-    for router in (programmes_router, apikeys_router, members_router, events_router):
+    for router in (programmes_router, apikeys_router, members_router, events_router, ledger_router):
         app.include_router(router, prefix=API_PREFIX)
 
     @app.get("/healthz", include_in_schema=False)

@@ -6,7 +6,7 @@ import threading
 
 import typer
 
-from fidelia.cli import data, programme
+from fidelia.cli import data, ledger, programme
 from fidelia.cli.common import console, database, run_server, setup_logging
 from fidelia.config import get_settings
 from fidelia.migrations import upgrade
@@ -19,6 +19,7 @@ app.add_typer(programme.apikey_app, name="apikey")
 app.add_typer(data.members_app, name="members")
 app.add_typer(data.events_app, name="events")
 app.add_typer(data.jobs_app, name="jobs")
+app.add_typer(ledger.ledger_app, name="ledger")
 app.command("demo")(programme.demo)
 
 

@@ -1,0 +1,351 @@
+"""Ledger operations: award, spend, adjust, transfer, release and expire.
+
+Design note
+-----------
+Each operation locks the member accounts it touches (primary-key order), reads their lots,
+plans the legs and hands them to :func:`fidelia.ledger.service.post`, the one writer. Amounts
+are given in the wallet's unit (int points or Decimal money) and converted exactly to minor
+units. Every operation takes ``now`` (defaults to the clock) so that tests, replays and jobs
+pin time. Returns and reversals, which take value back, live in ``returns``.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from fidelia.errors import ValidationFailed
+from fidelia.kit.clock import utcnow
+from fidelia.ledger import repository as repo
+from fidelia.ledger.errors import InsufficientPoints, NotSpendable
+from fidelia.ledger.expiry import expiry_instant, pending_until
+from fidelia.ledger.schemas import Amount
+from fidelia.ledger.service import Leg, NewLot, Posting, post
+from fidelia.ledger.wallets import expiry_policy, get_wallet, pending_policy, to_minor
+from fidelia.models import Account, LedgerTransaction, Lot, Programme, Wallet
+
+UNSET = datetime.min.replace(tzinfo=UTC)  # "use the wallet's policy" (None means "never expires")
+
+
+def _positive(wallet: Wallet, amount: Amount) -> int:
+    minor = to_minor(wallet, amount)
+    if minor <= 0:
+        raise ValidationFailed.on("amount", "must be greater than zero")
+    return minor
+
+
+def award(
+    session: Session,
+    *,
+    programme: Programme,
+    member_id: uuid.UUID,
+    wallet: str,
+    amount: Amount,
+    idempotency_key: str,
+    occurred_at: datetime | None = None,
+    source_type: str = "event",
+    source_id: str | None = None,
+    rule_id: str | None = None,
+    rule_version: int | None = None,
+    expires_at: datetime | None = UNSET,
+    available_at: datetime | None = None,
+    hold: bool = False,
+    now: datetime | None = None,
+) -> LedgerTransaction:
+    """Credit ``amount`` to a member as a new lot (kind ``earn``), against ``issued``.
+
+    Expiry follows the wallet's policy from ``occurred_at`` unless ``expires_at`` overrides it
+    (None: never). The lot is pending until ``available_at`` (or the wallet's pending policy);
+    ``hold=True`` keeps it pending until :func:`release_lot`.
+    """
+    now = now or utcnow()
+    occurred_at = occurred_at or now
+    found = get_wallet(session, programme=programme, code=wallet)
+    minor = _positive(found, amount)
+    lot, pending = _new_lot(programme, found, occurred_at, now, expires_at, available_at, hold)
+    accounts = repo.lock_member_accounts(
+        session, programme=programme, wallet=found, member_ids=[member_id]
+    )
+    issued = repo.system_account_id(session, wallet=found, kind="issued")
+    legs = [Leg(accounts[member_id].id, minor, pending, opens=lot), Leg(issued, -minor)]
+    posting = Posting(
+        wallet=found,
+        kind="earn",
+        idempotency_key=idempotency_key,
+        legs=legs,
+        occurred_at=occurred_at,
+        member_id=member_id,
+        source_type=source_type,
+        source_id=source_id,
+        rule_id=rule_id,
+        rule_version=rule_version,
+        counter="earned",
+    )
+    return post(session, programme=programme, posting=posting, accounts=accounts, now=now)
+
+
+def _new_lot(
+    programme: Programme,
+    wallet: Wallet,
+    occurred_at: datetime,
+    now: datetime,
+    expires_at: datetime | None,
+    available_at: datetime | None,
+    hold: bool,
+) -> tuple[NewLot, bool]:
+    """The lot to open and whether it starts pending."""
+    if expires_at is UNSET:
+        tz = ZoneInfo(programme.timezone)
+        expires_at = expiry_instant(expiry_policy(wallet), earned_at=occurred_at, tz=tz)
+    if hold:
+        return NewLot(expires_at, None), True
+    if available_at is None:
+        pending, available_at = pending_until(
+            pending_policy(wallet), earned_at=occurred_at, now=now
+        )
+        return NewLot(expires_at, available_at if pending else None), pending
+    if available_at <= now:
+        return NewLot(expires_at, None), False
+    return NewLot(expires_at, available_at), True
+
+
+def consume(lots: list[Lot], amount: int) -> list[tuple[Lot, int]]:
+    """Take ``amount`` from ``lots`` in their order; the caller checked that they cover it."""
+    taken: list[tuple[Lot, int]] = []
+    for lot in lots:
+        if amount <= 0:
+            break
+        part = min(amount, lot.remaining - lot.pending)
+        if part > 0:
+            taken.append((lot, part))
+            amount -= part
+    return taken
+
+
+def _debit_legs(
+    session: Session, account: Account, wallet: Wallet, minor: int, now: datetime
+) -> list[Leg]:
+    lots = repo.available_lots(session, account=account, now=now)
+    spendable = sum(lot.remaining - lot.pending for lot in lots)
+    usable = min(spendable, account.available)
+    if usable < minor:
+        raise InsufficientPoints(
+            f"wallet {wallet.code!r} has {max(usable, 0)} available (minor units), {minor} needed"
+        )
+    return [Leg(account.id, -part, lot=lot) for lot, part in consume(lots, minor)]
+
+
+def spend(
+    session: Session,
+    *,
+    programme: Programme,
+    member_id: uuid.UUID,
+    wallet: str,
+    amount: Amount,
+    idempotency_key: str,
+    source_type: str = "redemption",
+    source_id: str | None = None,
+    occurred_at: datetime | None = None,
+    now: datetime | None = None,
+) -> LedgerTransaction:
+    """Debit ``amount`` from the member's available lots, soonest-expiring first (kind
+    ``spend``, against ``redeemed``); 409 :class:`InsufficientPoints` if they do not cover it.
+    """
+    now = now or utcnow()
+    found = get_wallet(session, programme=programme, code=wallet)
+    if not found.spendable:
+        raise NotSpendable(f"wallet {wallet!r} cannot be spent")
+    minor = _positive(found, amount)
+    accounts = repo.lock_member_accounts(
+        session, programme=programme, wallet=found, member_ids=[member_id]
+    )
+    legs = _debit_legs(session, accounts[member_id], found, minor, now)
+    redeemed = repo.system_account_id(session, wallet=found, kind="redeemed")
+    posting = Posting(
+        wallet=found,
+        kind="spend",
+        idempotency_key=idempotency_key,
+        legs=[*legs, Leg(redeemed, minor)],
+        occurred_at=occurred_at or now,
+        member_id=member_id,
+        source_type=source_type,
+        source_id=source_id,
+        counter="spent",
+    )
+    return post(session, programme=programme, posting=posting, accounts=accounts, now=now)
+
+
+def adjust(
+    session: Session,
+    *,
+    programme: Programme,
+    member_id: uuid.UUID,
+    wallet: str,
+    amount: Amount,
+    reason: str,
+    actor: str,
+    idempotency_key: str,
+    expires_at: datetime | None = UNSET,
+    now: datetime | None = None,
+) -> LedgerTransaction:
+    """An operator's correction against ``adjusted``: a positive ``amount`` opens a lot (wallet
+    expiry unless overridden), a negative one debits lots like a spend (never below zero)."""
+    now = now or utcnow()
+    found = get_wallet(session, programme=programme, code=wallet)
+    minor = to_minor(found, amount)
+    if minor == 0:
+        raise ValidationFailed.on("amount", "must not be zero")
+    if not reason.strip() or not actor.strip():
+        raise ValidationFailed.on("reason", "an adjustment needs a reason and an actor")
+    accounts = repo.lock_member_accounts(
+        session, programme=programme, wallet=found, member_ids=[member_id]
+    )
+    account = accounts[member_id]
+    if minor > 0:
+        lot, _ = _new_lot(programme, found, now, now, expires_at, now, False)
+        legs = [Leg(account.id, minor, opens=lot)]
+    else:
+        legs = _debit_legs(session, account, found, -minor, now)
+    adjusted = repo.system_account_id(session, wallet=found, kind="adjusted")
+    posting = Posting(
+        wallet=found,
+        kind="adjust",
+        idempotency_key=idempotency_key,
+        legs=[*legs, Leg(adjusted, -minor)],
+        occurred_at=now,
+        member_id=member_id,
+        source_type="operator",
+        source_id=actor,
+        actor=actor,
+        reason=reason,
+    )
+    return post(session, programme=programme, posting=posting, accounts=accounts, now=now)
+
+
+def transfer(
+    session: Session,
+    *,
+    programme: Programme,
+    from_member_id: uuid.UUID,
+    to_member_id: uuid.UUID,
+    wallet: str,
+    amount: Amount,
+    idempotency_key: str,
+    reason: str | None = None,
+    now: datetime | None = None,
+) -> LedgerTransaction:
+    """Move ``amount`` between two members in one transaction. The receiver gets one lot per
+    lot consumed from the sender, with the same expiry, so a transfer never extends validity."""
+    now = now or utcnow()
+    if from_member_id == to_member_id:
+        raise ValidationFailed.on("to_member_id", "a member cannot transfer to themself")
+    found = get_wallet(session, programme=programme, code=wallet)
+    if not found.spendable:
+        raise NotSpendable(f"wallet {wallet!r} cannot be transferred")
+    minor = _positive(found, amount)
+    accounts = repo.lock_member_accounts(
+        session, programme=programme, wallet=found, member_ids=[from_member_id, to_member_id]
+    )
+    debits = _debit_legs(session, accounts[from_member_id], found, minor, now)
+    receiver = accounts[to_member_id].id
+    credits = [
+        Leg(receiver, -leg.amount, opens=NewLot(expires_at=leg.lot.expires_at if leg.lot else None))
+        for leg in debits
+    ]
+    posting = Posting(
+        wallet=found,
+        kind="transfer",
+        idempotency_key=idempotency_key,
+        legs=[*debits, *credits],
+        occurred_at=now,
+        member_id=from_member_id,
+        source_type="member",
+        source_id=str(from_member_id),
+        reason=reason,
+        details={"to_member_id": str(to_member_id)},
+    )
+    return post(session, programme=programme, posting=posting, accounts=accounts, now=now)
+
+
+def _owner(session: Session, lot: Lot) -> tuple[Account, Wallet, uuid.UUID]:
+    account = session.get(Account, lot.account_id)
+    wallet = session.get(Wallet, lot.wallet_id)
+    if account is None or account.member_id is None or wallet is None:
+        raise LookupError(f"lot {lot.id} has no member account")
+    return account, wallet, account.member_id
+
+
+def release_lot(
+    session: Session, *, programme: Programme, lot_id: uuid.UUID, now: datetime | None = None
+) -> LedgerTransaction | None:
+    """Make a pending lot available (kind ``release``, key ``release:<lot>``); None if it is
+    not pending any more (released, or cancelled by a return)."""
+    now = now or utcnow()
+    lot = repo.lot_for_update(session, programme=programme, lot_id=lot_id)
+    if lot.pending == 0:
+        return None
+    account, wallet, member_id = _owner(session, lot)
+    due = lot.available_at if lot.available_at is not None and lot.available_at <= now else now
+    posting = Posting(
+        wallet=wallet,
+        kind="release",
+        idempotency_key=f"release:{lot.id}",
+        legs=[Leg(account.id, -lot.pending, True, lot), Leg(account.id, lot.pending, False, lot)],
+        occurred_at=due,
+        member_id=member_id,
+        details={"lot_id": str(lot.id)},
+    )
+    return post(
+        session,
+        programme=programme,
+        posting=posting,
+        accounts={member_id: account},
+        now=now,
+    )
+
+
+def expire_lot(
+    session: Session, *, programme: Programme, lot_id: uuid.UUID, now: datetime | None = None
+) -> LedgerTransaction | None:
+    """Expire what remains of a due lot (kind ``expire``, key ``expire:<lot>``, against
+    ``expired``, effective at the lot's expiry); None if nothing is due."""
+    now = now or utcnow()
+    lot = repo.lot_for_update(session, programme=programme, lot_id=lot_id)
+    if lot.expires_at is None or lot.expires_at > now or lot.remaining == 0:
+        return None
+    account, wallet, member_id = _owner(session, lot)
+    legs = [Leg(account.id, -lot.pending, True, lot)] if lot.pending else []
+    if lot.remaining > lot.pending:
+        legs.append(Leg(account.id, -(lot.remaining - lot.pending), False, lot))
+    expired = repo.system_account_id(session, wallet=wallet, kind="expired")
+    posting = Posting(
+        wallet=wallet,
+        kind="expire",
+        idempotency_key=f"expire:{lot.id}",
+        legs=[*legs, Leg(expired, lot.remaining)],
+        occurred_at=lot.expires_at,
+        member_id=member_id,
+        counter="expired",
+        details={"lot_id": str(lot.id)},
+    )
+    return post(
+        session,
+        programme=programme,
+        posting=posting,
+        accounts={member_id: account},
+        now=now,
+    )
+
+
+def due_lots(
+    session: Session, *, programme: Programme, now: datetime, limit: int = 1000
+) -> tuple[list[uuid.UUID], list[uuid.UUID]]:
+    """Ids of lots due for release and for expiry (for a catch-up sweep without the worker)."""
+    base = select(Lot.id).where(Lot.programme_id == programme.id).limit(limit)
+    release = base.where(Lot.pending > 0, Lot.available_at <= now)
+    expire = base.where(Lot.remaining > 0, Lot.expires_at <= now)
+    return list(session.scalars(release)), list(session.scalars(expire))

@@ -1,0 +1,175 @@
+"""Ledger reads and row locks: accounts, lots in consumption order.
+
+Design note
+-----------
+Every writer locks the member accounts it touches with ``SELECT ... FOR UPDATE`` in primary-key
+order (no deadlock between a transfer A->B and B->A), and reads lots only after that lock, so
+two spends of the same member serialise and the second sees what the first consumed. System
+accounts are never locked: they carry no cached balance. On SQLite ``FOR UPDATE`` renders to
+nothing and the single-writer lock (``BEGIN IMMEDIATE``) gives the same serialisation.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.orm import Session
+
+from fidelia.errors import NotFound
+from fidelia.kit.clock import utcnow
+from fidelia.kit.ids import uuid7
+from fidelia.models import Account, Lot, Member, Programme, Wallet
+
+SYSTEM_ACCOUNTS = ("issued", "redeemed", "expired", "adjusted", "unrecovered")
+# (wallet id, kind) -> account id; system accounts are immutable rows, safe to cache.
+_system_ids: dict[tuple[uuid.UUID, str], uuid.UUID] = {}
+
+
+def _insert_ignoring_conflicts(session: Session, rows: list[dict[str, object]]) -> None:
+    dialect = session.get_bind().dialect.name
+    insert = pg_insert if dialect == "postgresql" else sqlite_insert
+    session.execute(insert(Account).values(rows).on_conflict_do_nothing())
+
+
+def system_account_id(session: Session, *, wallet: Wallet, kind: str) -> uuid.UUID:
+    """The id of the wallet's system account ``kind`` (created on first use)."""
+    key = (wallet.id, kind)
+    if key not in _system_ids:
+        query = select(Account.id).where(
+            Account.wallet_id == wallet.id, Account.kind == kind, Account.member_id.is_(None)
+        )
+        found = session.scalar(query)
+        if found is None:  # not cached: the row may vanish if this transaction rolls back
+            create_system_accounts(session, wallet=wallet)
+            created = session.scalar(query)
+            assert created is not None
+            return created
+        _system_ids[key] = found
+    return _system_ids[key]
+
+
+def create_system_accounts(session: Session, *, wallet: Wallet) -> None:
+    """Create the wallet's system accounts (issued, redeemed, ...) that do not exist yet."""
+    rows = [
+        {"id": uuid7(), "programme_id": wallet.programme_id, "wallet_id": wallet.id, **_zero(k)}
+        for k in SYSTEM_ACCOUNTS
+    ]
+    _insert_ignoring_conflicts(session, rows)
+
+
+def is_system_account(session: Session, *, wallet: Wallet, account_id: uuid.UUID) -> bool:
+    """Whether ``account_id`` is one of the wallet's system accounts."""
+    if any(_system_ids.get((wallet.id, k)) == account_id for k in SYSTEM_ACCOUNTS):
+        return True
+    account = session.get(Account, account_id)
+    return account is not None and account.wallet_id == wallet.id and account.member_id is None
+
+
+def _zero(kind: str, *, allows_debt: bool = True) -> dict[str, object]:
+    return {
+        "kind": kind,
+        "allows_debt": allows_debt,
+        "available": 0,
+        "pending": 0,
+        "lifetime_earned": 0,
+        "lifetime_spent": 0,
+        "lifetime_expired": 0,
+        "created_at": utcnow(),
+    }
+
+
+def lock_member_accounts(
+    session: Session, *, programme: Programme, wallet: Wallet, member_ids: Iterable[uuid.UUID]
+) -> dict[uuid.UUID, Account]:
+    """The members' accounts in ``wallet``, created if missing, locked in primary-key order."""
+    wanted = set(member_ids)
+    accounts = _select_locked(session, wallet, wanted)
+    missing = wanted - accounts.keys()
+    if missing:
+        _check_members(session, programme, missing)
+        debt = wallet.debt_policy == "allow_debt"
+        rows = [
+            {
+                "id": uuid7(),
+                "programme_id": programme.id,
+                "wallet_id": wallet.id,
+                "member_id": member_id,
+                **_zero("member", allows_debt=debt),
+            }
+            for member_id in sorted(missing)
+        ]
+        _insert_ignoring_conflicts(session, rows)
+        accounts = _select_locked(session, wallet, wanted)
+    return accounts
+
+
+def _select_locked(
+    session: Session, wallet: Wallet, member_ids: set[uuid.UUID]
+) -> dict[uuid.UUID, Account]:
+    query = (
+        select(Account)
+        .where(Account.wallet_id == wallet.id, Account.member_id.in_(member_ids))
+        .order_by(Account.id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    )
+    return {a.member_id: a for a in session.scalars(query) if a.member_id is not None}
+
+
+def _check_members(session: Session, programme: Programme, member_ids: set[uuid.UUID]) -> None:
+    found = set(
+        session.scalars(
+            select(Member.id).where(Member.programme_id == programme.id, Member.id.in_(member_ids))
+        )
+    )
+    for member_id in sorted(member_ids - found):
+        raise NotFound(f"member {member_id} does not exist")
+
+
+def find_member_account(
+    session: Session, *, wallet: Wallet, member_id: uuid.UUID
+) -> Account | None:
+    """The member's account in ``wallet`` (not locked), or None if nothing was ever posted."""
+    return session.scalar(
+        select(Account).where(Account.wallet_id == wallet.id, Account.member_id == member_id)
+    )
+
+
+def lock_accounts_by_id(session: Session, account_ids: Iterable[uuid.UUID]) -> list[Account]:
+    """Lock the given accounts in primary-key order (used by reversals)."""
+    query = (
+        select(Account)
+        .where(Account.id.in_(set(account_ids)))
+        .order_by(Account.id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    )
+    return list(session.scalars(query))
+
+
+def available_lots(
+    session: Session, *, account: Account, now: datetime, include_overdue: bool = False
+) -> list[Lot]:
+    """The account's available lots in consumption order: soonest expiry first, never-expiring
+    last, then oldest first. Overdue lots (past expiry, not yet expired by the job) are left
+    out of spends; returns and debits may take them."""
+    query = select(Lot).where(Lot.account_id == account.id, Lot.remaining > 0, Lot.pending == 0)
+    if not include_overdue:
+        query = query.where((Lot.expires_at.is_(None)) | (Lot.expires_at > now))
+    query = query.order_by(Lot.expires_at.is_(None), Lot.expires_at, Lot.id)
+    return list(session.scalars(query.execution_options(populate_existing=True)))
+
+
+def lot_for_update(session: Session, *, programme: Programme, lot_id: uuid.UUID) -> Lot:
+    """A lot with its account locked first, then the lot re-read."""
+    lot = session.get(Lot, lot_id)
+    if lot is None or lot.programme_id != programme.id:
+        raise NotFound(f"lot {lot_id} does not exist")
+    lock_accounts_by_id(session, [lot.account_id])
+    session.refresh(lot)
+    return lot

@@ -1,0 +1,315 @@
+"""The posting function: the one place that writes ledger rows.
+
+Design note
+-----------
+A :class:`Posting` is a list of :class:`Leg` (signed amounts on accounts, in the available or
+the pending bucket, on an existing lot or opening a new one) that must sum to zero. The
+planners in ``operations`` and ``returns`` lock the member accounts, read their lots and build
+postings; :func:`post` checks the posting (zero sum, one wallet, known accounts, lot bounds,
+no negative balance unless the wallet allows debt, idempotency key unused), repays a member's
+debt from any value credited to an available lot, then writes the transaction, its lots,
+entries and lot reversals and updates the cached balances, all in the caller's transaction.
+The database backs every check: UNIQUE idempotency key, CHECKs on balances and lots,
+immutability triggers on the journal. New lots get their release and expiry jobs here too.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import insert, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from fidelia.jobs import service as jobs
+from fidelia.kit.clock import utcnow
+from fidelia.kit.ids import uuid7
+from fidelia.ledger.errors import AlreadyPosted, InsufficientPoints, UnbalancedPosting
+from fidelia.ledger.repository import is_system_account
+from fidelia.models import Account, Entry, LedgerTransaction, Lot, LotReversal, Programme, Wallet
+
+RELEASE_JOB = "ledger.release"
+EXPIRE_JOB = "ledger.expire"
+# Which lifetime counter a transaction kind moves, and with which sign of the member's amount.
+COUNTERS = {"earned": ("lifetime_earned", 1), "spent": ("lifetime_spent", -1)}
+COUNTERS["expired"] = ("lifetime_expired", -1)
+
+
+@dataclass(frozen=True, slots=True)
+class NewLot:
+    """A lot to open with the leg's amount."""
+
+    expires_at: datetime | None
+    available_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Leg:
+    """A signed amount on one account: on an existing ``lot``, opening one, or lot-less (debt)."""
+
+    account_id: uuid.UUID
+    amount: int
+    pending: bool = False
+    lot: Lot | None = None
+    opens: NewLot | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Posting:
+    """Everything :func:`post` writes for one transaction."""
+
+    wallet: Wallet
+    kind: str
+    idempotency_key: str
+    legs: Sequence[Leg]
+    occurred_at: datetime
+    member_id: uuid.UUID | None = None
+    source_type: str = "system"
+    source_id: str | None = None
+    rule_id: str | None = None
+    rule_version: int | None = None
+    actor: str | None = None
+    reason: str | None = None
+    reverses_id: uuid.UUID | None = None
+    counter: str | None = None
+    reversals: Sequence[tuple[Lot, int, int]] = ()
+    details: dict[str, Any] = field(default_factory=dict)
+
+
+def post(
+    session: Session,
+    *,
+    programme: Programme,
+    posting: Posting,
+    accounts: Mapping[uuid.UUID, Account],
+    now: datetime | None = None,
+) -> LedgerTransaction:
+    """Write ``posting`` in the caller's transaction and return its transaction row.
+
+    ``accounts`` are the member accounts the caller locked, by member id. Raises
+    :class:`AlreadyPosted` if the idempotency key was used, :class:`InsufficientPoints` if a
+    member's available balance would turn negative without a debt policy, and
+    :class:`UnbalancedPosting` for a posting that does not sum to zero.
+    """
+    now = now or utcnow()
+    members = {a.id: a for a in accounts.values()}
+    _check_shape(session, posting, members)
+    _check_unused(session, programme, posting.idempotency_key)
+    txn = _transaction_row(programme, posting, now)
+    lots = {leg_lot.id: leg_lot for leg in posting.legs if (leg_lot := leg.lot) is not None}
+    legs = _open_lots(posting, txn, members, lots)
+    legs += _debt_repayments(legs, members)
+    entries = [_apply(leg, txn, members, lots, posting.counter) for leg in legs]
+    _check_bounds(members.values(), lots.values())
+    opened = [lot for lot in lots.values() if lot.transaction_id == txn.id]
+    _insert(session, posting, txn, opened, entries, programme)
+    _schedule(session, programme, opened)
+    return txn
+
+
+def _insert(
+    session: Session,
+    posting: Posting,
+    txn: LedgerTransaction,
+    opened: list[Lot],
+    entries: list[dict[str, Any]],
+    programme: Programme,
+) -> None:
+    """Insert in foreign-key order with bulk statements; caches of existing rows are flushed
+    (as UPDATEs) by the first statement's autoflush."""
+    try:
+        session.execute(insert(LedgerTransaction), [_row(txn)])
+    except IntegrityError as exc:  # a concurrent posting with the same key committed first
+        if "idempotency_key" in str(exc.orig) or "uq_ledger_transactions" in str(exc.orig):
+            raise AlreadyPosted(posting.idempotency_key) from exc
+        raise
+    if opened:
+        session.execute(insert(Lot), [_row(lot) for lot in opened])
+    session.execute(insert(Entry), entries)
+    if posting.reversals:
+        rows = [
+            {
+                "id": uuid7(),
+                "programme_id": programme.id,
+                "transaction_id": txn.id,
+                "lot_id": lot.id,
+                "amount": amount,
+                "unrecovered": unrecovered,
+            }
+            for lot, amount, unrecovered in posting.reversals
+        ]
+        session.execute(insert(LotReversal), rows)
+    session.flush()
+
+
+def _row(obj: LedgerTransaction | Lot) -> dict[str, Any]:
+    return {c.key: getattr(obj, c.key) for c in obj.__table__.columns}
+
+
+def _check_shape(session: Session, posting: Posting, members: Mapping[uuid.UUID, Account]) -> None:
+    if not posting.legs or sum(leg.amount for leg in posting.legs) != 0:
+        raise UnbalancedPosting(f"posting {posting.idempotency_key!r} does not sum to zero")
+    for leg in posting.legs:
+        if leg.amount == 0:
+            raise UnbalancedPosting("a leg of zero")
+        member_account = members.get(leg.account_id)
+        if member_account is None:
+            if leg.lot or leg.opens or leg.pending:
+                raise UnbalancedPosting("lots and pending value belong to member accounts")
+            if not is_system_account(session, wallet=posting.wallet, account_id=leg.account_id):
+                raise UnbalancedPosting(f"account {leg.account_id} is not of this wallet")
+        elif member_account.wallet_id != posting.wallet.id:
+            raise UnbalancedPosting("a member account of another wallet")
+        if leg.opens is not None and (leg.amount < 0 or leg.lot is not None):
+            raise UnbalancedPosting("a lot opens with a positive amount")
+        if leg.lot is not None and leg.lot.account_id != leg.account_id:
+            raise UnbalancedPosting("a lot of another account")
+
+
+def _check_unused(session: Session, programme: Programme, key: str) -> None:
+    found = session.scalar(
+        select(LedgerTransaction.id).where(
+            LedgerTransaction.programme_id == programme.id,
+            LedgerTransaction.idempotency_key == key,
+        )
+    )
+    if found is not None:
+        raise AlreadyPosted(key, found)
+
+
+def _transaction_row(programme: Programme, posting: Posting, now: datetime) -> LedgerTransaction:
+    return LedgerTransaction(
+        id=uuid7(),
+        programme_id=programme.id,
+        wallet_id=posting.wallet.id,
+        member_id=posting.member_id,
+        kind=posting.kind,
+        idempotency_key=posting.idempotency_key,
+        source_type=posting.source_type,
+        source_id=posting.source_id,
+        rule_id=posting.rule_id,
+        rule_version=posting.rule_version,
+        actor=posting.actor,
+        reason=posting.reason,
+        reverses_id=posting.reverses_id,
+        occurred_at=posting.occurred_at,
+        posted_at=now,
+        details=posting.details,
+    )
+
+
+def _open_lots(
+    posting: Posting,
+    txn: LedgerTransaction,
+    members: Mapping[uuid.UUID, Account],
+    lots: dict[uuid.UUID, Lot],
+) -> list[Leg]:
+    """Legs with every ``opens`` replaced by a new lot (amount set, remaining zero)."""
+    legs = []
+    for leg in posting.legs:
+        if leg.opens is not None:
+            lot = Lot(
+                id=uuid7(),
+                programme_id=txn.programme_id,
+                wallet_id=txn.wallet_id,
+                account_id=leg.account_id,
+                transaction_id=txn.id,
+                amount=leg.amount,
+                remaining=0,
+                pending=0,
+                available_at=leg.opens.available_at,
+                expires_at=leg.opens.expires_at,
+                created_at=txn.posted_at,
+            )
+            lots[lot.id] = lot
+            leg = Leg(leg.account_id, leg.amount, leg.pending, lot)
+        legs.append(leg)
+    return legs
+
+
+def _debt_repayments(legs: list[Leg], members: Mapping[uuid.UUID, Account]) -> list[Leg]:
+    """Value credited to an available lot of an account in debt repays the debt first: the lot
+    gives up the amount and the lot-less (debt) part of the balance receives it."""
+    debt = {a.id: -a.available for a in members.values() if a.available < 0}
+    repayments: list[Leg] = []
+    for leg in legs:
+        owed = debt.get(leg.account_id, 0)
+        if owed <= 0 or leg.amount <= 0 or leg.pending or leg.lot is None:
+            continue
+        paid = min(owed, leg.amount)
+        debt[leg.account_id] = owed - paid
+        repayments += [Leg(leg.account_id, -paid, lot=leg.lot), Leg(leg.account_id, paid)]
+    return repayments
+
+
+def _apply(
+    leg: Leg,
+    txn: LedgerTransaction,
+    members: Mapping[uuid.UUID, Account],
+    lots: Mapping[uuid.UUID, Lot],
+    counter: str | None,
+) -> dict[str, Any]:
+    account = members.get(leg.account_id)
+    if account is not None:
+        if leg.pending:
+            account.pending += leg.amount
+        else:
+            account.available += leg.amount
+        if counter is not None:
+            column, sign = COUNTERS[counter]
+            setattr(account, column, getattr(account, column) + sign * leg.amount)
+    lot_id = None
+    if leg.lot is not None:
+        lot = lots[leg.lot.id]
+        lot.remaining += leg.amount
+        if leg.pending:
+            lot.pending += leg.amount
+        lot_id = lot.id
+    return {
+        "id": uuid7(),
+        "programme_id": txn.programme_id,
+        "transaction_id": txn.id,
+        "account_id": leg.account_id,
+        "lot_id": lot_id,
+        "pending": leg.pending,
+        "amount": leg.amount,
+        "effective_at": txn.occurred_at,
+    }
+
+
+def _check_bounds(accounts: Sequence[Account] | Any, lots: Sequence[Lot] | Any) -> None:
+    for account in accounts:
+        if account.pending < 0:
+            raise UnbalancedPosting(f"pending balance of account {account.id} below zero")
+        if account.available < 0 and not account.allows_debt:
+            raise InsufficientPoints("the available balance does not cover this amount")
+    for lot in lots:
+        if not 0 <= lot.pending <= lot.remaining <= lot.amount:
+            raise UnbalancedPosting(f"lot {lot.id} out of bounds")
+
+
+def _schedule(session: Session, programme: Programme, lots: list[Lot]) -> None:
+    """Release and expiry jobs for new lots. The lot ids are new, so no job key is needed:
+    exactly-once comes from the posting keys ``release:<lot>`` and ``expire:<lot>``."""
+    for lot in lots:
+        payload = {"lot_id": str(lot.id), "programme_id": str(programme.id)}
+        if lot.pending and lot.available_at is not None:
+            jobs.enqueue(
+                session,
+                kind=RELEASE_JOB,
+                payload=payload,
+                due_at=lot.available_at,
+                programme_id=programme.id,
+            )
+        if lot.expires_at is not None:
+            jobs.enqueue(
+                session,
+                kind=EXPIRE_JOB,
+                payload=payload,
+                due_at=lot.expires_at,
+                programme_id=programme.id,
+            )

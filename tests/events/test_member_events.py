@@ -203,3 +203,16 @@ def test_a_prospect_created_by_an_event_in_a_batch_is_reused_by_the_next_event(
     assert [r["member_created"] for r in body["results"]] == [True, False, False]
     assert members_of(database, api) == 1
     assert api.get(f"/members/{body['results'][0]['member_id']}").json()["status"] == "active"
+
+
+def test_a_consent_event_for_an_unknown_identity_enrols_a_prospect_with_that_consent(
+    api_factory: Callable[[Programme], Api], programme_factory: Callable[..., Programme]
+) -> None:
+    api = api_factory(programme_factory(settings={"unknown_member": "enrol_prospect"}))
+
+    response = api.post("/events", json=consent_changed({"email": "nl@example.com"}, "email", True))
+
+    assert response.status_code == 201
+    member = api.get(f"/members/{response.json()['member_id']}").json()
+    assert member["status"] == "prospect"
+    assert [(c["channel"], c["granted"]) for c in member["consents"]] == [("email", True)]

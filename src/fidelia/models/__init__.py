@@ -7,6 +7,7 @@ from fidelia.models.job import Job
 from fidelia.models.ledger import Account, Entry, LedgerTransaction, Lot, LotReversal, Wallet
 from fidelia.models.member import Consent, ConsentChange, Member, MemberIdentity
 from fidelia.models.programme import Programme
+from fidelia.models.rules import MemberState, ProgrammeVersion, RuleCounter
 
 __all__ = [
     "Account",
@@ -24,6 +25,9 @@ __all__ = [
     "LotReversal",
     "Member",
     "MemberIdentity",
+    "MemberState",
     "Programme",
+    "ProgrammeVersion",
+    "RuleCounter",
     "Wallet",
 ]

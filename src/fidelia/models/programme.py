@@ -24,4 +24,6 @@ class Programme(Base):
     country: Mapped[str] = mapped_column(String(2))
     # Policies such as what to do with events for unknown identities.
     settings: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    # The programme document version that the engine applies now (0: none applied yet).
+    live_version: Mapped[int] = mapped_column(default=0)
     created_at: Mapped[datetime] = created_at()

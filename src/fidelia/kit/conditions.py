@@ -461,12 +461,23 @@ def _exists(get: Getter, v: Any, tz: tzinfo) -> Predicate:
     return lambda ctx: get(ctx) is None
 
 
+_LOCAL_BOXES: dict[tzinfo, list[tuple[Any, Any]]] = {}
+
+
 def _local(get: Getter, tz: tzinfo) -> Getter:
+    # A one-entry cache per time zone: the calendar leaves of a programme usually read the same
+    # datetime object (the event's). The box holds one tuple, replaced whole, so a concurrent
+    # reader sees either the old pair or the new one, never half of each.
+    box = _LOCAL_BOXES.setdefault(tz, [(None, None)])
+
     def read(ctx: Mapping[str, Any]) -> datetime | None:
         x = get(ctx)
-        if isinstance(x, datetime) and x.tzinfo is not None:
-            return x.astimezone(tz)
-        return None
+        seen, local = box[0]
+        if x is seen and x is not None:
+            return local  # type: ignore[no-any-return]
+        local = x.astimezone(tz) if isinstance(x, datetime) and x.tzinfo is not None else None
+        box[0] = (x, local)
+        return local
 
     return read
 

@@ -39,7 +39,7 @@ from fidelia.rules.state import (
 )
 
 _EMPTY_STATE = MemberState()
-_PRICE_STEP = Decimal("0.0001")
+_PRICE_STEP, _ZERO = Decimal("0.0001"), Decimal(0)
 
 
 @dataclass(slots=True)
@@ -211,13 +211,14 @@ def load_cdnow(
     """Purchase events from the CDNOW log (``customer_id date number_of_cds dollar_value``).
 
     One line per purchase: sku ``cd``, category ``music``, quantity = number of CDs, unit
-    price = value / quantity rounded up to 0.0001 with the rounding given back as a line
-    discount, so that the line amount equals the dollar value exactly (zero-value purchases
+    price = value / quantity (rounded up to 0.0001 when inexact, the rounding given back as a
+    line discount), so that the line amount equals the dollar value exactly (zero-value purchases
     included). ``occurred_at`` is noon in ``tz`` (default Europe/Paris), as UTC; channel
     ``web``; currency ``USD``. A header line, if present, is skipped.
     """
     zone = tz or ZoneInfo("Europe/Paris")
     noon: dict[str, datetime] = {}
+    lines: dict[tuple[Decimal, Decimal], PurchaseLine] = {}
     with open(path, encoding="ascii") as handle:
         for number, text in enumerate(handle, start=1):
             parts = text.split()
@@ -228,15 +229,17 @@ def load_cdnow(
             if at is None:
                 local = datetime(int(day[:4]), int(day[4:6]), int(day[6:]), 12, tzinfo=zone)
                 at = noon[day] = local.astimezone(UTC)
-            purchase = _cdnow_purchase(f"cdnow-{number}", Decimal(cds), Decimal(value))
+            purchase = _cdnow_purchase(f"cdnow-{number}", Decimal(cds), Decimal(value), lines)
             event = EngineEvent("purchase", at, "web", None, {}, purchase, f"cdnow-{number}")
             yield customer, event
 
 
-def _cdnow_purchase(order_id: str, quantity: Decimal, value: Decimal) -> Purchase:
+def _cdnow_line(quantity: Decimal, value: Decimal) -> PurchaseLine:
     quantity = quantity if quantity > 0 else Decimal(1)
-    unit = (value / quantity).quantize(_PRICE_STEP, ROUND_CEILING)
-    line = PurchaseLine.model_construct(
+    unit = value / quantity
+    if unit * quantity != value or unit.as_tuple().exponent < -4:  # type: ignore[operator]
+        unit = unit.quantize(_PRICE_STEP, ROUND_CEILING)
+    return PurchaseLine.model_construct(
         sku="cd",
         name=None,
         category="music",
@@ -245,10 +248,18 @@ def _cdnow_purchase(order_id: str, quantity: Decimal, value: Decimal) -> Purchas
         unit_price=unit,
         discount=unit * quantity - value,
     )
+
+
+def _cdnow_purchase(
+    order_id: str, quantity: Decimal, value: Decimal, lines: dict[tuple[Decimal, Decimal], Any]
+) -> Purchase:
+    line = lines.get((quantity, value))
+    if line is None:  # lines are values: equal (quantity, value) pairs share one object
+        line = lines[(quantity, value)] = _cdnow_line(quantity, value)
     return Purchase.model_construct(
         order_id=order_id,
         lines=[line],
-        shipping=Decimal(0),
+        shipping=_ZERO,
         total=value,
         currency="USD",
         payment_means=[],

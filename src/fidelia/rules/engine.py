@@ -365,7 +365,9 @@ def _boost(
 
 def _fixed(award: FixedAward, lines: list[_Line]) -> _Draft:
     parts = [(line.sku, line.after, line.after) for line in lines]
-    base = sum((p[1] for p in parts), _ZERO) if parts else None
+    if not parts:
+        return _Draft(award.amount, None, None, _ONE, parts)
+    base = parts[0][1] if len(parts) == 1 else sum((p[1] for p in parts), _ZERO)
     return _Draft(award.amount, base, None, _ONE, parts)
 
 

@@ -210,7 +210,7 @@ def _after_purchase(
     days[key] = (n + 1, spend + amount)
     if n == 0 and len(days) > 1:
         horizon = (day - timedelta(days=RETENTION_DAYS)).isoformat()
-        if min(days) <= horizon:
+        if next(iter(days)) <= horizon:  # keys arrive in time order, late events aside
             days = {k: v for k, v in days.items() if k > horizon}
     categories = state.categories
     new = {line.category for line in purchase.lines if line.category}

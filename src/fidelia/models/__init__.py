@@ -7,6 +7,7 @@ from fidelia.models.job import Job
 from fidelia.models.ledger import Account, Entry, LedgerTransaction, Lot, LotReversal, Wallet
 from fidelia.models.member import Consent, ConsentChange, Member, MemberIdentity
 from fidelia.models.programme import Programme
+from fidelia.models.rewards import Redemption, Reward, Voucher, VoucherPool, VoucherUse
 from fidelia.models.rules import MemberState, ProgrammeVersion, RuleCounter
 
 __all__ = [
@@ -28,6 +29,11 @@ __all__ = [
     "MemberState",
     "Programme",
     "ProgrammeVersion",
+    "Redemption",
+    "Reward",
     "RuleCounter",
+    "Voucher",
+    "VoucherPool",
+    "VoucherUse",
     "Wallet",
 ]

@@ -1,8 +1,14 @@
 from __future__ import annotations
 
+import getpass
+import json
 import uuid
+from pathlib import Path
+from typing import Any
 
 import typer
+import yaml
+from rich.syntax import Syntax
 from rich.table import Table
 
 from fidelia.auth import service as apikeys
@@ -10,6 +16,7 @@ from fidelia.auth.schemas import Scope
 from fidelia.cli.common import console, database, failing_cleanly, programme_by_slug, run_server
 from fidelia.config import get_settings
 from fidelia.migrations import upgrade
+from fidelia.programmes import documents
 from fidelia.programmes import service as programmes
 from fidelia.programmes.schemas import ProgrammeCreate, ProgrammeOut, ProgrammeSettings
 
@@ -122,8 +129,6 @@ def demo(
     reset: bool = typer.Option(False, "--reset", help="Start again from an empty database"),
 ) -> None:
     """Create (or reuse) the demo database and programme, print an admin key, and serve."""
-    from pathlib import Path
-
     from sqlalchemy.engine import make_url
 
     settings = get_settings()
@@ -155,3 +160,85 @@ def demo(
     )
     if serve:
         run_server(settings.host, settings.port, 1, settings.embedded_worker)
+
+
+def _load_file(path: Path) -> Any:
+    text = path.read_text(encoding="utf-8")
+    try:
+        return (
+            yaml.safe_load(text) if path.suffix.lower() in (".yaml", ".yml") else json.loads(text)
+        )
+    except (yaml.YAMLError, json.JSONDecodeError) as exc:
+        console.print(
+            f"[red]error:[/red] {path.name} is not valid {path.suffix[1:].upper()}: {exc}"
+        )
+        raise typer.Exit(1) from exc
+
+
+@programme_app.command("apply")
+def apply(
+    path: Path = typer.Argument(
+        ..., exists=True, dir_okay=False, help="Programme document (YAML or JSON)"
+    ),
+    programme: str = typer.Option(..., "--programme", "-p", help="The programme's slug"),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Validate and show the diff only"),
+    comment: str = typer.Option("", help="Why this version (kept with it)"),
+) -> None:
+    """Validate a programme document, show its diff against the live version, apply it."""
+    raw = _load_file(path)
+    actor = f"cli:{getpass.getuser()}"
+    with failing_cleanly(), database().transaction() as session:
+        prog = programme_by_slug(session, programme)
+        result = documents.apply(
+            session, programme=prog, raw=raw, actor=actor, comment=comment, dry_run=dry_run
+        )
+        if not result.changed:
+            console.print(f"no change: the live version {result.version} is the same")
+            return
+        console.print(Syntax(result.diff, "diff", theme="ansi_dark", background_color="default"))
+        if dry_run:
+            console.print("[yellow]dry run: nothing applied[/yellow]")
+        else:
+            console.print(f"applied as version [bold]{result.version}[/bold]")
+
+
+@programme_app.command("export")
+def export(
+    programme: str = typer.Option(..., "--programme", "-p", help="The programme's slug"),
+    version: int = typer.Option(None, help="A past version [default: the live one]"),
+    out: Path = typer.Option(None, "--out", "-o", help="Write to this file instead of stdout"),
+) -> None:
+    """Write the live (or a past) programme document as YAML."""
+    with failing_cleanly(), database().transaction(readonly=True) as session:
+        prog = programme_by_slug(session, programme)
+        number = version if version is not None else prog.live_version
+        if number == 0:
+            console.print("[red]error:[/red] no programme document has been applied yet")
+            raise typer.Exit(1)
+        text = documents.to_yaml(
+            documents.get_version(session, programme=prog, version=number).document
+        )
+    if out is None:
+        typer.echo(text, nl=False)
+    else:
+        out.write_text(text, encoding="utf-8")
+        console.print(f"version {number} written to {out}")
+
+
+@programme_app.command("versions")
+def versions(
+    programme: str = typer.Option(..., "--programme", "-p", help="The programme's slug"),
+) -> None:
+    """List the programme's document versions."""
+    table = Table("version", "applied at", "by", "comment")
+    with failing_cleanly(), database().transaction(readonly=True) as session:
+        prog = programme_by_slug(session, programme)
+        for row in documents.list_versions(session, programme=prog):
+            live = " (live)" if row.version == prog.live_version else ""
+            table.add_row(
+                f"{row.version}{live}",
+                row.created_at.isoformat(timespec="seconds"),
+                row.actor,
+                row.comment,
+            )
+    console.print(table)

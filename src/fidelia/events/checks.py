@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import uuid
 from collections import defaultdict
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
@@ -49,30 +51,48 @@ def typed_properties(
     return properties, None
 
 
+@dataclass
+class Order:
+    """A purchase as returns need it: who bought what, and the awards it earned."""
+
+    member_id: uuid.UUID
+    event_id: uuid.UUID
+    bought: dict[str, Decimal]
+    awards: list[dict[str, Any]]
+
+
 class OrderBook:
     """Purchases and returns of the orders a batch mentions, loaded once, kept up to date."""
 
     def __init__(self, session: Session, programme: Programme, order_ids: set[str]) -> None:
-        self.purchases: dict[str, tuple[Any, dict[str, Decimal]]] = {}
+        self.purchases: dict[str, Order] = {}
         self.returned: dict[str, dict[str, Decimal]] = defaultdict(lambda: defaultdict(Decimal))
         if not order_ids:
             return
         rows = session.execute(
-            select(Event.type, Event.member_id, Event.properties).where(
+            select(Event.id, Event.type, Event.member_id, Event.properties, Event.outcome).where(
                 Event.programme_id == programme.id,
                 Event.reference.in_(order_ids),
                 Event.type.in_(("purchase", "return")),
             )
         )
-        for event_type, member_id, properties in rows:
+        for event_id, event_type, member_id, properties, outcome in rows:
             if event_type == "purchase":
-                self.add_purchase(member_id, Purchase.model_validate(properties))
+                purchase = Purchase.model_validate(properties)
+                self.add_purchase(member_id, event_id, purchase, outcome.get("effects", []))
             else:
                 self.add_return(Return.model_validate(properties))
 
-    def add_purchase(self, member_id: Any, purchase: Purchase) -> None:
+    def add_purchase(
+        self,
+        member_id: uuid.UUID,
+        event_id: uuid.UUID,
+        purchase: Purchase,
+        effects: list[dict[str, Any]],
+    ) -> None:
         bought = {line.sku: line.quantity for line in purchase.lines}
-        self.purchases[purchase.order_id] = (member_id, bought)
+        awards = [e for e in effects if e.get("kind") == "award"]
+        self.purchases[purchase.order_id] = Order(member_id, event_id, bought, awards)
 
     def add_return(self, ret: Return) -> None:
         for line in ret.lines:
@@ -90,8 +110,9 @@ class OrderBook:
         loc_order = ("properties", "order_id")
         if ret.order_id not in self.purchases:
             raise ValidationFailed.on(loc_order, f"no purchase with order id {ret.order_id!r}")
-        buyer, bought = self.purchases[ret.order_id]
-        if buyer != member_id:
+        order = self.purchases[ret.order_id]
+        bought = order.bought
+        if order.member_id != member_id:
             raise ValidationFailed.on(loc_order, "the order was bought by another member")
         asked: dict[str, Decimal] = defaultdict(Decimal)
         for i, line in enumerate(ret.lines):

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 from fastapi import APIRouter, Response, status
@@ -55,6 +56,27 @@ def post_event(
     if outcome.status == "duplicate":
         response.status_code = status.HTTP_200_OK
     return outcome.model_copy(update={"index": None})
+
+
+class DryRunOut(BaseModel):
+    member_id: uuid.UUID | None = Field(description="None: the event names nobody yet")
+    version: int = Field(description="The programme version evaluated")
+    totals: dict[str, Any]
+    effects: list[dict[str, Any]]
+    skipped: list[dict[str, Any]] = Field(
+        description="Rules that matched but gave nothing, and why"
+    )
+
+
+@router.post(
+    "/events/dry-run",
+    response_model=DryRunOut,
+    summary="What an event would earn now, with explanations; writes nothing",
+)
+def dry_run(body: EventIn, principal: Integrator, session: DbSession) -> DryRunOut:
+    return DryRunOut.model_validate(
+        service.dry_run(session, programme=principal.programme, event=body)
+    )
 
 
 @router.post("/events/batch", response_model=BatchOutcome, summary="Send up to 1,000 events")

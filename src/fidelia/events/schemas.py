@@ -187,7 +187,14 @@ class EventOutcome(BaseModel):
     error: str | None = None
     detail: str | None = None
     fields: list[dict[str, Any]] = Field(default_factory=list)
-    effects: list[dict[str, Any]] = Field(default_factory=list)
+    totals: dict[str, Any] = Field(
+        default_factory=dict, description="What the event earned per wallet, e.g. {'points': 120}"
+    )
+    effects: list[dict[str, Any]] = Field(
+        default_factory=list,
+        description="Awards (with their explanation: rule and version, base, rate, lines), "
+        "vouchers, badges, reversals of a return",
+    )
 
 
 class BatchOutcome(BaseModel):

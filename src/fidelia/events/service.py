@@ -42,6 +42,7 @@ from fidelia.members.schemas import MemberCreate
 from fidelia.members.service import IdentityKey
 from fidelia.models import Event, Member, Programme
 from fidelia.programmes.service import settings_of
+from fidelia.rules import service as rules
 
 
 class UnknownMember(FideliaError):
@@ -209,6 +210,12 @@ class _Batch:
         }
         self.orders = OrderBook(self.session, self.programme, order_ids)
         self.settings = settings_of(self.programme)
+        compiled = rules.compiled_for(self.session, self.programme)
+        self.engine = (
+            rules.EngineRun(self.session, self.programme, compiled, self.now) if compiled else None
+        )
+        if self.engine is not None:
+            self.engine.load_states(self.members)
 
     def _load_members(self, ids: set[uuid.UUID]) -> None:
         """Lock the members the batch touches, in primary-key order (no deadlocks)."""
@@ -248,8 +255,9 @@ class _Batch:
         created = member is None
         if member is None:
             member = self._enrol(event, keys, member_id)
-        reference = self._apply(event, member, typed)
         event_id = uuid7()
+        effects, totals = self._engine(event, properties, typed, event_id, member)
+        reference = self._apply(event, member, typed, event_id, effects)
         outcome = EventOutcome(
             index=index,
             id=event.id,
@@ -257,6 +265,8 @@ class _Batch:
             event_id=event_id,
             member_id=member.id,
             member_created=created,
+            totals=totals,
+            effects=effects,
         )
         self.rows.append(
             {
@@ -324,10 +334,56 @@ class _Batch:
             self.identities[key.triple] = member.id
         return member
 
-    def _apply(self, event: EventIn, member: Member, typed: Any) -> str | None:
+    def _engine(
+        self,
+        event: EventIn,
+        properties: dict[str, Any],
+        typed: Any,
+        event_id: uuid.UUID,
+        member: Member,
+    ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+        """Run the programme's rules on the event (and take back what a return's lines earned)."""
+        if self.engine is None:
+            return [], {}
+        self.engine.load_states([member.id])
+        fact = rules.engine_event(
+            type=event.type,
+            occurred_at=event.occurred_at,
+            channel=event.channel,
+            store=event.store,
+            properties=properties,
+            typed=typed,
+            key=event.id,
+        )
+        evaluation = self.engine.process(event=fact, event_id=event_id, member_id=member.id)
+        result = evaluation.as_dict()
+        effects: list[dict[str, Any]] = result["effects"]
+        if isinstance(typed, Return):
+            order = self.orders.purchases[typed.order_id]
+            effects = effects + rules.take_back(
+                self.session,
+                programme=self.programme,
+                ret=typed,
+                return_event_id=event_id,
+                purchase_event_id=order.event_id,
+                bought=order.bought,
+                awards=order.awards,
+                returned_before=dict(self.orders.returned[typed.order_id]),
+                now=self.now,
+            )
+        return effects, result["totals"]
+
+    def _apply(
+        self,
+        event: EventIn,
+        member: Member,
+        typed: Any,
+        event_id: uuid.UUID,
+        effects: list[dict[str, Any]],
+    ) -> str | None:
         """What a built-in event changes besides the log; returns the event's order reference."""
         if isinstance(typed, Purchase):
-            self.orders.add_purchase(member.id, typed)
+            self.orders.add_purchase(member.id, event_id, typed, effects)
             return typed.order_id
         if isinstance(typed, Return):
             self.orders.add_return(typed)
@@ -361,6 +417,8 @@ class _Batch:
         )
 
     def _write(self) -> None:
+        if self.engine is not None:
+            self.engine.write()
         self.session.flush()
         if self.rows:
             self.session.execute(insert(Event), self.rows)
@@ -409,3 +467,44 @@ def get_by_key(session: Session, *, programme: Programme, key: str) -> Event:
     if event is None:
         raise NotFound(f"no event with id {key!r}")
     return event
+
+
+def dry_run(
+    session: Session, *, programme: Programme, event: EventIn, now: datetime | None = None
+) -> dict[str, Any]:
+    """The effects and explanations ``event`` would produce now; writes nothing.
+
+    An unknown member is evaluated as a new member with an empty history.
+    """
+    now = now or utcnow()
+    batch = _Batch(session, programme, now)
+    batch._prepare([event])
+    properties, typed = typed_properties(event.type, event.properties, batch.schemas)
+    keys = batch.keys[id(event)]
+    if isinstance(keys, FideliaError):
+        raise keys
+    member = batch._find_member(event, keys)
+    if batch.engine is None:
+        return {
+            "member_id": member.id if member else None,
+            "version": 0,
+            "totals": {},
+            "effects": [],
+            "skipped": [],
+        }
+    fact = rules.engine_event(
+        type=event.type,
+        occurred_at=event.occurred_at,
+        channel=event.channel,
+        store=event.store,
+        properties=properties,
+        typed=typed,
+        key=event.id,
+    )
+    member_id = member.id if member else uuid7()
+    _, evaluation = batch.engine.evaluate(fact, member_id)
+    return {
+        "member_id": member.id if member else None,
+        "version": programme.live_version,
+        **evaluation.as_dict(),
+    }

@@ -7,6 +7,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from fidelia.errors import Conflict, NotFound
+from fidelia.ledger.wallets import ensure_default_wallets
 from fidelia.models import Programme
 from fidelia.programmes.schemas import ProgrammeCreate, ProgrammeSettings, ProgrammeUpdate
 
@@ -28,6 +29,7 @@ def create(session: Session, *, data: ProgrammeCreate) -> Programme:
         session.flush()
     except IntegrityError as exc:  # a concurrent create of the same slug
         raise Conflict(f"a programme with slug {data.slug!r} exists already") from exc
+    ensure_default_wallets(session, programme=programme)
     return programme
 
 

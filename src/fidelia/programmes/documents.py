@@ -1,0 +1,185 @@
+"""Programme-as-code: the whole programme as one versioned document (YAML or JSON).
+
+A document holds the programme's settings, its wallets and its earning rules (later: tiers,
+rewards, badges, segments, scenarios). Applying one validates it completely (every error with
+its path), shows a readable diff against the live version, and stores it as a new immutable
+version that becomes live. Rule versions are kept by the system: a rule whose content changed
+gets its version bumped, so every ledger entry names the exact rule text that produced it.
+"""
+
+from __future__ import annotations
+
+import difflib
+from dataclasses import dataclass
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from fidelia.errors import FieldError, NotFound, ValidationFailed
+from fidelia.ledger.schemas import WalletIn
+from fidelia.ledger.wallets import declare_wallet, default_wallets
+from fidelia.models import Programme, ProgrammeVersion
+from fidelia.programmes.schemas import ProgrammeSettings, validate_locale
+from fidelia.rules.schemas import EarningRule, ProgrammeRules, Strategy, load_programme
+
+
+class ProgrammeDocument(BaseModel):
+    """The programme as a marketer writes it. Wallets default to points, cashback, status."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str | None = Field(default=None, min_length=1, max_length=200)
+    locale: str | None = None
+    settings: ProgrammeSettings = Field(default_factory=ProgrammeSettings)
+    wallets: list[WalletIn] | None = None
+    exclusive_groups: dict[str, Strategy] = Field(default_factory=dict)
+    rules: list[EarningRule] = Field(default_factory=list, max_length=500)
+
+
+@dataclass(frozen=True)
+class ApplyResult:
+    version: int
+    changed: bool
+    diff: str
+    document: dict[str, Any]
+
+
+def parse(raw: Any) -> ProgrammeDocument:
+    """Validate a raw document; 422 naming the path of every error."""
+    if not isinstance(raw, dict):
+        raise ValidationFailed.on((), "a programme document is a mapping")
+    try:
+        doc = ProgrammeDocument.model_validate(raw)
+    except ValidationError as exc:
+        fields = [FieldError(tuple(e["loc"]), e["msg"]) for e in exc.errors()]
+        detail = "; ".join(f"{'.'.join(str(p) for p in f.loc)}: {f.msg}" for f in fields)
+        raise ValidationFailed(detail, fields=fields) from exc
+    if doc.locale is not None:
+        try:
+            validate_locale(doc.locale)
+        except ValueError as exc:
+            raise ValidationFailed.on("locale", str(exc)) from exc
+    codes = [w.code for w in doc.wallets or []]
+    if len(set(codes)) != len(codes):
+        raise ValidationFailed.on("wallets", "each wallet code may appear once")
+    return doc
+
+
+def rules_of(programme: Programme, document: dict[str, Any]) -> ProgrammeRules:
+    """The engine's view of a stored document, in the programme's currency and time zone."""
+    wallets = [
+        {"name": w["code"], "unit": w.get("unit", "points"), "redeemable": w.get("spendable", True)}
+        for w in document["wallets"]
+    ]
+    return load_programme(
+        {
+            "currency": programme.currency,
+            "time_zone": programme.timezone,
+            "wallets": wallets,
+            "exclusive_groups": document.get("exclusive_groups", {}),
+            "rules": document.get("rules", []),
+        }
+    )
+
+
+def canonical(
+    programme: Programme, doc: ProgrammeDocument, live: dict[str, Any] | None
+) -> dict[str, Any]:
+    """The document as stored: defaults filled in, rule versions bumped where rules changed."""
+    wallets = doc.wallets if doc.wallets is not None else default_wallets(programme)
+    data = doc.model_copy(update={"wallets": wallets}).model_dump(mode="json", exclude_none=True)
+    before = {r["id"]: r for r in (live or {}).get("rules", [])}
+    for rule in data["rules"]:
+        old = before.get(rule["id"])
+        if old is None:
+            rule["version"] = 1
+        elif {**old, "version": 0} == {**rule, "version": 0}:
+            rule["version"] = old["version"]
+        else:
+            rule["version"] = old["version"] + 1
+    return data
+
+
+def to_yaml(document: dict[str, Any]) -> str:
+    return yaml.safe_dump(document, sort_keys=False, allow_unicode=True, width=100)
+
+
+def diff(old: dict[str, Any] | None, new: dict[str, Any]) -> str:
+    """A unified diff of the two documents' YAML (empty when they are the same)."""
+    before = to_yaml(old).splitlines(keepends=True) if old else []
+    after = to_yaml(new).splitlines(keepends=True)
+    return "".join(difflib.unified_diff(before, after, fromfile="live", tofile="candidate"))
+
+
+def live_document(session: Session, *, programme: Programme) -> dict[str, Any] | None:
+    if programme.live_version == 0:
+        return None
+    return get_version(session, programme=programme, version=programme.live_version).document
+
+
+def get_version(session: Session, *, programme: Programme, version: int) -> ProgrammeVersion:
+    row = session.scalar(
+        select(ProgrammeVersion).where(
+            ProgrammeVersion.programme_id == programme.id, ProgrammeVersion.version == version
+        )
+    )
+    if row is None:
+        raise NotFound(f"programme version {version} does not exist")
+    return row
+
+
+def list_versions(session: Session, *, programme: Programme) -> list[ProgrammeVersion]:
+    query = (
+        select(ProgrammeVersion)
+        .where(ProgrammeVersion.programme_id == programme.id)
+        .order_by(ProgrammeVersion.version.desc())
+    )
+    return list(session.scalars(query))
+
+
+def prepare(
+    session: Session, *, programme: Programme, raw: Any
+) -> tuple[dict[str, Any], dict[str, Any] | None]:
+    """Validate ``raw`` completely (rules compile) and return it canonical, with the live one."""
+    doc = parse(raw)
+    live = live_document(session, programme=programme)
+    document = canonical(programme, doc, live)
+    rules_of(programme, document)  # raises ValidationFailed with the path of a bad rule
+    return document, live
+
+
+def apply(
+    session: Session,
+    *,
+    programme: Programme,
+    raw: Any,
+    actor: str,
+    comment: str = "",
+    dry_run: bool = False,
+) -> ApplyResult:
+    """Validate, diff and (unless ``dry_run`` or unchanged) store a new live version."""
+    locked = session.get(Programme, programme.id, with_for_update=True, populate_existing=True)
+    assert locked is not None
+    document, live = prepare(session, programme=locked, raw=raw)
+    changes = diff(live, document) if live != document else ""
+    if dry_run or not changes:
+        return ApplyResult(locked.live_version, bool(changes), changes, document)
+    version = locked.live_version + 1
+    session.add(
+        ProgrammeVersion(
+            programme_id=locked.id, version=version, document=document, actor=actor, comment=comment
+        )
+    )
+    for wallet in document["wallets"]:
+        declare_wallet(session, programme=locked, data=WalletIn.model_validate(wallet))
+    if document.get("name"):
+        locked.name = document["name"]
+    if document.get("locale"):
+        locked.locale = validate_locale(document["locale"])
+    locked.settings = document["settings"]
+    locked.live_version = version
+    session.flush()
+    return ApplyResult(version, True, changes, document)

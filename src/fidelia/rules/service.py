@@ -1,0 +1,312 @@
+"""The engine inside a transaction: load what it reads, evaluate, apply what it decides.
+
+Design note
+-----------
+Intake calls :class:`EngineRun` once per batch. It loads the members' engine states in one
+query (and the programme counters of rules with a budget or a first-N limit, locked), runs the
+pure :func:`~fidelia.rules.engine.evaluate` per event, posts awards through the ledger, and
+writes the new states and counters back before the batch commits: effects, state and event are
+one transaction. Returns take back, award by award, what the returned lines earned, computed
+from the per-line allocation the purchase's awards recorded (never recomputed with today's
+rules). Compiled programmes are cached per (programme, version): versions never change.
+"""
+
+from __future__ import annotations
+
+import threading
+import uuid
+from collections import OrderedDict
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import ROUND_HALF_UP, Decimal
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from fidelia.events.schemas import Purchase, Return
+from fidelia.ledger import operations as ledger
+from fidelia.ledger import returns as ledger_returns
+from fidelia.models import LedgerTransaction, Programme, RuleCounter, Wallet
+from fidelia.models import MemberState as MemberStateRow
+from fidelia.programmes.documents import get_version, rules_of
+from fidelia.rules.compiler import CompiledProgramme, compile_programme
+from fidelia.rules.engine import evaluate
+from fidelia.rules.outcome import Award, Evaluation
+from fidelia.rules.state import (
+    EngineEvent,
+    MemberState,
+    ProgrammeCounters,
+    apply_event,
+    record_counters,
+)
+
+_CACHE: OrderedDict[tuple[uuid.UUID, int], CompiledProgramme] = OrderedDict()
+_CACHE_LOCK = threading.Lock()
+_CACHE_SIZE = 64
+
+
+def compiled_for(
+    session: Session, programme: Programme, version: int | None = None
+) -> CompiledProgramme | None:
+    """The programme's live (or given) version compiled, or None if no version was applied."""
+    version = programme.live_version if version is None else version
+    if version == 0:
+        return None
+    key = (programme.id, version)
+    with _CACHE_LOCK:
+        if key in _CACHE:
+            _CACHE.move_to_end(key)
+            return _CACHE[key]
+    document = get_version(session, programme=programme, version=version).document
+    compiled = compile_programme(rules_of(programme, document))
+    with _CACHE_LOCK:
+        _CACHE[key] = compiled
+        while len(_CACHE) > _CACHE_SIZE:
+            _CACHE.popitem(last=False)
+    return compiled
+
+
+def engine_event(
+    *,
+    type: str,
+    occurred_at: datetime,
+    channel: str | None,
+    store: str | None,
+    properties: dict[str, Any],
+    typed: Any,
+    key: str,
+) -> EngineEvent:
+    purchase = typed if isinstance(typed, Purchase) else None
+    return EngineEvent(type, occurred_at, channel, store, properties, purchase, key)
+
+
+@dataclass
+class EngineRun:
+    """The engine over one batch of events of one programme."""
+
+    session: Session
+    programme: Programme
+    compiled: CompiledProgramme
+    now: datetime
+    states: dict[uuid.UUID, MemberState] = field(default_factory=dict)
+    stored: set[uuid.UUID] = field(default_factory=set)
+    changed: set[uuid.UUID] = field(default_factory=set)
+    looked_up: set[uuid.UUID] = field(default_factory=set)
+    counters: ProgrammeCounters | None = None
+
+    def __post_init__(self) -> None:
+        rules = [r for rs in self.compiled.by_type.values() for r in (*rs.base, *rs.boosters)]
+        self.programme_limits = any(r.budget is not None or r.first_n_members for r in rules)
+
+    def load_states(self, member_ids: Iterable[uuid.UUID]) -> None:
+        """Read the stored states of these members (once each per run)."""
+        wanted = [m for m in member_ids if m not in self.looked_up]
+        self.looked_up.update(wanted)
+        for start in range(0, len(wanted), 500):
+            rows = self.session.execute(
+                select(MemberStateRow.member_id, MemberStateRow.state).where(
+                    MemberStateRow.member_id.in_(wanted[start : start + 500])
+                )
+            )
+            for member_id, state in rows:
+                self.states[member_id] = MemberState.from_json(state)
+                self.stored.add(member_id)
+
+    def _counters(self) -> ProgrammeCounters:
+        """Programme-wide counters, locked: rules with budgets or first-N serialise here."""
+        if self.counters is None:
+            rows = self.session.scalars(
+                select(RuleCounter)
+                .where(RuleCounter.programme_id == self.programme.id)
+                .order_by(RuleCounter.rule_id)
+                .with_for_update()
+            )
+            self.counters = ProgrammeCounters()
+            for row in rows:
+                self.counters.issued[row.rule_id] = Decimal(row.issued)
+                self.counters.members[row.rule_id] = row.members
+        return self.counters
+
+    def evaluate(self, event: EngineEvent, member_id: uuid.UUID) -> tuple[MemberState, Evaluation]:
+        state = self.states.get(member_id) or MemberState()
+        counters = self._counters() if self.programme_limits else ProgrammeCounters()
+        return state, evaluate(event, state, self.compiled, counters, self.now)
+
+    def process(
+        self, *, event: EngineEvent, event_id: uuid.UUID, member_id: uuid.UUID
+    ) -> Evaluation:
+        """Evaluate one event, post its awards and advance the member's state."""
+        state, evaluation = self.evaluate(event, member_id)
+        for effect in evaluation.awards:
+            self._post(effect, event, event_id, member_id)
+        if evaluation.effects and self.programme_limits:
+            record_counters(self._counters(), evaluation, state)
+        self.states[member_id] = apply_event(state, event, evaluation, self.compiled)
+        self.changed.add(member_id)
+        return evaluation
+
+    def _post(
+        self, award: Award, event: EngineEvent, event_id: uuid.UUID, member_id: uuid.UUID
+    ) -> None:
+        ledger.award(
+            self.session,
+            programme=self.programme,
+            member_id=member_id,
+            wallet=award.wallet,
+            amount=award.amount,
+            idempotency_key=f"event:{event_id}:{award.rule_id}:{award.wallet}",
+            occurred_at=event.occurred_at,
+            source_type="event",
+            source_id=str(event_id),
+            rule_id=award.rule_id,
+            rule_version=award.rule_version,
+            expires_at=award.expires_at if award.expires_at is not None else ledger.UNSET,
+            available_at=award.available_at,
+            now=self.now,
+        )
+
+    def write(self) -> None:
+        """Store the states and counters this run changed."""
+        for member_id in self.changed:
+            data = self.states[member_id].to_json()
+            if member_id in self.stored:
+                row = self.session.get(MemberStateRow, member_id)
+                assert row is not None
+                row.state = data
+            else:
+                self.session.add(
+                    MemberStateRow(member_id=member_id, programme_id=self.programme.id, state=data)
+                )
+                self.stored.add(member_id)
+        self.changed.clear()
+        if self.counters is not None:
+            self._write_counters(self.counters)
+        self.session.flush()
+
+    def _write_counters(self, counters: ProgrammeCounters) -> None:
+        existing = {
+            row.rule_id: row
+            for row in self.session.scalars(
+                select(RuleCounter).where(RuleCounter.programme_id == self.programme.id)
+            )
+        }
+        for rule_id in set(counters.issued) | set(counters.members):
+            row = existing.get(rule_id)
+            if row is None:
+                row = RuleCounter(programme_id=self.programme.id, rule_id=rule_id)
+                self.session.add(row)
+            row.issued = str(counters.issued.get(rule_id, 0))
+            row.members = counters.members.get(rule_id, 0)
+
+
+def take_back(
+    session: Session,
+    *,
+    programme: Programme,
+    ret: Return,
+    return_event_id: uuid.UUID,
+    purchase_event_id: uuid.UUID,
+    bought: dict[str, Decimal],
+    awards: list[dict[str, Any]],
+    returned_before: dict[str, Decimal],
+    now: datetime,
+) -> list[dict[str, Any]]:
+    """Reverse, award by award, what the returned lines earned; returns the reversal effects.
+
+    Each award's share is computed cumulatively (everything returned so far, minus what
+    earlier returns took), so partial returns add up exactly to the whole award.
+    """
+    txns = {(t.rule_id, t.wallet_code): t for t in _earns_of(session, programme, purchase_event_id)}
+    returning: dict[str, Decimal] = {}
+    for line in ret.lines:
+        returning[line.sku] = returning.get(line.sku, Decimal(0)) + line.quantity
+    effects = []
+    for award in awards:
+        txn = txns.get((award["rule"]["id"], award["wallet"]))
+        if txn is None:
+            continue
+        amount = _share(award, bought, returned_before, returning)
+        if amount <= 0:
+            continue
+        posted = ledger_returns.return_award(
+            session,
+            programme=programme,
+            transaction_id=txn.id,
+            idempotency_key=f"return:{return_event_id}:{txn.id}",
+            amount=_in_unit(award, amount),
+            source_type="event",
+            source_id=str(return_event_id),
+            reason=f"return of order {ret.order_id}",
+            now=now,
+        )
+        if posted is not None:
+            effects.append(
+                {
+                    "kind": "reversal",
+                    "rule": award["rule"],
+                    "wallet": award["wallet"],
+                    "amount": str(_in_unit(award, amount)),
+                    "transaction_id": str(txn.id),
+                }
+            )
+    return effects
+
+
+def _earns_of(session: Session, programme: Programme, event_id: uuid.UUID) -> list[Any]:
+    return list(
+        session.execute(
+            select(
+                LedgerTransaction.id, LedgerTransaction.rule_id, Wallet.code.label("wallet_code")
+            )
+            .join(Wallet, Wallet.id == LedgerTransaction.wallet_id)
+            .where(
+                LedgerTransaction.programme_id == programme.id,
+                LedgerTransaction.source_type == "event",
+                LedgerTransaction.source_id == str(event_id),
+                LedgerTransaction.kind == "earn",
+            )
+        )
+    )
+
+
+def _share(
+    award: dict[str, Any],
+    bought: dict[str, Decimal],
+    before: dict[str, Decimal],
+    returning: dict[str, Decimal],
+) -> Decimal:
+    """What the returned quantities earned of ``award``, cumulatively exact."""
+    lines = award["explanation"]["lines"]
+    total = Decimal(str(award["amount"]))
+    if not lines:  # an award not allocated to lines: in proportion of the quantities returned
+        lines = [
+            {"sku": sku, "amount": total * q / sum(bought.values())} for sku, q in bought.items()
+        ]
+    done = sum(
+        (
+            Decimal(str(x["amount"])) * before.get(x["sku"], Decimal(0)) / bought[x["sku"]]
+            for x in lines
+        ),
+        Decimal(0),
+    )
+    after = sum(
+        (
+            Decimal(str(x["amount"]))
+            * (before.get(x["sku"], Decimal(0)) + returning.get(x["sku"], Decimal(0)))
+            / bought[x["sku"]]
+            for x in lines
+        ),
+        Decimal(0),
+    )
+    return _round(award, after) - _round(award, done)
+
+
+def _round(award: dict[str, Any], value: Decimal) -> Decimal:
+    quantum = Decimal(1) if isinstance(award["amount"], int) else Decimal("0.01")
+    return value.quantize(quantum, rounding=ROUND_HALF_UP)
+
+
+def _in_unit(award: dict[str, Any], amount: Decimal) -> int | Decimal:
+    return int(amount) if isinstance(award["amount"], int) else amount

@@ -6,7 +6,7 @@ import threading
 
 import typer
 
-from fidelia.cli import data, ledger, programme
+from fidelia.cli import backtest, data, ledger, programme
 from fidelia.cli.common import console, database, run_server, setup_logging
 from fidelia.config import get_settings
 from fidelia.migrations import upgrade
@@ -21,6 +21,7 @@ app.add_typer(data.events_app, name="events")
 app.add_typer(data.jobs_app, name="jobs")
 app.add_typer(ledger.ledger_app, name="ledger")
 app.command("demo")(programme.demo)
+app.command("backtest")(backtest.backtest_command)
 
 
 @db_app.command("upgrade")

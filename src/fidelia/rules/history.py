@@ -1,0 +1,82 @@
+"""Where back-tests get their history: the programme's stored events or an events file."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from datetime import datetime
+from pathlib import Path
+
+from pydantic import ValidationError
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from fidelia.events.schemas import EventIn, Purchase
+from fidelia.models import Event, Programme
+from fidelia.rules.state import EngineEvent
+
+
+def stored_events(
+    session: Session,
+    *,
+    programme: Programme,
+    start: datetime | None = None,
+    end: datetime | None = None,
+) -> Iterator[tuple[str, EngineEvent]]:
+    """The programme's events in time order, streamed, as ``(member id, event)``."""
+    query = select(
+        Event.member_id,
+        Event.type,
+        Event.occurred_at,
+        Event.channel,
+        Event.store,
+        Event.properties,
+        Event.idempotency_key,
+    ).where(Event.programme_id == programme.id)
+    if start is not None:
+        query = query.where(Event.occurred_at >= start)
+    if end is not None:
+        query = query.where(Event.occurred_at < end)
+    rows = session.execute(
+        query.order_by(Event.occurred_at, Event.id).execution_options(yield_per=2000)
+    )
+    for member_id, type_, occurred_at, channel, store, properties, key in rows:
+        purchase = Purchase.model_validate(properties) if type_ == "purchase" else None
+        yield (
+            str(member_id),
+            EngineEvent(type_, occurred_at, channel, store, properties, purchase, key),
+        )
+
+
+def file_events(path: Path) -> Iterator[tuple[str, EngineEvent]]:
+    """Events from a JSON Lines file shaped as ``POST /api/v1/events`` bodies.
+
+    A member is keyed by the reference the event gives (its id or identities), so events
+    naming the same member the same way are one member. Raises ``ValueError`` on a bad line.
+    """
+    with path.open(encoding="utf-8") as handle:
+        for number, text in enumerate(handle, start=1):
+            if not text.strip():
+                continue
+            try:
+                event = EventIn.model_validate_json(text)
+                purchase = (
+                    Purchase.model_validate(event.properties) if event.type == "purchase" else None
+                )
+            except ValidationError as exc:
+                raise ValueError(f"{path.name}, line {number}: {exc.errors()[0]['msg']}") from exc
+            key = json.dumps(
+                event.member.model_dump(mode="json", exclude_none=True), sort_keys=True
+            )
+            yield (
+                key,
+                EngineEvent(
+                    event.type,
+                    event.occurred_at,
+                    event.channel,
+                    event.store,
+                    event.properties,
+                    purchase,
+                    event.id,
+                ),
+            )

@@ -92,4 +92,4 @@ def transaction_with_entries(
         .where(Entry.transaction_id == txn.id)
         .order_by(Entry.id)
     )
-    return txn, wallet, [(e, a) for e, a in rows.tuples()]
+    return txn, wallet, [(e, a) for e, a in rows]

@@ -33,7 +33,7 @@ from fidelia.ledger import repository as repo
 from fidelia.ledger.errors import ExceedsAward, NotReversible, UnbalancedPosting
 from fidelia.ledger.expiry import expiry_instant
 from fidelia.ledger.schemas import Amount
-from fidelia.ledger.service import Leg, NewLot, Posting, post
+from fidelia.ledger.service import Leg, NewLot, Posting, check_unused, post
 from fidelia.ledger.wallets import expiry_policy, to_minor
 from fidelia.models import Account, Entry, LedgerTransaction, Lot, LotReversal, Programme, Wallet
 
@@ -134,11 +134,11 @@ def _target(
             raise ValidationFailed.on("fraction", "must be in (0, 1]")
         cumulative = (Decimal(total) * (before + fraction)).quantize(Decimal(1), ROUND_HALF_UP)
         minor = int(cumulative) - (total - left)
-    if minor > left or before + fraction > Decimal(1):
+    if left == 0 or minor > left or before + fraction > Decimal(1):
         raise ExceedsAward(
             f"this return takes back {minor} but only {left} of {total} is left to return"
         )
-    return minor, fraction
+    return max(minor, 0), fraction
 
 
 def _allocate(amount: int, lots: list[Lot], left: dict[uuid.UUID, int]) -> list[tuple[Lot, int]]:
@@ -182,6 +182,7 @@ def return_award(
     accounts = repo.lock_member_accounts(
         session, programme=programme, wallet=wallet, member_ids=[member_id]
     )
+    check_unused(session, programme=programme, key=idempotency_key)
     lots = _opened_lots(session, original)
     returned = _returned(session, lots)
     left = {lot.id: lot.amount - returned[lot.id] for lot in lots}
@@ -265,6 +266,7 @@ def reverse(
     entries = list(session.scalars(select(Entry).where(Entry.transaction_id == original.id)))
     locked = repo.lock_accounts_by_id(session, {e.account_id for e in entries})
     _check_not_reversed(session, original)
+    check_unused(session, programme=programme, key=idempotency_key)
     accounts = {a.member_id: a for a in locked if a.member_id is not None}
     wallet = session.get(Wallet, original.wallet_id)
     assert wallet is not None

@@ -98,7 +98,7 @@ def post(
     now = now or utcnow()
     members = {a.id: a for a in accounts.values()}
     _check_shape(session, posting, members)
-    _check_unused(session, programme, posting.idempotency_key)
+    check_unused(session, programme=programme, key=posting.idempotency_key)
     txn = _transaction_row(programme, posting, now)
     lots = {leg_lot.id: leg_lot for leg in posting.legs if (leg_lot := leg.lot) is not None}
     legs = _open_lots(posting, txn, members, lots)
@@ -170,7 +170,8 @@ def _check_shape(session: Session, posting: Posting, members: Mapping[uuid.UUID,
             raise UnbalancedPosting("a lot of another account")
 
 
-def _check_unused(session: Session, programme: Programme, key: str) -> None:
+def check_unused(session: Session, *, programme: Programme, key: str) -> None:
+    """Raise :class:`AlreadyPosted` if the programme has a transaction with ``key``."""
     found = session.scalar(
         select(LedgerTransaction.id).where(
             LedgerTransaction.programme_id == programme.id,

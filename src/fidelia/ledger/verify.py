@@ -192,7 +192,7 @@ def _lots(session: Session, programme_id: uuid.UUID | None, report: Report) -> N
         .where(*_where(Lot, programme_id))
         .group_by(Lot.id)
     )
-    for lot, remaining, pending, opened, foreign in rows.tuples():
+    for lot, remaining, pending, opened, foreign in rows:
         report.lots += 1
         if (lot.remaining, lot.pending, lot.amount) != (remaining, pending, opened):
             report.add(

@@ -16,6 +16,7 @@ from fidelia.events.endpoints import router as events_router
 from fidelia.ledger.endpoints import router as ledger_router
 from fidelia.members.endpoints import router as members_router
 from fidelia.programmes.endpoints import router as programmes_router
+from fidelia.rewards.endpoints import router as rewards_router
 
 API_PREFIX = "/api/v1"
 
@@ -46,6 +47,7 @@ def create_app(database: Database, *, embedded_worker: bool = False) -> FastAPI:
     errors.install(app)
     for router in (programmes_router, apikeys_router, members_router, events_router, ledger_router):
         app.include_router(router, prefix=API_PREFIX)
+    app.include_router(rewards_router, prefix=API_PREFIX)
 
     @app.get("/healthz", include_in_schema=False)
     def healthz() -> dict[str, str]:

@@ -1,0 +1,139 @@
+"""Who may redeem what, at which price.
+
+A reward's condition is compiled once per version of the reward (cached by id and
+``updated_at``) and evaluated over ``{"member": {...profile, "tier"}, "state": {...}}``: the
+member's profile and the rules engine's state (purchases, spend, categories, event counts).
+Limits per member and first-N scarcity count redemptions that are not cancelled; the caller
+holds the reward row lock when it must rely on them (a redemption), not when it only shows
+them (the catalogue).
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable
+from datetime import datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from fidelia.kit.conditions import Predicate, compile_condition, parse_condition
+from fidelia.models import Member, MemberState, Programme, Redemption, Reward
+
+LIVE = ("requested", "issued", "used", "expired")  # redemptions that count against limits
+_CACHE: dict[tuple[uuid.UUID, datetime], Predicate] = {}
+_CACHE_SIZE = 1024
+
+
+def member_state(session: Session, *, member_id: uuid.UUID) -> dict[str, Any]:
+    """The rules engine's state of the member (empty if it has none yet)."""
+    row = session.get(MemberState, member_id)
+    return dict(row.state) if row is not None else {}
+
+
+def member_tier(session: Session, *, member_id: uuid.UUID) -> str | None:
+    """The member's status tier name, or None."""
+    tier = member_state(session, member_id=member_id).get("tier")
+    return str(tier) if tier else None
+
+
+def context(member: Member, state: dict[str, Any]) -> dict[str, Any]:
+    """What a reward condition reads."""
+    profile = {
+        "id": str(member.id),
+        "status": member.status,
+        "enrolment_channel": member.enrolment_channel,
+        "enrolment_store": member.enrolment_store,
+        "enrolled_at": member.enrolled_at,
+        "birth_date": member.birth_date,
+        "locale": member.locale,
+        "postal_code": member.postal_code,
+        "attributes": member.attributes,
+        "tier": state.get("tier"),
+    }
+    return {"member": profile, "state": state}
+
+
+def predicate(programme: Programme, reward: Reward) -> Predicate:
+    """The reward's compiled condition (always true without one)."""
+    key = (reward.id, reward.updated_at)
+    found = _CACHE.get(key)
+    if found is None:
+        cond = parse_condition(reward.condition) if reward.condition is not None else None
+        found = compile_condition(cond, tz=ZoneInfo(programme.timezone))
+        if len(_CACHE) >= _CACHE_SIZE:
+            _CACHE.clear()
+        _CACHE[key] = found
+    return found
+
+
+def price(reward: Reward, tier: str | None) -> int:
+    """Points one unit costs a member of ``tier``."""
+    if tier is not None and tier in reward.cost_by_tier:
+        return int(reward.cost_by_tier[tier])
+    return reward.cost_points
+
+
+def units_of_member(
+    session: Session, *, member_id: uuid.UUID, reward_ids: Iterable[uuid.UUID]
+) -> dict[uuid.UUID, int]:
+    """Units of each reward the member holds (redemptions not cancelled)."""
+    rows = session.execute(
+        select(Redemption.reward_id, func.sum(Redemption.quantity))
+        .where(
+            Redemption.member_id == member_id,
+            Redemption.reward_id.in_(list(reward_ids)),
+            Redemption.status.in_(LIVE),
+        )
+        .group_by(Redemption.reward_id)
+    )
+    return {reward_id: int(units) for reward_id, units in rows}
+
+
+def members_served(session: Session, *, reward_ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, int]:
+    """Distinct members holding each reward (for first-N scarcity)."""
+    rows = session.execute(
+        select(Redemption.reward_id, func.count(func.distinct(Redemption.member_id)))
+        .where(Redemption.reward_id.in_(list(reward_ids)), Redemption.status.in_(LIVE))
+        .group_by(Redemption.reward_id)
+    )
+    return {reward_id: int(count) for reward_id, count in rows}
+
+
+def in_window(reward: Reward, now: datetime) -> bool:
+    """Whether ``now`` is inside the reward's availability window."""
+    if reward.available_from is not None and now < reward.available_from:
+        return False
+    return reward.available_until is None or now < reward.available_until
+
+
+def reasons(
+    programme: Programme,
+    reward: Reward,
+    *,
+    ctx: dict[str, Any],
+    now: datetime,
+    quantity: int,
+    held: int,
+    served: int,
+) -> list[str]:
+    """Why the member may not redeem ``quantity`` units now; empty if they may.
+
+    ``held``: units the member holds already; ``served``: members holding the reward."""
+    out: list[str] = []
+    if reward.archived or not in_window(reward, now):
+        out.append("not_available")
+    tier = ctx["member"]["tier"]
+    if reward.eligible_tiers and tier not in reward.eligible_tiers:
+        out.append("tier")
+    if not predicate(programme, reward)(ctx):
+        out.append("condition")
+    if reward.stock is not None and reward.stock < quantity:
+        out.append("out_of_stock")
+    if reward.limit_per_member is not None and held + quantity > reward.limit_per_member:
+        out.append("limit_reached")
+    if reward.first_n is not None and held == 0 and served >= reward.first_n:
+        out.append("first_n_reached")
+    return out

@@ -1,0 +1,353 @@
+"""Rewards documents: catalogue entries, voucher pools, redemptions and till requests.
+
+Money crosses the API as decimal strings in the programme currency; points are integers.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from datetime import datetime
+from decimal import Decimal
+from typing import Annotated, Any, Literal, Self
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from fidelia.kit.conditions import parse_condition
+
+Slug = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[a-z0-9][a-z0-9_-]*$")]
+Money = Annotated[Decimal, Field(ge=0, max_digits=18, decimal_places=4)]
+Points = Annotated[int, Field(ge=1, le=1_000_000_000)]
+Key = Annotated[str, Field(min_length=1, max_length=200)]
+RewardKind = Literal[
+    "voucher", "product", "donation", "experience", "event", "early_access", "cashback"
+]
+FULFILLED_KINDS = ("product", "experience", "event", "early_access")
+CODE_CHARS = re.compile(r"^[A-Z0-9][A-Z0-9-]{2,63}$")
+MIN_RANDOM_CHARS = 8
+
+
+class _In(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+class RewardIn(_In):
+    """A catalogue entry. Kind-specific fields: ``pool`` (voucher: the pool its codes come
+    from), ``association`` (donation), ``value`` (the money a unit stands for: the donation
+    made, the cashback credited, or a product's value for reporting)."""
+
+    code: Slug
+    kind: RewardKind
+    name: str = Field(min_length=1, max_length=200)
+    description: str = Field(default="", max_length=5000)
+    labels: dict[str, str] = Field(default_factory=dict, description="Name per locale")
+    cost_points: Points
+    cost_by_tier: dict[str, Points] = Field(
+        default_factory=dict, description="Price in points for members of these tiers"
+    )
+    stock: int | None = Field(default=None, ge=0, description="None: unlimited")
+    available_from: AwareDatetime | None = None
+    available_until: AwareDatetime | None = None
+    eligible_tiers: list[str] = Field(default_factory=list, description="Empty: every tier")
+    condition: Any | None = Field(
+        default=None, description="Condition over {member: {...}, state: {...}}"
+    )
+    limit_per_member: int | None = Field(default=None, ge=1)
+    first_n: int | None = Field(default=None, ge=1, description="Only the first N members")
+    featured: bool = False
+    visible: bool = True
+    pool: Slug | None = None
+    association: str | None = Field(default=None, min_length=1, max_length=200)
+    value: Money | None = None
+
+    @field_validator("condition")
+    @classmethod
+    def _condition(cls, value: Any) -> Any:
+        if value is not None:
+            parse_condition(value, loc=("condition",))
+        return value
+
+    @model_validator(mode="after")
+    def _kind_fields(self) -> Self:
+        start, end = self.available_from, self.available_until
+        if start and end and end <= start:
+            raise ValueError("available_until must be after available_from")
+        if self.kind == "voucher" and self.pool is None:
+            raise ValueError("a voucher reward needs 'pool' (the voucher pool of its codes)")
+        if self.kind != "voucher" and self.pool is not None:
+            raise ValueError("only a voucher reward takes 'pool'")
+        if self.kind == "donation" and (self.association is None or not self.value):
+            raise ValueError("a donation needs 'association' and 'value' (money per unit)")
+        if self.kind == "cashback" and not self.value:
+            raise ValueError("a cashback conversion needs 'value' (money credited per unit)")
+        return self
+
+
+class RewardUpdate(_In):
+    """A partial update; ``code`` and ``kind`` cannot change."""
+
+    name: str | None = Field(default=None, min_length=1, max_length=200)
+    description: str | None = Field(default=None, max_length=5000)
+    labels: dict[str, str] | None = None
+    cost_points: Points | None = None
+    cost_by_tier: dict[str, Points] | None = None
+    stock: int | None = Field(default=None, ge=0)
+    available_from: AwareDatetime | None = None
+    available_until: AwareDatetime | None = None
+    eligible_tiers: list[str] | None = None
+    condition: Any | None = None
+    limit_per_member: int | None = Field(default=None, ge=1)
+    first_n: int | None = Field(default=None, ge=1)
+    featured: bool | None = None
+    visible: bool | None = None
+    pool: Slug | None = None
+    association: str | None = Field(default=None, min_length=1, max_length=200)
+    value: Money | None = None
+
+
+class RewardOut(BaseModel):
+    id: uuid.UUID
+    code: str
+    kind: str
+    name: str
+    description: str
+    labels: dict[str, str]
+    cost_points: int
+    cost_by_tier: dict[str, int]
+    stock: int | None
+    available_from: datetime | None
+    available_until: datetime | None
+    eligible_tiers: list[str]
+    condition: Any | None
+    limit_per_member: int | None
+    first_n: int | None
+    featured: bool
+    visible: bool
+    archived: bool
+    pool: str | None
+    association: str | None
+    value: Decimal | None
+    created_at: datetime
+    updated_at: datetime
+
+
+class MemberRewardOut(BaseModel):
+    """A catalogue entry as one member sees it: price resolved, eligibility explained."""
+
+    reward: RewardOut
+    price: int = Field(description="Points this member pays (tier price if any)")
+    eligible: bool = Field(description="The member may redeem it now (points aside)")
+    reasons: list[str] = Field(
+        description="Why not: not_available, tier, condition, out_of_stock, limit_reached, "
+        "first_n_reached"
+    )
+    affordable: bool = Field(description="The member's available points cover the price")
+
+
+class RedeemIn(_In):
+    reward: str = Field(min_length=1, max_length=64, description="The reward's code or id")
+    idempotency_key: Key = Field(description="A retry with the same key returns the first result")
+    quantity: int = Field(default=1, ge=1, le=100)
+    fulfilment: dict[str, Any] = Field(
+        default_factory=dict, description="What fulfilment needs (delivery address, guests...)"
+    )
+
+
+class CancelIn(_In):
+    reason: str = Field(min_length=1, max_length=2000)
+    actor: str = Field(min_length=1, max_length=200)
+
+
+class FulfilIn(_In):
+    actor: str = Field(min_length=1, max_length=200)
+    details: dict[str, Any] = Field(default_factory=dict, description="Tracking number, notes...")
+
+
+class PoolIn(_In):
+    """A voucher pool: the discount its codes give, and how codes are made.
+
+    ``pattern``: ``X`` stands for one random character (digits and capitals without the
+    ambiguous 0, O, 1, I, L), anything else is literal, e.g. ``WELCOME-XXXX-XXXX``; at least 8
+    ``X``. Without a pattern, codes must be imported. Validity: fixed dates and/or
+    ``validity_days`` after issue (the earlier end wins)."""
+
+    code: Slug
+    name: str = Field(min_length=1, max_length=200)
+    pattern: str | None = Field(default=None, min_length=8, max_length=64)
+    discount_type: Literal["amount", "percent"]
+    discount_value: Money = Field(gt=0)
+    min_basket: Money | None = None
+    categories: list[str] = Field(default_factory=list, description="Empty: the whole basket")
+    max_uses: int = Field(default=1, ge=1, le=1_000_000, description="1: single-use")
+    valid_from: AwareDatetime | None = None
+    valid_until: AwareDatetime | None = None
+    validity_days: int | None = Field(default=None, ge=1, le=3650)
+
+    @field_validator("pattern")
+    @classmethod
+    def _pattern(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        if not CODE_CHARS.match(value):
+            raise ValueError("capitals, digits and '-' only")
+        if value.count("X") < MIN_RANDOM_CHARS:
+            raise ValueError(f"needs at least {MIN_RANDOM_CHARS} 'X' (random characters)")
+        return value
+
+    @model_validator(mode="after")
+    def _discount(self) -> Self:
+        if self.discount_type == "percent" and self.discount_value > 100:
+            raise ValueError("a percentage discount is at most 100")
+        if self.valid_from and self.valid_until and self.valid_until <= self.valid_from:
+            raise ValueError("valid_until must be after valid_from")
+        return self
+
+
+class PoolUpdate(_In):
+    name: str | None = Field(default=None, min_length=1, max_length=200)
+    valid_from: AwareDatetime | None = None
+    valid_until: AwareDatetime | None = None
+    validity_days: int | None = Field(default=None, ge=1, le=3650)
+
+
+class PoolOut(BaseModel):
+    id: uuid.UUID
+    code: str
+    name: str
+    pattern: str | None
+    discount_type: str
+    discount_value: Decimal
+    min_basket: Decimal | None
+    categories: list[str]
+    max_uses: int
+    valid_from: datetime | None
+    valid_until: datetime | None
+    validity_days: int | None
+    counts: dict[str, int] = Field(description="Vouchers of the pool by status")
+
+
+class GenerateIn(_In):
+    count: int = Field(ge=1, le=100_000)
+
+
+class ImportIn(_In):
+    codes: list[str] = Field(min_length=1, max_length=100_000)
+    bearer: bool = Field(
+        default=False,
+        description="True: the codes are usable now by anyone (a printed campaign code); "
+        "False: they stock the pool and are handed out one by one when issued",
+    )
+
+
+class CodesOut(BaseModel):
+    created: int
+    codes: list[str] = Field(description="The codes created (at most the first 1,000)")
+
+
+class IssueIn(_In):
+    member_id: uuid.UUID | None = Field(default=None, description="None: a bearer voucher")
+    idempotency_key: Key
+    actor: str = Field(min_length=1, max_length=200)
+
+
+class VoucherOut(BaseModel):
+    id: uuid.UUID
+    code: str
+    pool: str
+    member_id: uuid.UUID | None
+    redemption_id: uuid.UUID | None
+    status: str
+    uses: int
+    max_uses: int
+    valid_from: datetime | None
+    valid_until: datetime | None
+    source: str
+    source_id: str | None
+    issued_at: datetime | None
+    discount_type: str
+    discount_value: Decimal
+
+
+class LineIn(_In):
+    sku: str = Field(min_length=1, max_length=100)
+    category: str | None = Field(default=None, max_length=100)
+    quantity: Decimal = Field(gt=0, max_digits=12, decimal_places=3)
+    unit_price: Money
+
+
+class BasketIn(_In):
+    total: Money | None = Field(default=None, description="Default: the sum of the lines")
+    lines: list[LineIn] = Field(default_factory=list, max_length=1000)
+
+    @model_validator(mode="after")
+    def _something(self) -> Self:
+        if self.total is None and not self.lines:
+            raise ValueError("give the basket's total or its lines")
+        return self
+
+
+class ValidateIn(_In):
+    code: str = Field(min_length=1, max_length=64)
+    member_id: uuid.UUID | None = None
+    basket: BasketIn
+
+
+class RedeemVoucherIn(ValidateIn):
+    order_id: Key = Field(description="A retry with the same order id returns the first result")
+
+
+class ValidationOut(BaseModel):
+    valid: bool
+    reason: str | None = Field(
+        description="unknown, not_issued, cancelled, used, expired, not_yet_valid, foreign, "
+        "member_required, min_basket, no_applicable_items"
+    )
+    detail: str
+    code: str
+    voucher_id: uuid.UUID | None = None
+    discount: Decimal = Field(description="What the code takes off this basket")
+    uses_left: int | None = None
+    valid_until: datetime | None = None
+
+
+class VoucherUseOut(BaseModel):
+    voucher_id: uuid.UUID
+    code: str
+    order_id: str
+    member_id: uuid.UUID | None
+    discount: Decimal
+    basket_total: Decimal
+    used_at: datetime
+    uses_left: int
+
+
+class RedemptionOut(BaseModel):
+    id: uuid.UUID
+    member_id: uuid.UUID
+    reward_id: uuid.UUID
+    reward: str
+    kind: str
+    status: str
+    idempotency_key: str
+    quantity: int
+    points: int
+    value: Decimal | None
+    association: str | None
+    spend_transaction_id: uuid.UUID | None
+    refund_transaction_id: uuid.UUID | None
+    cashback_transaction_id: uuid.UUID | None
+    voucher: VoucherOut | None
+    fulfilment: dict[str, Any]
+    requested_at: datetime
+    issued_at: datetime | None
+    used_at: datetime | None
+    expires_at: datetime | None
+    cancelled_at: datetime | None
+    cancel_reason: str | None
+
+
+class DonationTotalOut(BaseModel):
+    association: str
+    donations: int
+    points: int
+    value: Decimal

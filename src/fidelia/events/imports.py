@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select
+from sqlalchemy import select, text
 
 from fidelia.db import Database
 from fidelia.events import service as intake
@@ -232,10 +232,14 @@ def run_import(
         writer = csv.writer(out)
         if not run.lines_done:
             writer.writerow(["line", "id", "error", "detail"])
+        written = 0
         for chunk in _chunks(source, chunk_size):
             todo = [(n, r) for n, r in chunk if n > run.lines_done]
             if todo:
                 _one_chunk(database, programme, run, todo, process, report, writer)
+                written += 1
+                if written & (written - 1) == 0:  # after chunks 1, 2, 4, 8...
+                    _refresh_statistics(database)
             report.lines += len(todo)
             report.seconds = time.perf_counter() - started
             if progress is not None:
@@ -246,6 +250,17 @@ def run_import(
         row.status, row.finished_at = "done", utcnow()
     report.seconds = time.perf_counter() - started
     return report
+
+
+def _refresh_statistics(database: Database) -> None:
+    """Let PostgreSQL's planner see how much the import has grown the tables it reads.
+
+    Without it, the idempotency and order lookups keep the plan chosen for a near-empty table
+    (scan every event of the programme), and a large import slows down quadratically.
+    """
+    if database.engine.dialect.name == "postgresql":
+        with database.transaction() as session:
+            session.execute(text("ANALYZE events, members, member_identities"))
 
 
 def _one_chunk(

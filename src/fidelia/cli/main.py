@@ -6,7 +6,7 @@ import threading
 
 import typer
 
-from fidelia.cli import backtest, data, ledger, programme
+from fidelia.cli import backtest, data, generate, ledger, programme
 from fidelia.cli.common import console, database, run_server, setup_logging
 from fidelia.config import get_settings
 from fidelia.migrations import upgrade
@@ -22,6 +22,7 @@ app.add_typer(data.jobs_app, name="jobs")
 app.add_typer(ledger.ledger_app, name="ledger")
 app.command("demo")(programme.demo)
 app.command("backtest")(backtest.backtest_command)
+app.command("generate")(generate.generate)
 
 
 @db_app.command("upgrade")

@@ -13,6 +13,7 @@ import pytest
 from sqlalchemy import select
 
 from fidelia.db import Database
+from fidelia.kit.clock import utcnow
 from fidelia.ledger import operations
 from fidelia.ledger.repository import find_member_account
 from fidelia.ledger.verify import verify
@@ -35,7 +36,8 @@ def rewards_programme(database: Database, programme: Programme) -> Programme:
 
 
 def earn(database: Database, programme: Programme, member_id: uuid.UUID, *lots: int) -> None:
-    """Award one lot per amount, each expiring a day later than the previous one."""
+    """Award one lot per amount (earned before T0), each expiring a day after the previous one
+    and more than a year from now, so that API calls at the real time can spend them."""
     with database.transaction() as session:
         for i, amount in enumerate(lots):
             operations.award(
@@ -45,7 +47,7 @@ def earn(database: Database, programme: Programme, member_id: uuid.UUID, *lots: 
                 wallet="points",
                 amount=amount,
                 idempotency_key=f"earn-{uuid.uuid4().hex}",
-                expires_at=T0 + timedelta(days=30 + i),
+                expires_at=utcnow() + timedelta(days=400 + i),
                 now=T0 - timedelta(days=1),
             )
 

@@ -7,6 +7,7 @@ import statistics
 from collections import Counter, defaultdict
 from datetime import date, datetime
 from decimal import Decimal
+from functools import cache
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -36,16 +37,24 @@ def local(event: dict[str, Any]) -> datetime:
     return datetime.fromisoformat(event["occurred_at"]).astimezone(PARIS)
 
 
+@cache
+def identity(kind: str, value: str) -> tuple[str, str]:
+    """An identity normalised as intake does (raises if intake would refuse it)."""
+    if kind == "card":
+        return kind, normalise_card(value)
+    if kind == "email":
+        return kind, normalise_email(value)
+    return kind, normalise_phone(value, region="FR")
+
+
 def keys(ref: dict[str, Any]) -> list[tuple[str, str]]:
-    """The normalised identities of a member reference, as intake reads them."""
-    found = []
-    if "card" in ref:
-        found.append(("card", normalise_card(ref["card"])))
-    if "email" in ref:
-        found.append(("email", normalise_email(ref["email"])))
-    if "phone" in ref:
-        found.append(("phone", normalise_phone(ref["phone"], region="FR")))
-    return found
+    """The normalised identities of a member reference."""
+    return [identity(kind, ref[kind]) for kind in ("card", "email", "phone") if kind in ref]
+
+
+@pytest.fixture(scope="module")
+def owner(dataset: Dataset) -> list[int]:
+    return owners(dataset)
 
 
 def owners(dataset: Dataset) -> list[int]:
@@ -106,8 +115,8 @@ def test_ids_are_unique_and_events_chronological(dataset: Dataset) -> None:
     assert len(set(orders)) == len(orders)
 
 
-def test_every_member_enrols_before_anything_else(dataset: Dataset) -> None:
-    owner = owners(dataset)  # raises on an event before its member's enrolment
+def test_every_member_enrols_before_anything_else(dataset: Dataset, owner: list[int]) -> None:
+    # the fixture raises on an event before its member's enrolment
     assert len(set(owner)) == CONFIG.members
     first_type: dict[int, str] = {}
     for event, who in zip(dataset.events, owner, strict=True):
@@ -135,8 +144,9 @@ def test_duplicate_enrolments_name_an_existing_member(dataset: Dataset) -> None:
     assert again == dataset.duplicates
 
 
-def test_returns_only_give_back_what_the_same_member_bought(dataset: Dataset) -> None:
-    owner = owners(dataset)
+def test_returns_only_give_back_what_the_same_member_bought(
+    dataset: Dataset, owner: list[int]
+) -> None:
     bought: dict[str, tuple[int, dict[str, Decimal], datetime]] = {}
     returned: dict[str, Counter[str]] = defaultdict(Counter)
     full = partial = 0
@@ -213,8 +223,7 @@ def test_every_rule_of_the_demo_programme_has_events(dataset: Dataset) -> None:
     assert len({b[5:7] for b in births if b}) == 12
 
 
-def test_app_download_once_and_before_any_check_in(dataset: Dataset) -> None:
-    owner = owners(dataset)
+def test_app_download_once_and_before_any_check_in(dataset: Dataset, owner: list[int]) -> None:
     downloaded: dict[int, int] = Counter()
     for event, who in zip(dataset.events, owner, strict=True):
         if event["type"] == "app_download":

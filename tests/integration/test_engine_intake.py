@@ -225,3 +225,26 @@ def test_applying_the_same_document_twice_makes_one_version(api: Api) -> None:
     assert (first["version"], first["applied"]) == (1, True)
     assert (second["version"], second["changed"], second["applied"]) == (1, False, False)
     assert [v["version"] for v in api.get("/programme/versions").json()] == [1]
+
+
+def test_an_enrolment_naming_a_known_member_adds_its_new_identities(
+    api: Api, member_factory: Any
+) -> None:
+    member = member_factory(card="CARD-77")
+    event = {
+        "id": "web-signup-1",
+        "type": "enrolment",
+        "occurred_at": "2025-03-01T10:00:00+00:00",
+        "member": {"card": "CARD-77", "email": "Lea@Example.com"},
+        "channel": "web",
+        "properties": {"profile": {"first_name": "Léa"}},
+    }
+
+    response = api.post("/events", json=event, scope="integration")
+
+    assert response.status_code == 201, response.text
+    assert response.json()["member_id"] == str(member.id)
+    found = api.get("/members/lookup", params={"email": "lea@example.com"}, scope="read")
+    assert found.status_code == 200
+    assert found.json()["id"] == str(member.id)
+    assert found.json()["first_name"] == "Léa"

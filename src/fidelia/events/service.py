@@ -391,14 +391,27 @@ class _Batch:
         if isinstance(typed, Enrolment):
             if member.status == "prospect":
                 member.status = "active"
+            self._link_identities(event, member)
             members.update_profile(self.session, member=member, profile=typed.profile)
             for consent in typed.consents:
                 self._consent(member, event, consent.channel, consent.granted, None)
         elif isinstance(typed, ProfileUpdated):
+            self._link_identities(event, member)
             members.update_profile(self.session, member=member, profile=typed.profile)
         elif isinstance(typed, ConsentChanged):
             self._consent(member, event, typed.channel, typed.granted, typed.source)
         return None
+
+    def _link_identities(self, event: EventIn, member: Member) -> None:
+        """An enrolment or profile update that names a known member with identities nobody has
+        yet adds them to that member (a store customer who signs up on the web with her card)."""
+        keys = self.keys[id(event)]
+        assert not isinstance(keys, FideliaError)
+        new = [k for k in keys if k.triple not in self.identities]
+        if new:
+            self.session.add_all(members.identity_rows(self.programme, member.id, new))
+            for key in new:
+                self.identities[key.triple] = member.id
 
     def _consent(
         self, member: Member, event: EventIn, channel: str, granted: bool, source: str | None

@@ -76,7 +76,7 @@ def test_backtest_of_an_events_file_compares_both_programmes(
     assert report["members"] == 2
     assert report["baseline"]["per_wallet"] == {"points": 10 + 14}
     assert report["candidate"]["per_wallet"] == {"points": 31 + 43}
-    assert report["winners"][0]["member"] == '{"card": "B2"}'
+    assert report["winners"][0]["member"] == "card:b2"
 
 
 def test_backtest_of_cdnow_matches_an_independent_sum(

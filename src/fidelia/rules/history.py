@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
@@ -51,9 +50,11 @@ def stored_events(
 def file_events(path: Path) -> Iterator[tuple[str, EngineEvent]]:
     """Events from a JSON Lines file shaped as ``POST /api/v1/events`` bodies.
 
-    A member is keyed by the reference the event gives (its id or identities), so events
-    naming the same member the same way are one member. Raises ``ValueError`` on a bad line.
+    Members are told apart by their identities as intake would: an event that names a card and
+    an email links them, so later events by either are the same member. Raises ``ValueError``
+    on a bad line.
     """
+    owner: dict[str, str] = {}
     with path.open(encoding="utf-8") as handle:
         for number, text in enumerate(handle, start=1):
             if not text.strip():
@@ -65,9 +66,7 @@ def file_events(path: Path) -> Iterator[tuple[str, EngineEvent]]:
                 )
             except ValidationError as exc:
                 raise ValueError(f"{path.name}, line {number}: {exc.errors()[0]['msg']}") from exc
-            key = json.dumps(
-                event.member.model_dump(mode="json", exclude_none=True), sort_keys=True
-            )
+            key = _member_key(event, owner)
             yield (
                 key,
                 EngineEvent(
@@ -80,3 +79,19 @@ def file_events(path: Path) -> Iterator[tuple[str, EngineEvent]]:
                     event.id,
                 ),
             )
+
+
+def _member_key(event: EventIn, owner: dict[str, str]) -> str:
+    ref = event.member
+    names = [f"id:{ref.id}"] if ref.id else []
+    names += [
+        f"{kind}:{value.strip().lower()}"
+        for kind, value in (("card", ref.card), ("email", ref.email), ("phone", ref.phone))
+        if value
+    ]
+    if ref.external:
+        names.append(f"ext:{ref.external.namespace}:{ref.external.value}")
+    key = next((owner[n] for n in names if n in owner), names[0])
+    for name in names:
+        owner.setdefault(name, key)
+    return key

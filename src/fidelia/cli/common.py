@@ -7,6 +7,7 @@ from contextlib import contextmanager
 import typer
 import uvicorn
 from rich.console import Console
+from rich.table import Column
 from sqlalchemy.orm import Session
 
 from fidelia.config import get_settings
@@ -38,6 +39,11 @@ def failing_cleanly() -> Iterator[None]:
         for field in exc.fields:
             err_console.print(f"  {'.'.join(str(p) for p in field.loc)}: {field.msg}")
         raise typer.Exit(1) from exc
+
+
+def id_column() -> Column:
+    """An id column that a narrow terminal never truncates: commands take the id back."""
+    return Column("id", no_wrap=True, min_width=36)
 
 
 def programme_by_slug(session: Session, slug: str) -> Programme:

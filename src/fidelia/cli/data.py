@@ -8,7 +8,7 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from fidelia.cli.common import console, database, failing_cleanly, programme_by_slug
+from fidelia.cli.common import console, database, failing_cleanly, id_column, programme_by_slug
 from fidelia.events.imports import ImportReport, run_import
 from fidelia.jobs import service as jobs
 
@@ -128,7 +128,7 @@ def list_jobs(
     limit: int = typer.Option(50, min=1),
 ) -> None:
     """List jobs, latest due first, with counts per status."""
-    table = Table("id", "kind", "status", "due", "attempts", "last error")
+    table = Table(id_column(), "kind", "status", "due", "attempts", "last error")
     with database().transaction(readonly=True) as session:
         counts = jobs.counts(session)
         for job in jobs.list_jobs(session, status=status, kind=kind, limit=limit):

@@ -13,7 +13,14 @@ from rich.table import Table
 
 from fidelia.auth import service as apikeys
 from fidelia.auth.schemas import Scope
-from fidelia.cli.common import console, database, failing_cleanly, programme_by_slug, run_server
+from fidelia.cli.common import (
+    console,
+    database,
+    failing_cleanly,
+    id_column,
+    programme_by_slug,
+    run_server,
+)
 from fidelia.config import get_settings
 from fidelia.migrations import upgrade
 from fidelia.programmes import documents
@@ -98,7 +105,7 @@ def list_keys(
     programme: str = typer.Option(..., "--programme", "-p", help="The programme's slug"),
 ) -> None:
     """List a programme's keys (never their secrets)."""
-    table = Table("id", "name", "scope", "prefix", "created", "revoked")
+    table = Table(id_column(), "name", "scope", "prefix", "created", "revoked")
     with failing_cleanly(), database().transaction(readonly=True) as session:
         for k in apikeys.list_keys(session, programme=programme_by_slug(session, programme)):
             revoked = k.revoked_at.isoformat(timespec="seconds") if k.revoked_at else ""

@@ -2,6 +2,7 @@
 
 from fidelia.models.apikey import ApiKey
 from fidelia.models.base import Base
+from fidelia.models.engagement import ChallengeCompletion, EngagementState, MemberBadge
 from fidelia.models.event import Event, EventType, ImportRun
 from fidelia.models.job import Job
 from fidelia.models.ledger import Account, Entry, LedgerTransaction, Lot, LotReversal, Wallet
@@ -9,13 +10,16 @@ from fidelia.models.member import Consent, ConsentChange, Member, MemberIdentity
 from fidelia.models.programme import Programme
 from fidelia.models.rewards import Redemption, Reward, Voucher, VoucherPool, VoucherUse
 from fidelia.models.rules import MemberState, ProgrammeVersion, RuleCounter
+from fidelia.models.tiers import MemberTier, TierChange
 
 __all__ = [
     "Account",
     "ApiKey",
     "Base",
+    "ChallengeCompletion",
     "Consent",
     "ConsentChange",
+    "EngagementState",
     "Entry",
     "Event",
     "EventType",
@@ -25,13 +29,16 @@ __all__ = [
     "Lot",
     "LotReversal",
     "Member",
+    "MemberBadge",
     "MemberIdentity",
     "MemberState",
+    "MemberTier",
     "Programme",
     "ProgrammeVersion",
     "Redemption",
     "Reward",
     "RuleCounter",
+    "TierChange",
     "Voucher",
     "VoucherPool",
     "VoucherUse",

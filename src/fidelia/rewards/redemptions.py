@@ -145,10 +145,11 @@ def _insert(
         value_minor=_value_minor(programme, reward, quantity),
         requested_at=now,
     )
+    session.add(redemption)
     try:
-        with session.begin_nested():
-            session.add(redemption)
+        session.flush()
     except IntegrityError as exc:  # the same key, committed meanwhile for another reward
+        # the caller rolls back the whole transaction, so no savepoint is needed
         raise IdempotencyMismatch(f"key {key!r} was used by a concurrent redemption") from exc
     return redemption
 

@@ -99,11 +99,12 @@ def issue(
 ) -> Voucher:
     """:func:`issue_voucher` for a pool already found."""
     now = now or utcnow()
-    existing = _by_key(session, programme, idempotency_key)
-    if existing is not None:
-        return existing
+    if redemption_id is None:  # a redemption's voucher is new, and its member checked
+        existing = _by_key(session, programme, idempotency_key)
+        if existing is not None:
+            return existing
     found = pool
-    if member_id is not None:
+    if member_id is not None and redemption_id is None:
         members.get(session, programme=programme, member_id=member_id)
     voucher = _stocked(session, found) or _fresh(session, programme, found, now)
     voucher.member_id, voucher.redemption_id = member_id, redemption_id
@@ -118,7 +119,6 @@ def issue(
             kind=EXPIRE_JOB,
             payload={"programme_id": str(programme.id), "voucher_id": str(voucher.id)},
             due_at=voucher.valid_until,
-            idempotency_key=f"voucher-expire:{voucher.id}",
             programme_id=programme.id,
         )
     return voucher

@@ -1,0 +1,207 @@
+"""Redemptions per second: a member redeems the 10 € voucher for 200 points, which spends two
+of their three lots (100 + 100 of 3 x 100) and issues a generated code, one transaction per
+redemption, through ``fidelia.rewards.redemptions.redeem`` (the service the API calls), on
+SQLite and on PostgreSQL.
+
+The ceiling, measured in the same run on the same backend: inserting the very rows the
+redemptions wrote (read back after each run: the redemption, its ledger transaction and
+entries, the voucher and its expiry job) into bare copies of those tables (primary key only),
+with SQLAlchemy Core, one transaction per redemption. Locks, reads, balance and lot updates and
+checks are what the ceiling leaves out. Members and their points are set up before the clock
+starts. Median of ``--runs`` runs (default 3); every run uses fresh members.
+
+    python bench/bench_redemptions.py [--runs 3] [--count 200] [--quick]
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import time
+import uuid
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+if __package__ in (None, ""):  # run as a file: make ``bench`` importable
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from sqlalchemy import Column, MetaData, Table, insert, select
+from sqlalchemy.orm import Session
+
+from bench.common import (
+    Figure,
+    baseline,
+    database_url,
+    emit,
+    figure,
+    log,
+    postgres_available,
+    quick_mode,
+    stats,
+)
+
+NAME = "redemptions"
+LOTS = (100, 100, 100)
+
+
+def setup(url: str, members: int) -> tuple[Any, list[uuid.UUID]]:
+    """A migrated database with a programme, its wallets, a voucher pool and reward, and
+    ``members`` members holding three lots of 100 points each."""
+    from fidelia.db import Database
+    from fidelia.ledger import operations, wallets
+    from fidelia.members import service as member_service
+    from fidelia.members.schemas import MemberCreate
+    from fidelia.migrations import upgrade
+    from fidelia.programmes import service as programmes
+    from fidelia.programmes.schemas import ProgrammeCreate
+    from fidelia.rewards import pools
+    from fidelia.rewards import service as catalogue
+    from fidelia.rewards.schemas import PoolIn, RewardIn
+
+    database = Database.from_url(url)
+    upgrade(database.engine)
+    with database.transaction() as session:
+        programme = programmes.create(
+            session, data=ProgrammeCreate(slug=f"b-{uuid.uuid4().hex[:8]}", name="Bench")
+        )
+        wallets.ensure_default_wallets(session, programme=programme)
+        pool = PoolIn(
+            code="ten", name="10 €", pattern="FID-XXXX-XXXX", discount_type="amount",
+            discount_value=Decimal(10), validity_days=90,
+        )  # fmt: skip
+        pools.create_pool(session, programme=programme, data=pool)
+        reward = RewardIn(
+            code="voucher-10", kind="voucher", name="10 €", cost_points=200, pool="ten"
+        )
+        catalogue.create(session, programme=programme, data=reward)
+    ids: list[uuid.UUID] = []
+    for start in range(0, members, 100):
+        with database.transaction() as session:
+            for i in range(start, min(start + 100, members)):
+                member = member_service.enrol(
+                    session, programme=programme, data=MemberCreate(email=f"m{i}@example.com")
+                )
+                for n, amount in enumerate(LOTS):
+                    operations.award(
+                        session, programme=programme, member_id=member.id, wallet="points",
+                        amount=amount, idempotency_key=f"earn-{member.id}-{n}",
+                    )  # fmt: skip
+                ids.append(member.id)
+    return (database, programme), ids
+
+
+def redeem_all(database: Any, programme: Any, member_ids: list[uuid.UUID]) -> float:
+    """Seconds to redeem once for each member, one transaction each."""
+    from fidelia.rewards import redemptions
+
+    started = time.perf_counter()
+    for member_id in member_ids:
+        with database.transaction() as session:
+            redemptions.redeem(
+                session, programme=programme, member_id=member_id, reward="voucher-10",
+                idempotency_key=f"r-{member_id}",
+            )  # fmt: skip
+    return time.perf_counter() - started
+
+
+def written_rows(
+    session: Session, member_ids: list[uuid.UUID]
+) -> list[dict[str, list[dict[str, Any]]]]:
+    """The rows each redemption inserted, grouped by redemption, by table."""
+    from fidelia.models import Entry, Job, LedgerTransaction, Redemption, Voucher
+
+    def rows(model: Any, *where: Any) -> list[dict[str, Any]]:
+        found = session.execute(select(model.__table__).where(*where)).mappings()
+        return [dict(r) for r in found]
+
+    out = []
+    done = rows(Redemption, Redemption.member_id.in_(member_ids))
+    for redemption in done:
+        txn_id = redemption["spend_transaction_id"]
+        vouchers = rows(Voucher, Voucher.redemption_id == redemption["id"])
+        job_payload = Job.payload["voucher_id"].as_string() == str(vouchers[0]["id"])
+        out.append({
+            "redemptions": [redemption],
+            "ledger_transactions": rows(LedgerTransaction, LedgerTransaction.id == txn_id),
+            "ledger_entries": rows(Entry, Entry.transaction_id == txn_id),
+            "vouchers": vouchers,
+            "jobs": rows(Job, Job.kind == "rewards.voucher_expire", job_payload),
+        })  # fmt: skip
+    return out
+
+
+def bare_copies(engine: Any) -> dict[str, Table]:
+    """Tables with the same columns as the real ones, primary key only."""
+    from fidelia.models import Base
+
+    metadata = MetaData()
+    copies = {}
+    for name in ("redemptions", "ledger_transactions", "ledger_entries", "vouchers", "jobs"):
+        real = Base.metadata.tables[name]
+        columns = [Column(c.name, c.type, primary_key=c.name == "id") for c in real.columns]
+        copies[name] = Table(f"ceiling_{name}_{uuid.uuid4().hex[:6]}", metadata, *columns)
+    metadata.create_all(engine)
+    return copies
+
+
+def ceiling(engine: Any, groups: list[dict[str, list[dict[str, Any]]]]) -> float:
+    """Seconds to insert the same rows into bare tables, one transaction per redemption."""
+    copies = bare_copies(engine)
+    started = time.perf_counter()
+    for group in groups:
+        with engine.begin() as conn:
+            for name, rows in group.items():
+                conn.execute(insert(copies[name]), rows)
+    return time.perf_counter() - started
+
+
+def measure(backend: str, tmp: Path, runs: int, count: int) -> Figure:
+    with database_url(backend, tmp) as url:
+        (database, programme), members = setup(url, count * runs)
+        try:
+            rates, ceilings = [], []
+            for run in range(runs):
+                chunk = members[run * count : (run + 1) * count]
+                seconds = redeem_all(database, programme, chunk)
+                rates.append(count / seconds)
+                with database.transaction(readonly=True) as session:
+                    groups = written_rows(session, chunk)
+                ceilings.append(count / ceiling(database.engine, groups))
+                log(f"{backend} run {run + 1}: {rates[-1]:.0f}/s, ceiling {ceilings[-1]:.0f}/s")
+        finally:
+            database.dispose()
+    base = baseline(
+        "raw insert of the same rows, one transaction each", stats(ceilings), unit="redemptions/s"
+    )
+    return figure(
+        f"redemptions, {'SQLite' if backend == 'sqlite' else 'PostgreSQL'}",
+        stats(rates),
+        unit="redemptions/s",
+        base=base,
+        note=f"{count} per run, one per transaction; 200 points over 2 lots, a voucher issued",
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--count", type=int, default=200)
+    parser.add_argument("--quick", action="store_true")
+    args = parser.parse_args()
+    quick = quick_mode(args.quick)
+    runs, count = (3, 50) if quick else (max(args.runs, 3), args.count)
+    figures: list[Figure] = []
+    skipped: list[dict[str, str]] = []
+    with tempfile.TemporaryDirectory() as tmp:
+        figures.append(measure("sqlite", Path(tmp), runs, count))
+        if postgres_available():
+            figures.append(measure("postgresql", Path(tmp), runs, count))
+        else:
+            skipped.append({"figure": "redemptions, PostgreSQL", "reason": "no PostgreSQL"})
+    emit(NAME, figures, skipped=skipped)
+
+
+if __name__ == "__main__":
+    main()

@@ -7,6 +7,7 @@ savepoints). Read-only sessions begin ``DEFERRED`` so that readers never wait fo
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -58,10 +59,16 @@ def _configure_sqlite(engine: Engine, busy_timeout_ms: int) -> None:
 
 
 class Database:
-    """The engine plus two session factories: read-write and read-only."""
+    """The engine plus two session factories: read-write and read-only.
+
+    On SQLite, writers of this process also queue on a lock before ``BEGIN IMMEDIATE``: the
+    database admits one writer at a time anyway, and a queue is fair where SQLite's busy
+    handler (sleep and retry) lets some writers wait for seconds under load.
+    """
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
+        self._write_lock = threading.Lock() if is_sqlite(engine) else None
         self.writer = sessionmaker(engine, expire_on_commit=False)
         self.reader = sessionmaker(
             engine.execution_options(**{READONLY: True}), expire_on_commit=False
@@ -72,10 +79,22 @@ class Database:
         return cls(make_engine(url, **kwargs))
 
     @contextmanager
+    def writing(self) -> Iterator[None]:
+        """Hold this process's place in the queue of writers (SQLite only)."""
+        if self._write_lock is None:
+            yield
+            return
+        with self._write_lock:
+            yield
+
+    @contextmanager
     def transaction(self, *, readonly: bool = False) -> Iterator[Session]:
         """One unit of work: commits on success, rolls back on any exception."""
-        factory = self.reader if readonly else self.writer
-        with factory() as session, session.begin():
+        if readonly:
+            with self.reader() as session, session.begin():
+                yield session
+            return
+        with self.writing(), self.writer() as session, session.begin():
             yield session
 
     def dispose(self) -> None:

@@ -32,8 +32,7 @@ def get_database(request: Request) -> Database:
 def _session(request: Request) -> Iterator[Session]:
     database = get_database(request)
     readonly = request.method in ("GET", "HEAD")
-    factory = database.reader if readonly else database.writer
-    with factory() as session, session.begin():
+    with database.transaction(readonly=readonly) as session:
         yield session
 
 

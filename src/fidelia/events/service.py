@@ -38,9 +38,8 @@ from fidelia.kit.clock import utcnow
 from fidelia.kit.ids import uuid7
 from fidelia.kit.pagination import decode_cursor, encode_cursor
 from fidelia.members import service as members
-from fidelia.members.schemas import MemberCreate
 from fidelia.members.service import IdentityKey
-from fidelia.models import Event, Member, Programme
+from fidelia.models import Base, Event, Member, Programme
 from fidelia.programmes.service import settings_of
 from fidelia.rules import service as rules
 
@@ -139,6 +138,7 @@ class _Batch:
     identities: dict[tuple[str, str, str], uuid.UUID] = field(default_factory=dict)
     members: dict[uuid.UUID, Member] = field(default_factory=dict)
     rows: list[dict[str, Any]] = field(default_factory=list)
+    new_identities: list[dict[str, Any]] = field(default_factory=list)
 
     def run(self, items: Sequence[EventIn | EventOutcome]) -> list[EventOutcome]:
         outcomes: list[EventOutcome | None] = [None] * len(items)
@@ -322,13 +322,28 @@ class _Batch:
 
     def _enrol(self, event: EventIn, keys: list[IdentityKey], member_id: uuid.UUID) -> Member:
         status = "active" if event.type == "enrolment" else (self.enrol_unknown or "prospect")
-        data = MemberCreate(channel=event.channel or "import", store=event.store)
-        member = members.new_member(
-            self.programme, data, status=status, enrolled_at=event.occurred_at
+        member = Member(
+            id=member_id,
+            programme_id=self.programme.id,
+            status=status,
+            enrolment_channel=event.channel or "import",
+            enrolment_store=event.store,
+            enrolled_at=event.occurred_at,
+            attributes={},
         )
-        member.id = member_id
         self.session.add(member)
-        self.session.add_all(members.identity_rows(self.programme, member.id, keys))
+        self.new_identities.extend(
+            {
+                "id": uuid7(),
+                "programme_id": self.programme.id,
+                "member_id": member_id,
+                "kind": key.kind,
+                "namespace": key.namespace,
+                "value": key.value,
+                "created_at": self.now,
+            }
+            for key in keys
+        )
         self.members[member.id] = member
         for key in keys:
             self.identities[key.triple] = member.id
@@ -430,11 +445,16 @@ class _Batch:
         )
 
     def _write(self) -> None:
+        """Members (ORM, flushed together), then identities and events in one executemany each."""
         if self.engine is not None:
             self.engine.write()
         self.session.flush()
+        if self.new_identities:
+            self.session.execute(
+                insert(Base.metadata.tables["member_identities"]), self.new_identities
+            )
         if self.rows:
-            self.session.execute(insert(Event), self.rows)
+            self.session.execute(insert(Base.metadata.tables["events"]), self.rows)
 
 
 def _replay(index: int, key: str, fp: str, stored_fp: str, outcome: dict[str, Any]) -> EventOutcome:

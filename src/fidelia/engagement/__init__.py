@@ -1,0 +1,1 @@
+"""Engagement: badges and challenges (missions)."""

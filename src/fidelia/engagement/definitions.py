@@ -1,0 +1,80 @@
+"""A programme's badges and challenges, read from its live document (cached per version).
+
+Definitions are not copied into tables: versions never change, so a cache keyed by
+(programme, version) is always right and there is nothing to resynchronise on apply.
+"""
+
+from __future__ import annotations
+
+import threading
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from fidelia.engagement.schemas import BadgeDef, ChallengeDef
+from fidelia.kit.conditions import Predicate, compile_condition
+from fidelia.models import Programme, ProgrammeVersion
+
+
+@dataclass(frozen=True)
+class Definitions:
+    badges: dict[str, BadgeDef] = field(default_factory=dict)
+    challenges: dict[str, ChallengeDef] = field(default_factory=dict)
+    tests: dict[int, Predicate] = field(default_factory=dict)  # id(definition) -> predicate
+
+    def passes(self, definition: Any, ctx: dict[str, Any]) -> bool:
+        """Whether the definition's ``when`` holds for the event context."""
+        test = self.tests.get(id(definition))
+        return test is None or test(ctx)
+
+    @property
+    def empty(self) -> bool:
+        return not self.badges and not self.challenges
+
+
+EMPTY = Definitions()
+_CACHE: dict[tuple[uuid.UUID, int], Definitions] = {}
+_LOCK = threading.Lock()
+
+
+def definitions_for(session: Session, programme: Programme) -> Definitions:
+    """The badges and challenges of the programme's live version."""
+    key = (programme.id, programme.live_version)
+    with _LOCK:
+        if key in _CACHE:
+            return _CACHE[key]
+    found = EMPTY
+    if programme.live_version:
+        raw = session.scalar(
+            select(ProgrammeVersion.document).where(
+                ProgrammeVersion.programme_id == programme.id,
+                ProgrammeVersion.version == programme.live_version,
+            )
+        )
+        found = build(raw or {}, ZoneInfo(programme.timezone))
+    with _LOCK:
+        if len(_CACHE) > 256:
+            _CACHE.clear()
+        _CACHE[key] = found
+    return found
+
+
+def build(document: dict[str, Any], tz: ZoneInfo) -> Definitions:
+    """Parse and compile the sections of a stored document."""
+    badges = {b.code: b for b in map(BadgeDef.model_validate, document.get("badges", []))}
+    challenges = {
+        c.code: c for c in map(ChallengeDef.model_validate, document.get("challenges", []))
+    }
+    tests: dict[int, Predicate] = {}
+    for badge in badges.values():
+        if badge.when is not None:
+            tests[id(badge)] = compile_condition(badge.when, tz=tz)
+    for challenge in challenges.values():
+        for goal in challenge.goals:
+            if goal.when is not None:
+                tests[id(goal)] = compile_condition(goal.when, tz=tz)
+    return Definitions(badges, challenges, tests)

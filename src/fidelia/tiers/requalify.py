@@ -1,0 +1,218 @@
+"""Requalification: every member whose review is due gets the level their metric earned.
+
+Design note
+-----------
+Each ``member_tiers`` row carries its own ``review_at`` (the end of its window, a grace end or
+a manual end date), so one indexed range scan finds the members due, whatever the window. They
+are judged in chunks in primary-key order (the member rows are locked in that order, as intake
+locks them): one query reads a chunk with the enrolment dates, Python decides, and the writes
+are grouped: one ``UPDATE ... WHERE member_id IN`` per new review date for the members whose
+level stays, per-row updates only for the members who move, and their history rows inserted
+together.
+"""
+
+from __future__ import annotations
+
+import time as clock
+import uuid
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import insert, select, update
+from sqlalchemy.orm import Session
+
+from fidelia.kit.ids import uuid7
+from fidelia.models import Member, MemberTier, Programme, TierChange
+from fidelia.models import MemberState as MemberStateRow
+from fidelia.rules.state import MemberState
+from fidelia.tiers import metrics as m
+from fidelia.tiers.schemas import TiersSection
+from fidelia.tiers.service import section_for, tz_of
+
+CHUNK = 5000
+
+
+@dataclass
+class Report:
+    reviewed: int = 0
+    upgraded: int = 0
+    downgraded: int = 0
+    in_grace: int = 0
+    seconds: float = 0.0
+
+
+@dataclass
+class _Chunk:
+    keep: dict[datetime | None, list[uuid.UUID]] = field(default_factory=lambda: defaultdict(list))
+    rows: list[dict[str, Any]] = field(default_factory=list)
+    changes: list[dict[str, Any]] = field(default_factory=list)
+    behind: bool = False  # some member's next review is due by ``at`` too
+
+
+def requalify(
+    session: Session, *, programme: Programme, at: datetime, chunk: int = CHUNK
+) -> Report:
+    """Review every member of ``programme`` whose review is due by ``at``."""
+    started = clock.perf_counter()
+    report = Report()
+    section = section_for(session, programme)
+    if section is None:
+        return report
+    passes = True
+    while passes:  # another pass only for members more than one review behind
+        passes, after = False, None
+        while rows := _due(session, programme, at, after, chunk):
+            after = rows[-1][0]
+            judged = _judge(section, programme, rows, at, report)
+            _write(session, programme, judged)
+            passes = passes or judged.behind
+    report.seconds = clock.perf_counter() - started
+    return report
+
+
+def _due(
+    session: Session, programme: Programme, at: datetime, after: uuid.UUID | None, chunk: int
+) -> list[Any]:
+    query = (
+        select(
+            MemberTier.member_id,
+            MemberTier.tier,
+            MemberTier.source,
+            MemberTier.review_at,
+            MemberTier.manual_until,
+            MemberTier.grace_until,
+            MemberTier.metrics,
+            Member.enrolled_at,
+        )
+        .join(Member, Member.id == MemberTier.member_id)
+        .where(MemberTier.programme_id == programme.id, MemberTier.review_at <= at)
+        .order_by(MemberTier.member_id)
+        .limit(chunk)
+    )
+    if after is not None:
+        query = query.where(MemberTier.member_id > after)
+    rows = list(session.execute(query))
+    if rows and session.bind is not None and session.bind.dialect.name == "postgresql":
+        ids = [r[0] for r in rows]
+        session.execute(
+            select(Member.id).where(Member.id.in_(ids)).order_by(Member.id).with_for_update()
+        )
+    return rows
+
+
+def _judge(
+    section: TiersSection, programme: Programme, rows: list[Any], at: datetime, report: Report
+) -> _Chunk:
+    tz, out = tz_of(programme), _Chunk()
+    for member_id, tier, source, review_at, manual_until, grace_until, metrics, enrolled in rows:
+        report.reviewed += 1
+        review = review_at.astimezone(tz).date()
+        joined = enrolled.astimezone(tz).date()
+        current = section.rank(tier)
+        manual_over = source == "manual" and manual_until is not None and manual_until <= at
+        if manual_over or grace_until is not None:  # judged on the window running now
+            start, end = m.window(section, day=review, enrolled=joined)
+        else:
+            start, end = m.reviewed_window(section, review=review, enrolled=joined)
+        got = m.totals(metrics, start, end)
+        earned = m.qualified(section, got)
+        target = earned if manual_over else m.target_at_review(section, current, earned)
+        nxt = m.next_review(section, day=review, enrolled=joined)
+        next_at = m.local_midnight(nxt, tz) if nxt is not None else None
+        out.behind = out.behind or (next_at is not None and next_at <= at)
+        if target < current and section.grace_days and grace_until is None and not manual_over:
+            grace = review_at + timedelta(days=section.grace_days)
+            report.in_grace += 1
+            out.rows.append(_row(member_id, tier, source, grace, grace, manual_until))
+            continue
+        if target == current and grace_until is None and not manual_over:
+            out.keep[next_at].append(member_id)
+            continue
+        code = section.levels[target].code
+        report.upgraded += target > current
+        report.downgraded += target < current
+        out.rows.append(_row(member_id, code, "metric", next_at, None, None))
+        if code != tier:
+            out.changes.append(_change(programme, member_id, tier, code, target > current, at, got))
+    return out
+
+
+def _row(
+    member_id: uuid.UUID,
+    tier: str,
+    source: str,
+    review_at: datetime | None,
+    grace_until: datetime | None,
+    manual_until: datetime | None,
+) -> dict[str, Any]:
+    return {
+        "member_id": member_id,
+        "tier": tier,
+        "source": source,
+        "review_at": review_at,
+        "grace_until": grace_until,
+        "manual_until": manual_until,
+    }
+
+
+def _change(
+    programme: Programme,
+    member_id: uuid.UUID,
+    before: str,
+    after: str,
+    up: bool,
+    at: datetime,
+    got: m.Totals,
+) -> dict[str, Any]:
+    return {
+        "programme_id": programme.id,
+        "member_id": member_id,
+        "from_tier": before,
+        "to_tier": after,
+        "reason": "requalify_up" if up else "requalify_down",
+        "at": at,
+        "event_id": None,
+        "metric": got.as_dict(),
+    }
+
+
+def _write(session: Session, programme: Programme, chunk: _Chunk) -> None:
+    for review_at, ids in chunk.keep.items():
+        for start in range(0, len(ids), 1000):
+            session.execute(
+                update(MemberTier)
+                .where(MemberTier.member_id.in_(ids[start : start + 1000]))
+                .values(review_at=review_at)
+                .execution_options(synchronize_session=False)
+            )
+    if chunk.rows:
+        session.execute(update(MemberTier), chunk.rows)
+    if chunk.changes:
+        for change in chunk.changes:
+            change["id"] = uuid7()
+        session.execute(insert(TierChange), chunk.changes)
+        _write_states(session, programme, {c["member_id"]: c["to_tier"] for c in chunk.changes})
+
+
+def _write_states(session: Session, programme: Programme, tiers: dict[uuid.UUID, str]) -> None:
+    """``member_states.state["tier"]`` follows (the engine and rewards read it)."""
+    ids = list(tiers)
+    found: dict[uuid.UUID, dict[str, Any]] = dict(
+        session.execute(
+            select(MemberStateRow.member_id, MemberStateRow.state).where(
+                MemberStateRow.member_id.in_(ids)
+            )
+        ).all()
+    )
+    changed = [{"member_id": k, "state": {**v, "tier": tiers[k]}} for k, v in found.items()]
+    if changed:
+        session.execute(update(MemberStateRow), changed)
+    new = [
+        {"member_id": k, "programme_id": programme.id, "state": MemberState(tier=t).to_json()}
+        for k, t in tiers.items()
+        if k not in found
+    ]
+    if new:
+        session.execute(insert(MemberStateRow), new)

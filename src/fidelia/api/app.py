@@ -12,11 +12,13 @@ from fidelia import __version__
 from fidelia.api import errors
 from fidelia.auth.endpoints import router as apikeys_router
 from fidelia.db import Database
+from fidelia.engagement.endpoints import router as engagement_router
 from fidelia.events.endpoints import router as events_router
 from fidelia.ledger.endpoints import router as ledger_router
 from fidelia.members.endpoints import router as members_router
 from fidelia.programmes.endpoints import router as programmes_router
 from fidelia.rewards.endpoints import router as rewards_router
+from fidelia.tiers.endpoints import router as tiers_router
 
 API_PREFIX = "/api/v1"
 
@@ -48,6 +50,8 @@ def create_app(database: Database, *, embedded_worker: bool = False) -> FastAPI:
     for router in (programmes_router, apikeys_router, members_router, events_router, ledger_router):
         app.include_router(router, prefix=API_PREFIX)
     app.include_router(rewards_router, prefix=API_PREFIX)
+    app.include_router(tiers_router, prefix=API_PREFIX)
+    app.include_router(engagement_router, prefix=API_PREFIX)
 
     @app.get("/healthz", include_in_schema=False)
     def healthz() -> dict[str, str]:

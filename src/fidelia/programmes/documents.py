@@ -1,10 +1,13 @@
 """Programme-as-code: the whole programme as one versioned document (YAML or JSON).
 
-A document holds the programme's settings, its wallets and its earning rules (later: tiers,
-rewards, badges, segments, scenarios). Applying one validates it completely (every error with
-its path), shows a readable diff against the live version, and stores it as a new immutable
-version that becomes live. Rule versions are kept by the system: a rule whose content changed
-gets its version bumped, so every ledger entry names the exact rule text that produced it.
+A document holds the programme's settings, its wallets, its earning rules, its status tiers,
+badges and challenges (later: segments, scenarios). The tiers and engagement domains read their
+sections from the live version (cached per immutable version) rather than copying them into
+tables; applying a document with tiers schedules the daily requalification job. Applying one
+validates it completely (every error with its path), shows a readable diff against the live
+version, and stores it as a new immutable version that becomes live. Rule versions are kept by
+the system: a rule whose content changed gets its version bumped, so every ledger entry names
+the exact rule text that produced it.
 """
 
 from __future__ import annotations
@@ -18,12 +21,16 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from fidelia.engagement.schemas import BadgeDef, ChallengeDef
 from fidelia.errors import FieldError, NotFound, ValidationFailed
+from fidelia.kit.clock import utcnow
+from fidelia.kit.conditions import condition_fields
 from fidelia.ledger.schemas import WalletIn
 from fidelia.ledger.wallets import declare_wallet, default_wallets
 from fidelia.models import Programme, ProgrammeVersion
 from fidelia.programmes.schemas import ProgrammeSettings, validate_locale
 from fidelia.rules.schemas import EarningRule, ProgrammeRules, Strategy, load_programme
+from fidelia.tiers.schemas import TiersSection
 
 
 class ProgrammeDocument(BaseModel):
@@ -37,6 +44,9 @@ class ProgrammeDocument(BaseModel):
     wallets: list[WalletIn] | None = None
     exclusive_groups: dict[str, Strategy] = Field(default_factory=dict)
     rules: list[EarningRule] = Field(default_factory=list, max_length=500)
+    tiers: TiersSection | None = None
+    badges: list[BadgeDef] = Field(default_factory=list, max_length=200)
+    challenges: list[ChallengeDef] = Field(default_factory=list, max_length=200)
 
 
 @dataclass(frozen=True)
@@ -65,7 +75,56 @@ def parse(raw: Any) -> ProgrammeDocument:
     codes = [w.code for w in doc.wallets or []]
     if len(set(codes)) != len(codes):
         raise ValidationFailed.on("wallets", "each wallet code may appear once")
+    check_engagement(doc)
     return doc
+
+
+def check_engagement(doc: ProgrammeDocument) -> None:
+    """Cross-section checks: tier, badge and wallet names used where they are declared."""
+    levels = {level.code for level in doc.tiers.levels} if doc.tiers else set()
+    for i, rule in enumerate(doc.rules):
+        rates = getattr(rule.award, "rate_by_tier", {})
+        for tier in rates if doc.tiers is not None else ():
+            if tier not in levels:
+                raise ValidationFailed.on(
+                    ("rules", i, "award", "rate_by_tier", tier), "no such tier"
+                )
+    badges = _unique_codes(doc.badges, "badges")
+    _unique_codes(doc.challenges, "challenges")
+    for i, rule in enumerate(doc.rules):
+        for j, effect in enumerate(rule.effects):
+            if effect.kind == "badge" and effect.badge not in badges:
+                raise ValidationFailed.on(
+                    ("rules", i, "effects", j, "badge"), "declare it in badges"
+                )
+    for i, challenge in enumerate(doc.challenges):
+        if challenge.reward.badge is not None and challenge.reward.badge not in badges:
+            raise ValidationFailed.on(("challenges", i, "reward", "badge"), "declare it in badges")
+    for path, cond in _engagement_conditions(doc):
+        for where, field in condition_fields(cond):
+            if field.split(".")[0] != "event":
+                raise ValidationFailed.on((*path, *where), "fields here start with event")
+
+
+def _unique_codes(items: list[BadgeDef] | list[ChallengeDef], section: str) -> set[str]:
+    seen: set[str] = set()
+    for i, code in enumerate(item.code for item in items):
+        if code in seen:
+            raise ValidationFailed.on((section, i, "code"), f"duplicate code {code!r}")
+        seen.add(code)
+    return seen
+
+
+def _engagement_conditions(doc: ProgrammeDocument) -> list[tuple[tuple[str | int, ...], Any]]:
+    found: list[tuple[tuple[str | int, ...], Any]] = []
+    for i, badge in enumerate(doc.badges):
+        if badge.when is not None:
+            found.append((("badges", i, "when"), badge.when))
+    for i, challenge in enumerate(doc.challenges):
+        for j, goal in enumerate(challenge.goals):
+            if goal.when is not None:
+                found.append((("challenges", i, "goals", j, "when"), goal.when))
+    return found
 
 
 def rules_of(programme: Programme, document: dict[str, Any]) -> ProgrammeRules:
@@ -148,6 +207,9 @@ def prepare(
     live = live_document(session, programme=programme)
     document = canonical(programme, doc, live)
     rules_of(programme, document)  # raises ValidationFailed with the path of a bad rule
+    status = (document.get("tiers") or {}).get("status_wallet")
+    if status is not None and status not in {w["code"] for w in document["wallets"]}:
+        raise ValidationFailed.on(("tiers", "status_wallet"), "no wallet with this code")
     return document, live
 
 
@@ -182,4 +244,8 @@ def apply(
     locked.settings = document["settings"]
     locked.live_version = version
     session.flush()
+    if document.get("tiers"):
+        from fidelia.tiers.jobs import schedule  # tiers reads documents: import late
+
+        schedule(session, programme=locked, after=utcnow())
     return ApplyResult(version, True, changes, document)

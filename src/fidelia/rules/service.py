@@ -9,6 +9,13 @@ writes the new states and counters back before the batch commits: effects, state
 one transaction. Returns take back, award by award, what the returned lines earned, computed
 from the per-line allocation the purchase's awards recorded (never recomputed with today's
 rules). Compiled programmes are cached per (programme, version): versions never change.
+
+After the awards, :meth:`EngineRun.process` applies the effects other domains own (badges
+through engagement, vouchers through rewards), advances the state, then lets the tiers and
+engagement domains follow the event (upgrade, condition badges, challenge progress); what
+they did is appended to the outcome (:class:`RunOutcome`). A return's tier policy runs at the
+end of :func:`take_back`, once the status points are taken back: intake calls it right after
+``process`` with the same session, where the batch's run is registered (``session.info``).
 """
 
 from __future__ import annotations
@@ -17,7 +24,7 @@ import threading
 import uuid
 from collections import OrderedDict
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
@@ -25,26 +32,44 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from fidelia.engagement import service as engagement
+from fidelia.engagement.rewarding import give_voucher
 from fidelia.events.schemas import Purchase, Return
 from fidelia.ledger import operations as ledger
 from fidelia.ledger import returns as ledger_returns
-from fidelia.models import LedgerTransaction, Programme, RuleCounter, Wallet
+from fidelia.models import Event, LedgerTransaction, Programme, RuleCounter, Wallet
 from fidelia.models import MemberState as MemberStateRow
 from fidelia.programmes.documents import get_version, rules_of
 from fidelia.rules.compiler import CompiledProgramme, compile_programme
 from fidelia.rules.engine import evaluate
-from fidelia.rules.outcome import Award, Evaluation
+from fidelia.rules.outcome import Amount, Award, AwardBadge, Evaluation, IssueVoucher
 from fidelia.rules.state import (
     EngineEvent,
     MemberState,
     ProgrammeCounters,
     apply_event,
+    basket_amount,
     record_counters,
 )
+from fidelia.tiers import service as tiers
 
 _CACHE: OrderedDict[tuple[uuid.UUID, int], CompiledProgramme] = OrderedDict()
 _CACHE_LOCK = threading.Lock()
 _CACHE_SIZE = 64
+RUN_KEY = "fidelia.engine_run"
+
+
+@dataclass(frozen=True, slots=True)
+class RunOutcome(Evaluation):
+    """An evaluation plus what the other domains did with the event (JSON effects)."""
+
+    applied: tuple[dict[str, Any], ...] = ()
+
+    def as_dict(self) -> dict[str, Any]:
+        """The evaluation's JSON shape, the applied effects after the engine's."""
+        result = Evaluation.as_dict(self)
+        result["effects"].extend(self.applied)
+        return result
 
 
 def compiled_for(
@@ -95,10 +120,13 @@ class EngineRun:
     changed: set[uuid.UUID] = field(default_factory=set)
     looked_up: set[uuid.UUID] = field(default_factory=set)
     counters: ProgrammeCounters | None = None
+    returns: dict[uuid.UUID, tuple[uuid.UUID, datetime]] = field(default_factory=dict)
+    orders: dict[str, tuple[datetime, dict[str, Decimal]]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         rules = [r for rs in self.compiled.by_type.values() for r in (*rs.base, *rs.boosters)]
         self.programme_limits = any(r.budget is not None or r.first_n_members for r in rules)
+        self.session.info[RUN_KEY] = self
 
     def load_states(self, member_ids: Iterable[uuid.UUID]) -> None:
         """Read the stored states of these members (once each per run)."""
@@ -137,15 +165,120 @@ class EngineRun:
     def process(
         self, *, event: EngineEvent, event_id: uuid.UUID, member_id: uuid.UUID
     ) -> Evaluation:
-        """Evaluate one event, post its awards and advance the member's state."""
+        """Evaluate one event, post its awards, apply its other effects, advance the member's
+        state, then let tiers and engagement follow (upgrade, badges, challenges)."""
         state, evaluation = self.evaluate(event, member_id)
         for effect in evaluation.awards:
             self._post(effect, event, event_id, member_id)
         if evaluation.effects and self.programme_limits:
             record_counters(self._counters(), evaluation, state)
-        self.states[member_id] = apply_event(state, event, evaluation, self.compiled)
+        applied = self._apply_effects(evaluation, event, event_id, member_id)
+        state = apply_event(state, event, evaluation, self.compiled)
+        state, followed = self._follow(state, evaluation, event, event_id, member_id)
+        self.states[member_id] = state
         self.changed.add(member_id)
-        return evaluation
+        if not applied and not followed:
+            return evaluation
+        return RunOutcome(evaluation.effects, evaluation.skipped, (*applied, *followed))
+
+    def _apply_effects(
+        self, evaluation: Evaluation, event: EngineEvent, event_id: uuid.UUID, member_id: uuid.UUID
+    ) -> list[dict[str, Any]]:
+        """Badges through engagement, vouchers through rewards (awards are posted already)."""
+        done: list[dict[str, Any]] = []
+        for effect in evaluation.effects:
+            if isinstance(effect, AwardBadge):
+                found = engagement.award_badge(
+                    self.session,
+                    programme=self.programme,
+                    member_id=member_id,
+                    badge=effect.badge,
+                    at=event.occurred_at,
+                    source=f"rule:{effect.rule_id}",
+                    event_id=event_id,
+                )
+                done.extend([found] if found else [])
+            elif isinstance(effect, IssueVoucher):
+                done.append(
+                    give_voucher(
+                        self.session,
+                        programme=self.programme,
+                        member_id=member_id,
+                        ref=effect.reward,
+                        source_id=str(event_id),
+                        now=self.now,
+                        idempotency_key=f"event:{event_id}:{effect.rule_id}:{effect.reward}",
+                    )
+                )
+        return done
+
+    def _follow(
+        self,
+        state: MemberState,
+        evaluation: Evaluation,
+        event: EngineEvent,
+        event_id: uuid.UUID,
+        member_id: uuid.UUID,
+    ) -> tuple[MemberState, list[dict[str, Any]]]:
+        """Tier qualification, condition badges and challenge progress after the event."""
+        purchase = event.purchase
+        if purchase is not None:
+            units = {line.sku: line.amount / line.quantity for line in purchase.lines}
+            self.orders[purchase.order_id] = (event.occurred_at, units)
+        elif event.type == "return":
+            self.returns[event_id] = (member_id, event.occurred_at)
+        tier, effects = tiers.after_event(
+            self.session,
+            programme=self.programme,
+            member_id=member_id,
+            at=event.occurred_at,
+            event_id=event_id,
+            spend=basket_amount(purchase) if purchase is not None else None,
+            earned=evaluation.totals(),
+        )
+        if tier is not None and tier != state.tier:
+            state = replace(state, tier=tier)
+        effects += engagement.after_event(
+            self.session,
+            programme=self.programme,
+            member_id=member_id,
+            event=event,
+            event_id=event_id,
+            now=self.now,
+        )
+        return state, effects
+
+    def after_return(
+        self,
+        ret: Return,
+        return_event_id: uuid.UUID,
+        purchase_event_id: uuid.UUID,
+        reversals: list[dict[str, Any]],
+    ) -> list[dict[str, Any]]:
+        """The tier policy once a return's points are taken back (see ``tiers.on_return``)."""
+        returned = self.returns.get(return_event_id)
+        bought = self.orders.get(ret.order_id) or _purchase_of(self.session, purchase_event_id)
+        if returned is None or bought is None:
+            return []
+        member_id, returned_at = returned
+        purchased_at, units = bought
+        taken: dict[str, Amount] = {}
+        for r in reversals:
+            taken[r["wallet"]] = taken.get(r["wallet"], 0) + Decimal(r["amount"])
+        tier, effects = tiers.after_return(
+            self.session,
+            programme=self.programme,
+            member_id=member_id,
+            purchased_at=purchased_at,
+            at=returned_at,
+            event_id=return_event_id,
+            spend=sum((units.get(x.sku, Decimal(0)) * x.quantity for x in ret.lines), Decimal(0)),
+            taken=taken,
+        )
+        state = self.states.get(member_id)
+        if tier is not None and state is not None and tier != state.tier:
+            self.states[member_id] = replace(state, tier=tier)
+        return effects
 
     def _post(
         self, award: Award, event: EngineEvent, event_id: uuid.UUID, member_id: uuid.UUID
@@ -251,7 +384,23 @@ def take_back(
                     "transaction_id": str(txn.id),
                 }
             )
+    run = session.info.get(RUN_KEY)
+    if isinstance(run, EngineRun) and run.programme.id == programme.id:
+        effects += run.after_return(ret, return_event_id, purchase_event_id, effects)
     return effects
+
+
+def _purchase_of(
+    session: Session, event_id: uuid.UUID
+) -> tuple[datetime, dict[str, Decimal]] | None:
+    """When a stored purchase happened and what one unit of each line cost."""
+    row = session.execute(
+        select(Event.occurred_at, Event.properties).where(Event.id == event_id)
+    ).first()
+    if row is None:
+        return None
+    purchase = Purchase.model_validate(row.properties)
+    return row.occurred_at, {line.sku: line.amount / line.quantity for line in purchase.lines}
 
 
 def _earns_of(session: Session, programme: Programme, event_id: uuid.UUID) -> list[Any]:

@@ -6,7 +6,7 @@ import threading
 
 import typer
 
-from fidelia.cli import backtest, data, generate, ledger, programme, rewards
+from fidelia.cli import backtest, data, generate, ledger, programme, rewards, tiers
 from fidelia.cli.common import console, database, run_server, setup_logging
 from fidelia.config import get_settings
 from fidelia.migrations import upgrade
@@ -20,6 +20,7 @@ app.add_typer(data.members_app, name="members")
 app.add_typer(data.events_app, name="events")
 app.add_typer(data.jobs_app, name="jobs")
 app.add_typer(ledger.ledger_app, name="ledger")
+app.add_typer(tiers.tiers_app, name="tiers")
 app.add_typer(rewards.vouchers_app, name="vouchers")
 app.command("demo")(programme.demo)
 app.command("backtest")(backtest.backtest_command)

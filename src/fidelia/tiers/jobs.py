@@ -8,6 +8,7 @@ from datetime import datetime, timedelta
 from sqlalchemy.orm import Session
 
 from fidelia.jobs import service as jobs
+from fidelia.kit.clock import utcnow
 from fidelia.models import Job, Programme
 from fidelia.tiers import metrics as m
 from fidelia.tiers.requalify import requalify
@@ -32,9 +33,11 @@ def schedule(session: Session, *, programme: Programme, after: datetime) -> None
 
 @jobs.handler(REQUALIFY_JOB)
 def run_requalify(session: Session, job: Job) -> None:
-    """Review the members due at the job's time, then schedule the next day's review."""
+    """Review the members due by now, then schedule the next day's review (a worker that was
+    down catches up in one run: each member is judged at its own review date)."""
     programme = session.get(Programme, uuid.UUID(job.payload["programme_id"]))
     if programme is None or section_for(session, programme) is None:
         return
-    requalify(session, programme=programme, at=job.due_at)
-    schedule(session, programme=programme, after=job.due_at)
+    at = max(job.due_at, utcnow())
+    requalify(session, programme=programme, at=at)
+    schedule(session, programme=programme, after=at)

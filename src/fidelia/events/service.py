@@ -9,7 +9,6 @@ returns the first outcome and changes nothing; the same key with other content i
 from __future__ import annotations
 
 import hashlib
-import json
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -60,8 +59,8 @@ class IdempotencyConflict(FideliaError):
 
 
 def fingerprint(event: EventIn) -> str:
-    canonical = json.dumps(event.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
-    return hashlib.sha256(canonical.encode()).hexdigest()
+    """SHA-256 of the validated event (values normalised, fields in a fixed order)."""
+    return hashlib.sha256(event.model_dump_json().encode()).hexdigest()
 
 
 def rejected(index: int, key: str, error: FideliaError) -> EventOutcome:
@@ -163,6 +162,7 @@ class _Batch:
                 firsts[item.id] = (i, fp)
                 todo.append((i, item, fp))
         self._prepare([e for _, e, _ in todo])
+        todo = self._drop_late_resends(todo, outcomes)
         for i, event, fp in todo:
             outcomes[i] = self._accept_or_reject(i, event, fp)
         self._write()
@@ -172,6 +172,20 @@ class _Batch:
             status = "duplicate" if origin.status == "accepted" else origin.status
             outcomes[i] = origin.model_copy(update={"index": i, "status": status})
         return [o for o in outcomes if o is not None]
+
+    def _drop_late_resends(
+        self, todo: list[tuple[int, EventIn, str]], outcomes: list[EventOutcome | None]
+    ) -> list[tuple[int, EventIn, str]]:
+        """On PostgreSQL a concurrent writer of the same events held their members' locks until
+        it committed; look again now that we hold them, so that its events come back as resends
+        (not as "order already sent"). SQLite's single writer needs no second look."""
+        if not todo or self.session.get_bind().dialect.name != "postgresql":
+            return todo
+        late = self._existing([e.id for _, e, _ in todo])
+        for i, event, fp in todo:
+            if event.id in late:
+                outcomes[i] = _replay(i, event.id, fp, *late[event.id])
+        return [t for t in todo if t[1].id not in late]
 
     def _existing(self, keys: list[str]) -> dict[str, tuple[str, dict[str, Any]]]:
         found: dict[str, tuple[str, dict[str, Any]]] = {}
@@ -258,13 +272,16 @@ class _Batch:
         event_id = uuid7()
         effects, totals = self._engine(event, properties, typed, event_id, member)
         reference = self._apply(event, member, typed, event_id, effects)
-        outcome = EventOutcome(
+        outcome = EventOutcome.model_construct(  # built from checked values: no validation
             index=index,
             id=event.id,
             status="accepted",
             event_id=event_id,
             member_id=member.id,
             member_created=created,
+            error=None,
+            detail=None,
+            fields=[],
             totals=totals,
             effects=effects,
         )

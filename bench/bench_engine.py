@@ -142,14 +142,18 @@ def main() -> None:
             figure(f"engine, demo programme on CDNOW: {label}", measured, unit="events/s",
                    base=floor_base, note="single core; 15 rules; states as they were")
         )  # fmt: skip
-    log("timing the back-test")
-    back = stats(timed(lambda: backtest(events, demo, variant), max(1, runs - 2)))
-    figures_out.append(
-        figure("back-test of CDNOW under two programmes", back, unit="s",
-               higher_is_better=False, base=baseline("loading the CDNOW file", stats(load),
-                                                     unit="s", kind="reference"),
-               note=f"{len(events)} purchases x 2 programmes, in memory, one process")
-    )  # fmt: skip
+    load_base = baseline("loading the CDNOW file", stats(load), unit="s", kind="reference")
+    for parallel in (False, True):
+        log(f"timing the back-test, parallel={parallel}")
+        back = stats(
+            timed(lambda p=parallel: backtest(events, demo, variant, parallel=p), max(1, runs - 2))
+        )
+        how = "baseline in a forked process" if parallel else "one process"
+        figures_out.append(
+            figure(f"back-test of CDNOW under two programmes ({how})", back, unit="s",
+                   higher_is_better=False, base=load_base,
+                   note=f"{len(events)} purchases x 2 programmes, in memory; file load excluded")
+        )  # fmt: skip
     load_avg = os.getloadavg() if hasattr(os, "getloadavg") else None
     emit(
         "engine",

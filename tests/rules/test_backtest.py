@@ -96,3 +96,14 @@ def test_percentile_is_nearest_rank() -> None:
     assert percentile(list(range(1, 101)), 50) == 50
     assert percentile(list(range(1, 101)), 99) == 99
     assert percentile([1, 2, 3], 90) == 3
+
+
+def test_parallel_backtest_gives_the_same_report(events: list[tuple[str, EngineEvent]]) -> None:
+    sample = events[:5000]
+    demo = demo_rules_compiled()
+
+    sequential = backtest(sample, one_euro_one_point(), demo)
+    parallel = backtest(sample, one_euro_one_point(), demo, parallel=True)
+
+    assert parallel.as_dict() == sequential.as_dict()
+    assert sequential.baseline.events == 5000

@@ -464,20 +464,30 @@ def _exists(get: Getter, v: Any, tz: tzinfo) -> Predicate:
 _LOCAL_BOXES: dict[tzinfo, list[tuple[Any, Any]]] = {}
 
 
-def _local(get: Getter, tz: tzinfo) -> Getter:
-    # A one-entry cache per time zone: the calendar leaves of a programme usually read the same
-    # datetime object (the event's). The box holds one tuple, replaced whole, so a concurrent
-    # reader sees either the old pair or the new one, never half of each.
-    box = _LOCAL_BOXES.setdefault(tz, [(None, None)])
+def local_time(value: datetime, tz: tzinfo) -> datetime:
+    """``value.astimezone(tz)``, remembered for the last datetime object seen in ``tz``.
 
+    The calendar leaves of a programme, the engine and the state update usually convert the
+    same object (the event's ``occurred_at``), so one conversion serves them all. The box
+    holds one tuple, replaced whole: a concurrent reader sees the old pair or the new one.
+    """
+    box = _LOCAL_BOXES.get(tz)
+    if box is None:
+        box = _LOCAL_BOXES.setdefault(tz, [(None, None)])
+    seen, local = box[0]
+    if value is seen:
+        return local  # type: ignore[no-any-return]
+    local = value.astimezone(tz)
+    box[0] = (value, local)
+    return local
+
+
+def _local(get: Getter, tz: tzinfo) -> Getter:
     def read(ctx: Mapping[str, Any]) -> datetime | None:
         x = get(ctx)
-        seen, local = box[0]
-        if x is seen and x is not None:
-            return local  # type: ignore[no-any-return]
-        local = x.astimezone(tz) if isinstance(x, datetime) and x.tzinfo is not None else None
-        box[0] = (x, local)
-        return local
+        if isinstance(x, datetime) and x.tzinfo is not None:
+            return local_time(x, tz)
+        return None
 
     return read
 

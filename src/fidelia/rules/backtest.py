@@ -4,9 +4,10 @@ Design note
 -----------
 The back-test is the engine plus :func:`~fidelia.rules.state.apply_event`, nothing more: the
 same code that serves live events, so what it reports is what the programme would have done.
-It walks the events once, in time order (a stable sort, so events of the same instant keep
-their input order), and for each event runs both programmes, each with its own member states
-and programme counters. It reads no clock and writes nothing; timing belongs to the caller.
+It replays the events in time order (a stable sort, so events of the same instant keep their
+input order) through each programme, each with its own member states and programme counters;
+the two replays share nothing, so ``parallel=True`` runs the baseline in a forked process.
+It reads no clock and writes nothing; timing belongs to the caller.
 
 The report gives, per programme, the amount awarded per rule and per wallet, the liability in
 money (redeemable points x value per point + money wallets), the members awarded and the
@@ -18,10 +19,12 @@ biggest winners and losers (candidate minus baseline).
 
 from __future__ import annotations
 
+import multiprocessing
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import ROUND_CEILING, Decimal
+from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -173,6 +176,50 @@ class _Replay:
         return report
 
 
+def replay(
+    events: Iterable[tuple[str, EngineEvent]],
+    programme: CompiledProgramme,
+    *,
+    value_per_point: Decimal = Decimal("0.01"),
+) -> ProgrammeReport:
+    """Replay ``(member_key, event)`` pairs, in the order given, through one programme."""
+    world = _Replay(programme)
+    feed = world.feed
+    for member, event in events:
+        feed(member, event)
+    return world.report(value_per_point)
+
+
+def _replay_to(
+    pipe: Connection, events: list[tuple[str, EngineEvent]], prog: CompiledProgramme, vpp: Decimal
+) -> None:
+    pipe.send(replay(events, prog, value_per_point=vpp))
+    pipe.close()
+
+
+def _both(
+    ordered: list[tuple[str, EngineEvent]],
+    baseline: CompiledProgramme,
+    candidate: CompiledProgramme,
+    vpp: Decimal,
+    parallel: bool,
+) -> tuple[ProgrammeReport, ProgrammeReport]:
+    if not parallel or "fork" not in multiprocessing.get_all_start_methods():
+        return replay(ordered, baseline, value_per_point=vpp), replay(
+            ordered, candidate, value_per_point=vpp
+        )
+    # The baseline replays in a forked child, which inherits the events without copying them.
+    context = multiprocessing.get_context("fork")
+    receive, send = context.Pipe(duplex=False)
+    child = context.Process(target=_replay_to, args=(send, ordered, baseline, vpp), daemon=True)
+    child.start()
+    send.close()
+    right = replay(ordered, candidate, value_per_point=vpp)
+    left: ProgrammeReport = receive.recv()
+    child.join()
+    return left, right
+
+
 def backtest(
     events: Iterable[tuple[str, EngineEvent]],
     baseline: CompiledProgramme,
@@ -181,20 +228,18 @@ def backtest(
     value_per_point: Decimal = Decimal("0.01"),
     presorted: bool = False,
     top: int = 10,
+    parallel: bool = False,
 ) -> BacktestReport:
     """Replay ``(member_key, event)`` pairs through both programmes and compare them.
 
     Events are replayed in ``occurred_at`` order (stable sort) unless ``presorted``.
     ``value_per_point`` is the money value of one redeemable point, for the liability.
+    ``parallel`` replays the baseline in a forked process (POSIX only; the two programmes
+    share nothing, so the result is the same, in about half the time on two free cores).
     """
-    ordered = events if presorted else sorted(events, key=lambda pair: pair[1].occurred_at)
-    base, cand = _Replay(baseline), _Replay(candidate)
-    members: dict[str, None] = {}
-    for member, event in ordered:
-        members[member] = None
-        base.feed(member, event)
-        cand.feed(member, event)
-    left, right = base.report(value_per_point), cand.report(value_per_point)
+    ordered = list(events) if presorted else sorted(events, key=lambda pair: pair[1].occurred_at)
+    left, right = _both(ordered, baseline, candidate, value_per_point, parallel)
+    members = list(dict.fromkeys(member for member, _ in ordered))
     deltas = [
         (m, left.points_per_member.get(m, 0), right.points_per_member.get(m, 0)) for m in members
     ]
@@ -202,7 +247,7 @@ def backtest(
     by_gain = sorted(moved, key=lambda d: (d[1] - d[2], d[0]))
     winners = [d for d in by_gain[:top] if d[2] > d[1]]
     losers = [d for d in sorted(moved, key=lambda d: (d[2] - d[1], d[0]))[:top] if d[2] < d[1]]
-    return BacktestReport(left, right, list(members), winners, losers, len(moved))
+    return BacktestReport(left, right, members, winners, losers, len(moved))
 
 
 def load_cdnow(

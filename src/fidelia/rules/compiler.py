@@ -72,6 +72,7 @@ class CompiledRule:
     group: str | None
     limited: bool
     simple: bool
+    whole_basket: bool
 
     @property
     def sort_key(self) -> tuple[int, str]:
@@ -166,6 +167,7 @@ def _compile_rule(
         and rule.first_time is None
         and rule.lines is None
         and rule.milestone is None,
+        whole_basket=rule.lines is None and rule.first_time != "category",
     )
 
 

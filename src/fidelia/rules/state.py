@@ -14,7 +14,7 @@ function while it replays, so both see identical state.
   (``day:2024-03-05``, ``week:2024-W10``, ``month:2024-03``, ``year:2024``, ``lifetime``); only
   the newest key of each period kind is kept. An event arriving late for an older period is
   counted in lifetime usage only.
-- The state is immutable: :func:`apply_event` returns a new one and shares what did not change.
+- The state is a value: :func:`apply_event` returns a new one and shares what did not change.
 - Programme-wide counters (budget used, members awarded per rule) are not per member; they come
   in a :class:`ProgrammeCounters` that the caller maintains (:func:`record_counters`).
 """
@@ -25,9 +25,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from decimal import Decimal
+from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
 from fidelia.events.schemas import Purchase
+from fidelia.kit.conditions import local_time
 from fidelia.rules.outcome import Amount, Award, Evaluation
 
 if TYPE_CHECKING:
@@ -73,11 +75,15 @@ class EngineEvent:
 
 def basket_amount(purchase: Purchase) -> Decimal:
     """What the lines cost after their discounts, shipping excluded."""
-    return sum((line.amount for line in purchase.lines), _ZERO)
+    lines = purchase.lines
+    if len(lines) == 1:
+        return lines[0].amount
+    return sum((line.amount for line in lines), _ZERO)
 
 
+@lru_cache(maxsize=4096)
 def period_keys(day: date) -> tuple[tuple[str, str], ...]:
-    """The usage keys of a local date, one per period kind."""
+    """The usage keys of a local date, one per period kind (cached: dates repeat)."""
     iso = day.isocalendar()
     return (
         ("day", f"day:{day.isoformat()}"),
@@ -88,9 +94,14 @@ def period_keys(day: date) -> tuple[tuple[str, str], ...]:
     )
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class MemberState:
-    """A member's standing, as the engine needs it. JSON shape: see :meth:`to_json`."""
+    """A member's standing, as the engine needs it. JSON shape: see :meth:`to_json`.
+
+    Treat it as a value: :func:`apply_event` returns a new one and never changes its input.
+    (It is not ``frozen`` only because a frozen dataclass costs five times as much to create,
+    and one is created per event.)
+    """
 
     tier: str | None = None
     attributes: Mapping[str, Any] = field(default_factory=dict)
@@ -176,7 +187,7 @@ def apply_event(
     its limits name. Wallet balances move by the awards only; redemptions, expiry and tier
     changes belong to other domains, which set ``balances``/``tier`` with ``replace``.
     """
-    local_day = event.occurred_at.astimezone(programme.tz).date()
+    local_day = local_time(event.occurred_at, programme.tz).date()
     counts = dict(state.event_counts)
     counts[event.type] = counts.get(event.type, 0) + 1
     last = state.last_event_at
@@ -200,22 +211,26 @@ def apply_event(
     )
 
 
+@lru_cache(maxsize=4096)
+def _day_keys(day: date) -> tuple[str, str]:
+    """A local date's bucket key and the oldest key kept with it (cached: dates repeat)."""
+    return day.isoformat(), (day - timedelta(days=RETENTION_DAYS)).isoformat()
+
+
 def _after_purchase(
     state: MemberState, purchase: Purchase, day: date
 ) -> tuple[int, Decimal, dict[str, tuple[int, Decimal]], frozenset[str]]:
     amount = basket_amount(purchase)
-    key = day.isoformat()
+    key, horizon = _day_keys(day)
     days = dict(state.days)
     n, spend = days.get(key, (0, _ZERO))
     days[key] = (n + 1, spend + amount)
-    if n == 0 and len(days) > 1:
-        horizon = (day - timedelta(days=RETENTION_DAYS)).isoformat()
-        if next(iter(days)) <= horizon:  # keys arrive in time order, late events aside
-            days = {k: v for k, v in days.items() if k > horizon}
+    if n == 0 and len(days) > 1 and next(iter(days)) <= horizon:  # keys come in time order
+        days = {k: v for k, v in days.items() if k > horizon}
     categories = state.categories
-    new = {line.category for line in purchase.lines if line.category}
-    if not new <= categories:
-        categories = categories | new
+    new = [c for line in purchase.lines if (c := line.category) and c not in categories]
+    if new:
+        categories = categories.union(new)
     return state.purchases + 1, state.spend + amount, days, categories
 
 
@@ -225,11 +240,12 @@ def _after_effects(
     balances = dict(state.balances)
     fired: dict[str, Amount] = {}
     for effect in evaluation.effects:
-        gained: Amount = 0
-        if isinstance(effect, Award):
-            balances[effect.wallet] = balances.get(effect.wallet, 0) + effect.amount
-            gained = effect.amount
-        fired[effect.rule_id] = fired.get(effect.rule_id, 0) + gained
+        if type(effect) is Award:
+            wallet, gained = effect.wallet, effect.amount
+            balances[wallet] = balances.get(wallet, 0) + gained
+            fired[effect.rule_id] = fired.get(effect.rule_id, 0) + gained
+        elif effect.rule_id not in fired:
+            fired[effect.rule_id] = 0
     usage = dict(state.usage)
     tracking = programme.periods
     for rule_id, gained in fired.items():

@@ -146,6 +146,7 @@ class _Replay:
         self.events = 0
 
     def feed(self, member: str, event: EngineEvent) -> None:
+        """Evaluate one event for one member, then keep the counters and the new state."""
         state = self.states.get(member, _EMPTY_STATE)
         outcome = evaluate(event, state, self.programme, self.counters, event.occurred_at)
         if outcome.effects:

@@ -139,3 +139,23 @@ def test_only_the_first_n_members_are_rewarded() -> None:
     # a member who already had it is not a new member of the N
     again = run(prog, event("newsletter_signup"), states[0], counters)
     assert points(again) == 50
+
+
+def test_a_limit_that_leaves_less_than_a_point_skips_the_rule() -> None:
+    prog = programme(
+        {
+            "id": "base",
+            "award": {"kind": "spend", "rate": 1},
+            "limits": [{"per": "week", "max_amount": "100.5"}],
+        }
+    )
+    week = [
+        purchase(line("a", a), at=datetime(2024, 3, 4 + d, 11, tzinfo=UTC))
+        for d, a in enumerate(["60", "40", "10"])
+    ]
+
+    results, _ = replay(prog, week)
+
+    assert [points(r) for r in results] == [60, 40, 0]
+    assert results[2].effects == ()
+    assert results[2].skipped[0].reason == "nothing left under limit 100.5 per week"

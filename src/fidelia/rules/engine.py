@@ -202,5 +202,7 @@ def _within_limits(rule: CompiledRule, facts: Facts, draft: Draft) -> Fired | Sk
     members = facts.counters.members.get(rule.id, 0)
     if first_n is not None and members >= first_n and state.used(rule.id)[0] == 0:
         return Skipped(rule.id, rule.version, f"only the first {first_n} members")
+    if amount < rule.quantum and draft.amount >= rule.quantum and not rule.effects:
+        return Skipped(rule.id, rule.version, "nothing left under " + ", ".join(draft.capped_by))
     draft.amount = amount
     return finish(rule, facts, draft)

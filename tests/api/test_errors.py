@@ -33,7 +33,7 @@ def test_an_invalid_identity_is_422_naming_the_field(api: Api, database: Databas
     response = api.post("/members", json={"email": "not an email", "card": "123"})
 
     assert response.status_code == 422
-    assert response.json()["fields"][0]["loc"] == ["email"]
+    assert response.json()["fields"][0]["loc"] == ["body", "email"]
     assert count_rows(database, Member, Member.programme_id == api.programme.id) == 0
 
 

@@ -74,7 +74,7 @@ def test_a_single_invalid_custom_event_is_422(
 
     assert response.status_code == 422
     assert response.json()["fields"] == [
-        {"loc": ["properties", "rating"], "msg": "'five' is not of type 'integer'"}
+        {"loc": ["body", "properties", "rating"], "msg": "'five' is not of type 'integer'"}
     ]
 
 

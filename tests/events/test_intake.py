@@ -63,7 +63,7 @@ def test_the_same_id_with_other_content_is_an_idempotency_conflict(
     assert response.status_code == 409
     body = response.json()
     assert body["error"] == "idempotency_conflict"
-    assert body["fields"][0]["loc"] == ["id"]
+    assert body["fields"][0]["loc"] == ["body", "id"]
     assert events_of(database, api) == 1
     assert api.get(f"/events/{payload['id']}").json()["properties"]["total"] == "20.00"
 
@@ -186,7 +186,7 @@ def test_a_single_rejected_event_is_an_error_response_and_writes_nothing(
 
     assert response.status_code == 422
     assert response.json()["error"] == "unknown_member"
-    assert response.json()["fields"][0]["loc"] == ["member"]
+    assert response.json()["fields"][0]["loc"] == ["body", "member"]
     assert events_of(database, api) == 0
 
 
@@ -201,7 +201,7 @@ def test_an_event_naming_an_unknown_member_id_is_422(api: Api) -> None:
     response = api.post("/events", json=event("page_view", {"id": str(uuid.uuid4())}))
 
     assert response.status_code == 422
-    assert response.json()["fields"][0]["loc"] == ["member", "id"]
+    assert response.json()["fields"][0]["loc"] == ["body", "member", "id"]
 
 
 def test_identities_of_two_members_in_one_event_are_a_conflict(

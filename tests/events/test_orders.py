@@ -72,7 +72,7 @@ def test_a_return_of_more_than_bought_is_rejected(
     response = api.post("/events", json=return_of(ref(member), order, [returned("A", 2)]))
 
     assert response.status_code == 409
-    assert response.json()["fields"][0]["loc"] == ["properties", "lines", 0, "quantity"]
+    assert response.json()["fields"][0]["loc"] == ["body", "properties", "lines", 0, "quantity"]
     assert "at most 1" in response.json()["fields"][0]["msg"]
     assert events_of(database, api) == 2
 
@@ -87,7 +87,7 @@ def test_a_return_summing_two_lines_of_one_sku_beyond_the_purchase_is_rejected(
     )
 
     assert response.status_code == 409
-    assert response.json()["fields"][0]["loc"] == ["properties", "lines", 1, "quantity"]
+    assert response.json()["fields"][0]["loc"] == ["body", "properties", "lines", 1, "quantity"]
 
 
 def test_returns_in_one_batch_are_counted_together(
@@ -112,7 +112,7 @@ def test_a_return_of_an_unknown_order_is_rejected(
     response = api.post("/events", json=return_of(ref(member), "NO-SUCH-ORDER", [returned("A", 1)]))
 
     assert response.status_code == 422
-    assert response.json()["fields"][0]["loc"] == ["properties", "order_id"]
+    assert response.json()["fields"][0]["loc"] == ["body", "properties", "order_id"]
     assert events_of(database, api) == 0
 
 
@@ -136,7 +136,7 @@ def test_a_return_of_a_sku_not_in_the_order_is_rejected(
     response = api.post("/events", json=return_of(ref(member), order, [returned("Z", 1)]))
 
     assert response.status_code == 422
-    assert response.json()["fields"][0]["loc"] == ["properties", "lines", 0, "sku"]
+    assert response.json()["fields"][0]["loc"] == ["body", "properties", "lines", 0, "sku"]
 
 
 def test_a_second_purchase_with_the_same_order_id_is_rejected(
@@ -147,7 +147,7 @@ def test_a_second_purchase_with_the_same_order_id_is_rejected(
     response = api.post("/events", json=purchase(ref(member), order_id=order))
 
     assert response.status_code == 409
-    assert response.json()["fields"][0]["loc"] == ["properties", "order_id"]
+    assert response.json()["fields"][0]["loc"] == ["body", "properties", "order_id"]
     assert events_of(database, api) == 1
 
 
@@ -194,5 +194,5 @@ def test_an_invalid_purchase_names_the_property_path(
     response = api.post("/events", json=payload)
 
     assert response.status_code == 422
-    assert response.json()["fields"][0]["loc"] == loc
+    assert response.json()["fields"][0]["loc"] == ["body", *loc]
     assert events_of(database, api) == 0

@@ -214,7 +214,7 @@ def test_an_invalid_document_names_the_path_and_changes_nothing(api: Api) -> Non
     response = api.put("/programme/document", json=bad)
 
     assert response.status_code == 422, response.text
-    assert any(f["loc"][:2] == ["rules", 1] for f in response.json()["fields"])
+    assert any(f["loc"][:3] == ["body", "rules", 1] for f in response.json()["fields"])
     assert api.get("/programme/document").json() == {"version": 0, "document": None}
 
 

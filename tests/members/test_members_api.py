@@ -71,7 +71,7 @@ def test_a_duplicate_identity_is_409_naming_the_field_and_writes_nothing(
     assert response.status_code == 409
     body = response.json()
     assert body["error"] == "conflict"
-    assert [f["loc"] for f in body["fields"]] == [["email"]]
+    assert [f["loc"] for f in body["fields"]] == [["body", "email"]]
     assert "email" in body["detail"]
     programme = Member.programme_id == api.programme.id
     assert count_rows(database, Member, programme) == 1
@@ -94,7 +94,7 @@ def test_a_duplicate_external_id_names_its_index(api: Api) -> None:
     )
 
     assert response.status_code == 409
-    assert [f["loc"] for f in response.json()["fields"]] == [["external_ids", 1]]
+    assert [f["loc"] for f in response.json()["fields"]] == [["body", "external_ids", 1]]
 
 
 def test_the_same_identity_twice_in_one_enrolment_is_422(api: Api) -> None:
@@ -109,7 +109,7 @@ def test_the_same_identity_twice_in_one_enrolment_is_422(api: Api) -> None:
     )
 
     assert response.status_code == 422
-    assert response.json()["fields"][0]["loc"] == ["external_ids", 1]
+    assert response.json()["fields"][0]["loc"] == ["body", "external_ids", 1]
 
 
 def test_identities_are_unique_per_programme_only(
@@ -167,7 +167,7 @@ def test_an_invalid_phone_is_422(api: Api) -> None:
     response = api.post("/members", json={"phone": "12"})
 
     assert response.status_code == 422
-    assert response.json()["fields"][0]["loc"] == ["phone"]
+    assert response.json()["fields"][0]["loc"] == ["body", "phone"]
 
 
 def test_add_an_identity_to_a_member(api: Api) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -22,10 +23,24 @@ def _body(
     return {"error": code, "detail": detail, "fields": fields or []}
 
 
+_PARTS = ("body", "query", "path", "header")
+
+
+def _in_request(field: dict[str, Any]) -> dict[str, Any]:
+    """Services name fields inside the body; the API names them from the request, as FastAPI
+    does for its own validation (``["body", "email"]``, ``["query", "cursor"]``)."""
+    loc = field["loc"]
+    if loc and loc[0] in _PARTS:
+        return field
+    return {**field, "loc": ["body", *loc]}
+
+
 def install(app: FastAPI) -> None:
     @app.exception_handler(FideliaError)
     async def _fidelia(_request: Request, exc: FideliaError) -> JSONResponse:
-        return JSONResponse(exc.as_dict(), status_code=exc.status_code)
+        body = exc.as_dict()
+        body["fields"] = [_in_request(f) for f in body["fields"]]
+        return JSONResponse(body, status_code=exc.status_code)
 
     @app.exception_handler(RequestValidationError)
     async def _validation(_request: Request, exc: RequestValidationError) -> JSONResponse:

@@ -233,12 +233,10 @@ def run_import(
         if not run.lines_done:
             writer.writerow(["line", "id", "error", "detail"])
         written = 0
-        for number, chunk in enumerate(_chunks(source, chunk_size)):
+        for chunk in _chunks(source, chunk_size):
             todo = [(n, r) for n, r in chunk if n > run.lines_done]
             if todo:
                 _one_chunk(database, programme, run, todo, process, report, writer)
-            if number in (1, 10, 100):
-                _analyze(database)
                 written += 1
                 if written & (written - 1) == 0:  # after chunks 1, 2, 4, 8...
                     _refresh_statistics(database)
@@ -263,16 +261,6 @@ def _refresh_statistics(database: Database) -> None:
     if database.engine.dialect.name == "postgresql":
         with database.transaction() as session:
             session.execute(text("ANALYZE events, members, member_identities"))
-
-
-def _analyze(database: Database) -> None:
-    """Refresh PostgreSQL's statistics as a large import grows the tables from nothing, so that
-    the planner keeps using the unique indexes (a server whose autovacuum lags would not)."""
-    if database.engine.dialect.name != "postgresql":
-        return
-    with database.engine.connect() as connection:
-        connection.exec_driver_sql("ANALYZE events, members, member_identities")
-        connection.commit()
 
 
 def _one_chunk(
@@ -305,6 +293,7 @@ def _one_chunk(
     report.accepted += accepted
     report.duplicates += duplicates
     report.rejected += len(rejects)
+    rejects.sort(key=lambda r: r.line)
     report.rejects.extend(rejects[: max(0, 1000 - len(report.rejects))])
-    for reject in sorted(rejects, key=lambda r: r.line):
+    for reject in rejects:
         writer.writerow([reject.line, reject.id, reject.error, reject.detail])

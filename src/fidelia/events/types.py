@@ -42,7 +42,7 @@ def declare(session: Session, *, programme: Programme, name: str, data: EventTyp
     try:
         Draft202012Validator.check_schema(data.json_schema)
     except SchemaError as exc:
-        path = ("body", "schema", *exc.path)
+        path = ("schema", *exc.path)
         raise ValidationFailed(
             f"schema is not a valid JSON Schema: {exc.message}",
             fields=[FieldError(tuple(path), exc.message)],

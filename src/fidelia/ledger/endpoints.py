@@ -261,6 +261,6 @@ def list_wallets(principal: Reader, session: DbSession) -> list[WalletOut]:
 def declare_wallet(code: str, body: WalletIn, principal: Admin, session: DbSession) -> WalletOut:
     """Declare a wallet or change its name and policies (unit and scale are fixed)."""
     if body.code != code:
-        raise ValidationFailed.on(("body", "code"), f"must be {code!r}, as in the path")
+        raise ValidationFailed.on("code", f"must be {code!r}, as in the path")
     wallet = wallet_service.declare_wallet(session, programme=principal.programme, data=body)
     return WalletOut.model_validate(wallet)

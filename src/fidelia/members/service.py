@@ -427,11 +427,11 @@ def key_of(programme: Programme, data: IdentityAdd) -> IdentityKey:
     """Normalise an identity to add; external ids need their namespace."""
     if data.kind == EXTERNAL:
         if not data.namespace:
-            raise ValidationFailed.on(("body", "namespace"), "an external id needs its namespace")
-        return identity_keys(programme, external=[(data.namespace, data.value)], loc=("body",))[0]
+            raise ValidationFailed.on("namespace", "an external id needs its namespace")
+        return identity_keys(programme, external=[(data.namespace, data.value)])[0]
     if data.namespace:
-        raise ValidationFailed.on(("body", "namespace"), f"a {data.kind} has no namespace")
-    loc = ("body", "value")
+        raise ValidationFailed.on("namespace", f"a {data.kind} has no namespace")
+    loc = ("value",)
     if data.kind == CARD:
         return IdentityKey(CARD, "", normalise_card(data.value, loc=loc), loc)
     if data.kind == EMAIL:

@@ -147,9 +147,9 @@ def test_bad_manual_assignments_are_refused_and_change_nothing(api: Api) -> None
     unknown = api.put(f"/members/{member}/tier", json={"tier": "platinum"})
     past = api.put(f"/members/{member}/tier", json={"tier": "gold", "until": "2000-01-01T00:00Z"})
     assert unknown.status_code == 422
-    assert unknown.json()["fields"][0]["loc"] == ["tier"]
+    assert unknown.json()["fields"][0]["loc"][-1] == "tier"
     assert past.status_code == 422
-    assert past.json()["fields"][0]["loc"] == ["until"]
+    assert past.json()["fields"][0]["loc"][-1] == "until"
     assert tier_of(api, member)["tier"] == "bronze"
     assert _history(api, member) == [(None, "bronze", "joined")]
 

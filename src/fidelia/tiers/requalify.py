@@ -14,13 +14,15 @@ together.
 from __future__ import annotations
 
 import time as clock
+import typing
 import uuid
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import Table, Text, cast, func, insert, literal_column, select, update
 from sqlalchemy.orm import Session
 
 from fidelia.kit.ids import uuid7
@@ -93,8 +95,8 @@ def _due(
     )
     if after is not None:
         query = query.where(MemberTier.member_id > after)
-    rows = list(session.execute(query))
-    if rows and session.bind is not None and session.bind.dialect.name == "postgresql":
+    rows = list(session.connection().execute(query))  # plain rows: no ORM loading
+    if rows and session.get_bind().dialect.name == "postgresql":
         ids = [r[0] for r in rows]
         session.execute(
             select(Member.id).where(Member.id.in_(ids)).order_by(Member.id).with_for_update()
@@ -105,22 +107,15 @@ def _due(
 def _judge(
     section: TiersSection, programme: Programme, rows: list[Any], at: datetime, report: Report
 ) -> _Chunk:
-    tz, out = tz_of(programme), _Chunk()
+    out, dates = _Chunk(), _Dates(section, tz_of(programme))
     for member_id, tier, source, review_at, manual_until, grace_until, metrics, enrolled in rows:
         report.reviewed += 1
-        review = review_at.astimezone(tz).date()
-        joined = enrolled.astimezone(tz).date()
         current = section.rank(tier)
         manual_over = source == "manual" and manual_until is not None and manual_until <= at
-        if manual_over or grace_until is not None:  # judged on the window running now
-            start, end = m.window(section, day=review, enrolled=joined)
-        else:
-            start, end = m.reviewed_window(section, review=review, enrolled=joined)
-        got = m.totals(metrics, start, end)
-        earned = m.qualified(section, got)
+        # after a grace period or a manual assignment: judged on the window running now
+        start, end, next_at = dates.of(review_at, enrolled, manual_over or grace_until is not None)
+        earned = m.qualified(section, m.totals(metrics, start, end))
         target = earned if manual_over else m.target_at_review(section, current, earned)
-        nxt = m.next_review(section, day=review, enrolled=joined)
-        next_at = m.local_midnight(nxt, tz) if nxt is not None else None
         out.behind = out.behind or (next_at is not None and next_at <= at)
         if target < current and section.grace_days and grace_until is None and not manual_over:
             grace = review_at + timedelta(days=section.grace_days)
@@ -135,8 +130,41 @@ def _judge(
         report.downgraded += target < current
         out.rows.append(_row(member_id, code, "metric", next_at, None, None))
         if code != tier:
+            got = m.totals(metrics, start, end)
             out.changes.append(_change(programme, member_id, tier, code, target > current, at, got))
     return out
+
+
+@dataclass
+class _Dates:
+    """Windows and next reviews, computed once per review date (and enrolment date when the
+    window is the membership anniversary): most members share them."""
+
+    section: TiersSection
+    tz: ZoneInfo
+    seen: dict[tuple[Any, ...], tuple[Any, Any, datetime | None]] = field(default_factory=dict)
+
+    def of(
+        self, review_at: datetime, enrolled: datetime, running: bool
+    ) -> tuple[Any, Any, datetime | None]:
+        per_member = self.section.window == "anniversary"
+        key = (review_at, enrolled if per_member else None, running)
+        found = self.seen.get(key)
+        if found is None:
+            found = self.seen[key] = self._compute(review_at, enrolled, running)
+        return found
+
+    def _compute(
+        self, review_at: datetime, enrolled: datetime, running: bool
+    ) -> tuple[Any, Any, datetime | None]:
+        section, tz = self.section, self.tz
+        review, joined = review_at.astimezone(tz).date(), enrolled.astimezone(tz).date()
+        if running:
+            start, end = m.window(section, day=review, enrolled=joined)
+        else:
+            start, end = m.reviewed_window(section, review=review, enrolled=joined)
+        nxt = m.next_review(section, day=review, enrolled=joined)
+        return start, end, m.local_midnight(nxt, tz) if nxt is not None else None
 
 
 def _row(
@@ -179,40 +207,62 @@ def _change(
 
 
 def _write(session: Session, programme: Programme, chunk: _Chunk) -> None:
+    """Grouped writes: one UPDATE per distinct outcome and slice of ids, never per member."""
+    groups: dict[tuple[Any, ...], list[uuid.UUID]] = defaultdict(list)
     for review_at, ids in chunk.keep.items():
-        for start in range(0, len(ids), 1000):
+        groups[(("review_at", review_at),)].extend(ids)
+    for row in chunk.rows:
+        groups[tuple((k, v) for k, v in row.items() if k != "member_id")].append(row["member_id"])
+    for values, ids in groups.items():
+        for part in _slices(ids):
             session.execute(
                 update(MemberTier)
-                .where(MemberTier.member_id.in_(ids[start : start + 1000]))
-                .values(review_at=review_at)
+                .where(MemberTier.member_id.in_(part))
+                .values(dict(values))
                 .execution_options(synchronize_session=False)
             )
-    if chunk.rows:
-        session.execute(update(MemberTier), chunk.rows)
     if chunk.changes:
         for change in chunk.changes:
             change["id"] = uuid7()
-        session.execute(insert(TierChange), chunk.changes)
+        session.execute(insert(typing.cast(Table, TierChange.__table__)), chunk.changes)
         _write_states(session, programme, {c["member_id"]: c["to_tier"] for c in chunk.changes})
 
 
+def _slices(ids: list[uuid.UUID], size: int = 1000) -> list[list[uuid.UUID]]:
+    return [ids[i : i + size] for i in range(0, len(ids), size)]
+
+
 def _write_states(session: Session, programme: Programme, tiers: dict[uuid.UUID, str]) -> None:
-    """``member_states.state["tier"]`` follows (the engine and rewards read it)."""
-    ids = list(tiers)
-    found: dict[uuid.UUID, dict[str, Any]] = dict(
-        session.execute(
-            select(MemberStateRow.member_id, MemberStateRow.state).where(
-                MemberStateRow.member_id.in_(ids)
+    """``member_states.state["tier"]`` follows (the engine and rewards read it), set in SQL."""
+    by_tier: dict[str, list[uuid.UUID]] = defaultdict(list)
+    for member_id, tier in tiers.items():
+        by_tier[tier].append(member_id)
+    column = MemberStateRow.state
+    postgres = session.get_bind().dialect.name == "postgresql"
+    for tier, ids in by_tier.items():
+        value = (
+            func.jsonb_set(column, literal_column("ARRAY['tier']"), func.to_jsonb(cast(tier, Text)))
+            if postgres
+            else func.json_set(column, "$.tier", tier)
+        )
+        for part in _slices(ids):
+            session.execute(
+                update(MemberStateRow)
+                .where(MemberStateRow.member_id.in_(part))
+                .values(state=value)
+                .execution_options(synchronize_session=False)
             )
-        ).all()
-    )
-    changed = [{"member_id": k, "state": {**v, "tier": tiers[k]}} for k, v in found.items()]
-    if changed:
-        session.execute(update(MemberStateRow), changed)
+    have: set[uuid.UUID] = set()
+    for part in _slices(list(tiers)):
+        have.update(
+            session.scalars(
+                select(MemberStateRow.member_id).where(MemberStateRow.member_id.in_(part))
+            )
+        )
     new = [
         {"member_id": k, "programme_id": programme.id, "state": MemberState(tier=t).to_json()}
         for k, t in tiers.items()
-        if k not in found
+        if k not in have
     ]
     if new:
         session.execute(insert(MemberStateRow), new)

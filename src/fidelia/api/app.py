@@ -11,6 +11,7 @@ from fastapi import FastAPI
 from fidelia import __version__
 from fidelia.api import errors
 from fidelia.auth.endpoints import router as apikeys_router
+from fidelia.config import get_settings
 from fidelia.db import Database
 from fidelia.engagement.endpoints import router as engagement_router
 from fidelia.events.endpoints import router as events_router
@@ -30,7 +31,7 @@ def create_app(database: Database, *, embedded_worker: bool = False) -> FastAPI:
         if embedded_worker:
             from fidelia.worker.runner import BackgroundWorker
 
-            worker = BackgroundWorker(database)
+            worker = BackgroundWorker(database, poll_seconds=get_settings().worker_poll_seconds)
             worker.start()
         try:
             yield

@@ -56,7 +56,9 @@ def serve(
 @app.command()
 def worker(
     once: bool = typer.Option(False, "--once", help="Run the jobs due now, then exit"),
-    poll: float = typer.Option(1.0, help="Seconds between polls when no job is due"),
+    poll: float = typer.Option(
+        None, help="Seconds between polls when no job is due [default: FIDELIA_WORKER_POLL_SECONDS]"
+    ),
 ) -> None:
     """Run background jobs. Any number of workers may run at once on PostgreSQL."""
     from fidelia.jobs import service as jobs
@@ -70,7 +72,7 @@ def worker(
     stop = threading.Event()
     console.print("worker running; Ctrl-C to stop")
     try:
-        run_until(db, stop, poll_seconds=poll, backoff_seconds=get_settings().job_backoff_seconds)
+        run_until(db, stop, poll_seconds=poll or get_settings().worker_poll_seconds)
     except KeyboardInterrupt:
         stop.set()
 

@@ -19,6 +19,7 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from fidelia.config import get_settings
 from fidelia.db import Database
 from fidelia.errors import Conflict, NotFound
 from fidelia.kit.clock import utcnow
@@ -47,9 +48,11 @@ def enqueue(
     due_at: datetime | None = None,
     idempotency_key: str | None = None,
     programme_id: uuid.UUID | None = None,
-    max_attempts: int = 8,
+    max_attempts: int | None = None,
 ) -> Job:
-    """Add a job in the caller's transaction; with an idempotency key, at most one such job."""
+    """Add a job in the caller's transaction; with an idempotency key, at most one such job.
+
+    ``max_attempts`` defaults to the ``FIDELIA_JOB_MAX_ATTEMPTS`` setting."""
     if idempotency_key is not None:
         existing = session.scalar(select(Job).where(Job.idempotency_key == idempotency_key))
         if existing is not None:
@@ -60,7 +63,7 @@ def enqueue(
         due_at=due_at or utcnow(),
         idempotency_key=idempotency_key,
         programme_id=programme_id,
-        max_attempts=max_attempts,
+        max_attempts=max_attempts or get_settings().job_max_attempts,
     )
     try:
         with session.begin_nested():
@@ -80,10 +83,13 @@ def backoff(attempts: int, base_seconds: float) -> timedelta:
 
 
 def run_one(
-    database: Database, *, now: datetime | None = None, backoff_seconds: float = 10.0
+    database: Database, *, now: datetime | None = None, backoff_seconds: float | None = None
 ) -> bool:
-    """Claim and run one due job; False when none is due."""
+    """Claim and run one due job; False when none is due. The first retry waits
+    ``backoff_seconds`` (default: the ``FIDELIA_JOB_BACKOFF_SECONDS`` setting), then doubles."""
     now = now or utcnow()
+    if backoff_seconds is None:
+        backoff_seconds = get_settings().job_backoff_seconds
     with database.transaction() as session:
         job = session.scalar(
             select(Job)

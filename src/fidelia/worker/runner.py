@@ -14,7 +14,7 @@ def run_until(
     stop: threading.Event,
     *,
     poll_seconds: float = 1.0,
-    backoff_seconds: float = 10.0,
+    backoff_seconds: float | None = None,
 ) -> int:
     """Run due jobs until ``stop`` is set, sleeping ``poll_seconds`` when none is due."""
     ran = 0

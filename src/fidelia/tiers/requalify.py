@@ -22,7 +22,20 @@ from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Table, Text, cast, func, insert, literal_column, select, update
+from sqlalchemy import (
+    Table,
+    Text,
+    Uuid,
+    any_,
+    bindparam,
+    cast,
+    func,
+    insert,
+    literal_column,
+    select,
+    update,
+)
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session
 
 from fidelia.kit.ids import uuid7
@@ -99,7 +112,10 @@ def _due(
     if rows and session.get_bind().dialect.name == "postgresql":
         ids = [r[0] for r in rows]
         session.execute(
-            select(Member.id).where(Member.id.in_(ids)).order_by(Member.id).with_for_update()
+            select(Member.id)
+            .where(_in(session, Member.id, ids))
+            .order_by(Member.id)
+            .with_for_update()
         )
     return rows
 
@@ -217,7 +233,7 @@ def _write(session: Session, programme: Programme, chunk: _Chunk) -> None:
         for part in _slices(ids):
             session.execute(
                 update(MemberTier)
-                .where(MemberTier.member_id.in_(part))
+                .where(_in(session, MemberTier.member_id, part))
                 .values(dict(values))
                 .execution_options(synchronize_session=False)
             )
@@ -226,6 +242,13 @@ def _write(session: Session, programme: Programme, chunk: _Chunk) -> None:
             change["id"] = uuid7()
         session.execute(insert(typing.cast(Table, TierChange.__table__)), chunk.changes)
         _write_states(session, programme, {c["member_id"]: c["to_tier"] for c in chunk.changes})
+
+
+def _in(session: Session, column: Any, ids: list[uuid.UUID]) -> Any:
+    """``column IN ids``; on PostgreSQL ``= ANY(array)``: one parameter, not thousands."""
+    if session.get_bind().dialect.name == "postgresql":
+        return column == any_(bindparam(None, ids, type_=ARRAY(Uuid())))
+    return column.in_(ids)
 
 
 def _slices(ids: list[uuid.UUID], size: int = 1000) -> list[list[uuid.UUID]]:
@@ -248,7 +271,7 @@ def _write_states(session: Session, programme: Programme, tiers: dict[uuid.UUID,
         for part in _slices(ids):
             session.execute(
                 update(MemberStateRow)
-                .where(MemberStateRow.member_id.in_(part))
+                .where(_in(session, MemberStateRow.member_id, part))
                 .values(state=value)
                 .execution_options(synchronize_session=False)
             )
@@ -256,7 +279,7 @@ def _write_states(session: Session, programme: Programme, tiers: dict[uuid.UUID,
     for part in _slices(list(tiers)):
         have.update(
             session.scalars(
-                select(MemberStateRow.member_id).where(MemberStateRow.member_id.in_(part))
+                select(MemberStateRow.member_id).where(_in(session, MemberStateRow.member_id, part))
             )
         )
     new = [

@@ -5,7 +5,7 @@ from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import Date, ForeignKey, Index, String, UniqueConstraint
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from fidelia.kit.clock import utcnow
 from fidelia.models.base import Base, created_at, uuid_pk
@@ -49,6 +49,8 @@ class MemberIdentity(Base):
     member_id: Mapped[uuid.UUID] = mapped_column(
         ForeignKey("members.id", ondelete="CASCADE"), index=True
     )
+    # Declared so that a flush writes the member before the rows that point at it.
+    member: Mapped[Member] = relationship(lazy="raise")
     kind: Mapped[str] = mapped_column(String(16))
     namespace: Mapped[str] = mapped_column(String(64), default="")
     value: Mapped[str] = mapped_column(String(320))
@@ -64,6 +66,8 @@ class Consent(Base):
     id: Mapped[uuid.UUID] = uuid_pk()
     programme_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("programmes.id", ondelete="CASCADE"))
     member_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("members.id", ondelete="CASCADE"))
+    # Declared so that a flush writes the member before the rows that point at it.
+    member: Mapped[Member] = relationship(lazy="raise")
     channel: Mapped[str] = mapped_column(String(16))
     granted: Mapped[bool]
     changed_at: Mapped[datetime]
@@ -77,6 +81,8 @@ class ConsentChange(Base):
     id: Mapped[uuid.UUID] = uuid_pk()
     programme_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("programmes.id", ondelete="CASCADE"))
     member_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("members.id", ondelete="CASCADE"))
+    # Declared so that a flush writes the member before the rows that point at it.
+    member: Mapped[Member] = relationship(lazy="raise")
     channel: Mapped[str] = mapped_column(String(16))
     granted: Mapped[bool]
     changed_at: Mapped[datetime]

@@ -5,10 +5,11 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import ForeignKey, String, Text, UniqueConstraint
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from fidelia.kit.clock import utcnow
 from fidelia.models.base import Base, created_at, uuid_pk
+from fidelia.models.member import Member
 
 
 class ProgrammeVersion(Base):
@@ -36,6 +37,8 @@ class MemberState(Base):
     )
     programme_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("programmes.id", ondelete="CASCADE"))
     state: Mapped[dict[str, Any]]
+    # Declared so that a flush writes the member before its state.
+    member: Mapped[Member] = relationship(lazy="raise")
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
 

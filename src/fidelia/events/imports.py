@@ -14,9 +14,6 @@ import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from datetime import date, datetime
-from datetime import time as dtime
-from decimal import Decimal
 from itertools import islice
 from pathlib import Path
 from typing import Any, Literal
@@ -25,6 +22,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select, text
 
 from fidelia.db import Database
+from fidelia.events import cdnow
 from fidelia.events import service as intake
 from fidelia.kit.clock import utcnow
 from fidelia.kit.records import (
@@ -88,54 +86,23 @@ def event_from_csv(row: dict[str, Any]) -> dict[str, Any]:
 
 
 def read_cdnow(path: Path, timezone: str) -> Iterator[Record]:
-    """The CDNOW purchase log as purchase events (member = external id ``cdnow:<customer>``).
-
-    Columns: customer id, date YYYYMMDD, number of CDs, dollar value; a header line may lead.
-    Each line is one order; it happened at noon, programme time.
-    """
-    zone = ZoneInfo(timezone)
-    with path.open(encoding="ascii") as handle:
-        for number, line in enumerate(handle, start=1):
-            parts = line.split()
-            if not parts or parts[0] == "customer_id":
-                continue
-            if len(parts) != 4:
-                yield number, "expected 4 columns: customer_id date number_of_cds dollar_value"
-                continue
-            customer, day, count, value = parts
-            try:
-                occurred = datetime.combine(
-                    date(int(day[:4]), int(day[4:6]), int(day[6:8])), dtime(12), zone
-                )
-                quantity, total = int(count), Decimal(value)
-            except ValueError as exc:
-                yield number, f"unreadable line: {exc}"
-                continue
-            order = f"cdnow-{number}"
-            unit = (total / quantity).quantize(Decimal("0.0001")) if quantity else total
-            yield (
-                number,
-                {
-                    "id": order,
-                    "type": "purchase",
-                    "occurred_at": occurred.isoformat(),
-                    "member": {"external": {"namespace": "cdnow", "value": str(int(customer))}},
-                    "channel": "web",
-                    "properties": {
-                        "order_id": order,
-                        "lines": [
-                            {
-                                "sku": "cd",
-                                "name": "CD",
-                                "category": "music",
-                                "quantity": max(quantity, 1),
-                                "unit_price": str(unit),
-                            }
-                        ],
-                        "total": str(total),
-                    },
-                },
-            )
+    """The CDNOW purchase log as purchase events of members ``cdnow:<customer id>``."""
+    for order in cdnow.read(path, ZoneInfo(timezone)):
+        if not isinstance(order, cdnow.Order):
+            yield order
+            continue
+        order_id = order.purchase.order_id
+        yield (
+            order.line,
+            {
+                "id": order_id,
+                "type": "purchase",
+                "occurred_at": order.occurred_at.isoformat(),
+                "member": {"external": {"namespace": "cdnow", "value": order.customer}},
+                "channel": "web",
+                "properties": order.purchase.model_dump(mode="json"),
+            },
+        )
 
 
 def records(path: Path, fmt: str, programme: Programme) -> Iterator[Record]:

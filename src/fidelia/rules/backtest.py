@@ -22,14 +22,13 @@ from __future__ import annotations
 import multiprocessing
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
-from decimal import ROUND_CEILING, Decimal
+from decimal import Decimal
 from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from fidelia.events.schemas import Purchase, PurchaseLine
+from fidelia.events import cdnow
 from fidelia.rules.compiler import CompiledProgramme
 from fidelia.rules.engine import evaluate
 from fidelia.rules.outcome import Amount
@@ -254,59 +253,12 @@ def backtest(
 def load_cdnow(
     path: str | Path, *, tz: ZoneInfo | None = None
 ) -> Iterator[tuple[str, EngineEvent]]:
-    """Purchase events from the CDNOW log (``customer_id date number_of_cds dollar_value``).
-
-    One line per purchase: sku ``cd``, category ``music``, quantity = number of CDs, unit
-    price = value / quantity (rounded up to 0.0001 when inexact, the rounding given back as a
-    line discount), so that the line amount equals the dollar value exactly (zero-value purchases
-    included). ``occurred_at`` is noon in ``tz`` (default Europe/Paris), as UTC; channel
-    ``web``; currency ``USD``. A header line, if present, is skipped.
-    """
-    zone = tz or ZoneInfo("Europe/Paris")
-    noon: dict[str, datetime] = {}
-    lines: dict[tuple[Decimal, Decimal], PurchaseLine] = {}
-    with open(path, encoding="ascii") as handle:
-        for number, text in enumerate(handle, start=1):
-            parts = text.split()
-            if len(parts) != 4 or not parts[0].isdigit():
-                continue
-            customer, day, cds, value = parts
-            at = noon.get(day)
-            if at is None:
-                local = datetime(int(day[:4]), int(day[4:6]), int(day[6:]), 12, tzinfo=zone)
-                at = noon[day] = local.astimezone(UTC)
-            purchase = _cdnow_purchase(f"cdnow-{number}", Decimal(cds), Decimal(value), lines)
-            event = EngineEvent("purchase", at, "web", None, {}, purchase, f"cdnow-{number}")
-            yield customer, event
-
-
-def _cdnow_line(quantity: Decimal, value: Decimal) -> PurchaseLine:
-    quantity = quantity if quantity > 0 else Decimal(1)
-    unit = value / quantity
-    if unit * quantity != value or unit.as_tuple().exponent < -4:  # type: ignore[operator]
-        unit = unit.quantize(_PRICE_STEP, ROUND_CEILING)
-    return PurchaseLine.model_construct(
-        sku="cd",
-        name=None,
-        category="music",
-        brand=None,
-        quantity=quantity,
-        unit_price=unit,
-        discount=unit * quantity - value,
-    )
-
-
-def _cdnow_purchase(
-    order_id: str, quantity: Decimal, value: Decimal, lines: dict[tuple[Decimal, Decimal], Any]
-) -> Purchase:
-    line = lines.get((quantity, value))
-    if line is None:  # lines are values: equal (quantity, value) pairs share one object
-        line = lines[(quantity, value)] = _cdnow_line(quantity, value)
-    return Purchase.model_construct(
-        order_id=order_id,
-        lines=[line],
-        shipping=_ZERO,
-        total=value,
-        currency="USD",
-        payment_means=[],
-    )
+    """Purchase events from the CDNOW log (see :mod:`fidelia.events.cdnow`), keyed by customer
+    id; channel ``web``; ``tz`` defaults to Europe/Paris. Unreadable lines are skipped."""
+    for order in cdnow.read(path, tz or ZoneInfo("Europe/Paris")):
+        if isinstance(order, cdnow.Order):
+            key = order.purchase.order_id
+            yield (
+                order.customer,
+                EngineEvent("purchase", order.occurred_at, "web", None, {}, order.purchase, key),
+            )

@@ -23,6 +23,7 @@ from fidelia.config import get_settings
 from fidelia.db import Database
 from fidelia.errors import Conflict, NotFound
 from fidelia.kit.clock import utcnow
+from fidelia.kit.ids import uuid7
 from fidelia.models import Job
 
 Handler = Callable[[Session, Job], None]
@@ -58,6 +59,7 @@ def enqueue(
         if existing is not None:
             return existing
     job = Job(
+        id=uuid7(),
         kind=kind,
         payload=payload or {},
         due_at=due_at or utcnow(),
@@ -65,6 +67,9 @@ def enqueue(
         programme_id=programme_id,
         max_attempts=max_attempts or get_settings().job_max_attempts,
     )
+    if idempotency_key is None:
+        session.add(job)  # written with the caller's transaction
+        return job
     try:
         with session.begin_nested():
             session.add(job)

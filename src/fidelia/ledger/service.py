@@ -30,7 +30,14 @@ from fidelia.kit.clock import utcnow
 from fidelia.kit.ids import uuid7
 from fidelia.ledger.errors import AlreadyPosted, InsufficientPoints, UnbalancedPosting
 from fidelia.ledger.repository import is_system_account
-from fidelia.models import Account, Entry, LedgerTransaction, Lot, LotReversal, Programme, Wallet
+from fidelia.models import (
+    Account,
+    Base,
+    LedgerTransaction,
+    Lot,
+    Programme,
+    Wallet,
+)
 
 RELEASE_JOB = "ledger.release"
 EXPIRE_JOB = "ledger.expire"
@@ -111,6 +118,9 @@ def post(
     return txn
 
 
+_TABLES = Base.metadata.tables  # Core inserts: the rows are complete, no ORM bookkeeping needed
+
+
 def _insert(
     session: Session,
     posting: Posting,
@@ -122,14 +132,14 @@ def _insert(
     """Insert in foreign-key order with bulk statements; caches of existing rows are flushed
     (as UPDATEs) by the first statement's autoflush."""
     try:
-        session.execute(insert(LedgerTransaction), [_row(txn)])
+        session.execute(insert(_TABLES["ledger_transactions"]), [_row(txn)])
     except IntegrityError as exc:  # a concurrent posting with the same key committed first
         if "idempotency_key" in str(exc.orig) or "uq_ledger_transactions" in str(exc.orig):
             raise AlreadyPosted(posting.idempotency_key) from exc
         raise
     if opened:
-        session.execute(insert(Lot), [_row(lot) for lot in opened])
-    session.execute(insert(Entry), entries)
+        session.execute(insert(_TABLES["ledger_lots"]), [_row(lot) for lot in opened])
+    session.execute(insert(_TABLES["ledger_entries"]), entries)
     if posting.reversals:
         rows = [
             {
@@ -142,7 +152,7 @@ def _insert(
             }
             for lot, amount, unrecovered in posting.reversals
         ]
-        session.execute(insert(LotReversal), rows)
+        session.execute(insert(_TABLES["ledger_lot_reversals"]), rows)
     session.flush()
 
 

@@ -112,9 +112,16 @@ def _change_debt_policy(session: Session, wallet: Wallet, policy: str) -> None:
 def find_wallet(
     session: Session, *, programme: Programme, code: str, lock: bool = False
 ) -> Wallet | None:
-    """The programme's wallet ``code``, or None."""
+    """The programme's wallet ``code``, or None. Found wallets are remembered for the session
+    (every posting looks its wallet up; a wallet row changes only through this module)."""
+    cache: dict[tuple[object, str], Wallet] = session.info.setdefault("fidelia.wallets", {})
+    if not lock and (programme.id, code) in cache:
+        return cache[(programme.id, code)]
     query = select(Wallet).where(Wallet.programme_id == programme.id, Wallet.code == code)
-    return session.scalar(query.with_for_update() if lock else query)
+    wallet = session.scalar(query.with_for_update() if lock else query)
+    if wallet is not None:
+        cache[(programme.id, code)] = wallet
+    return wallet
 
 
 def get_wallet(session: Session, *, programme: Programme, code: str) -> Wallet:

@@ -1,9 +1,10 @@
 """Programme-as-code: the whole programme as one versioned document (YAML or JSON).
 
 A document holds the programme's settings, its wallets, its earning rules, its status tiers,
-badges and challenges (later: segments, scenarios). The tiers and engagement domains read their
-sections from the live version (cached per immutable version) rather than copying them into
-tables; applying a document with tiers schedules the daily requalification job. Applying one
+badges and challenges, its voucher pools and rewards (later: segments, scenarios). The tiers and
+engagement domains read their sections from the live version (cached per immutable version)
+rather than copying them into tables; applying a document with tiers schedules the daily
+requalification job; pools and rewards are created or updated by code. Applying one
 validates it completely (every error with its path), shows a readable diff against the live
 version, and stores it as a new immutable version that becomes live. Rule versions are kept by
 the system: a rule whose content changed gets its version bumped, so every ledger entry names
@@ -28,7 +29,9 @@ from fidelia.kit.conditions import condition_fields
 from fidelia.ledger.schemas import WalletIn
 from fidelia.ledger.wallets import declare_wallet, default_wallets
 from fidelia.models import Programme, ProgrammeVersion
+from fidelia.programmes import catalogue
 from fidelia.programmes.schemas import ProgrammeSettings, validate_locale
+from fidelia.rewards.schemas import PoolIn, RewardIn
 from fidelia.rules.schemas import EarningRule, ProgrammeRules, Strategy, load_programme
 from fidelia.tiers.schemas import TiersSection
 
@@ -47,6 +50,8 @@ class ProgrammeDocument(BaseModel):
     tiers: TiersSection | None = None
     badges: list[BadgeDef] = Field(default_factory=list, max_length=200)
     challenges: list[ChallengeDef] = Field(default_factory=list, max_length=200)
+    voucher_pools: list[PoolIn] = Field(default_factory=list, max_length=200)
+    rewards: list[RewardIn] = Field(default_factory=list, max_length=500)
 
 
 @dataclass(frozen=True)
@@ -76,6 +81,8 @@ def parse(raw: Any) -> ProgrammeDocument:
     if len(set(codes)) != len(codes):
         raise ValidationFailed.on("wallets", "each wallet code may appear once")
     check_engagement(doc)
+    tiers = {level.code for level in doc.tiers.levels} if doc.tiers else set()
+    catalogue.check(doc.voucher_pools, doc.rewards, tiers)
     return doc
 
 
@@ -244,6 +251,7 @@ def apply(
     locked.settings = document["settings"]
     locked.live_version = version
     session.flush()
+    catalogue.sync(session, programme=locked, document=document)
     if document.get("tiers"):
         from fidelia.tiers.jobs import schedule  # tiers reads documents: import late
 

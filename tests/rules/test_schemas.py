@@ -27,8 +27,8 @@ def error_of(data: dict[str, Any]) -> tuple[tuple[str | int, ...], str]:
     return field.loc, field.msg
 
 
-def test_the_demo_programme_is_valid_and_has_fifteen_rules() -> None:
-    assert len(demo_rules().rules) == 15
+def test_the_demo_programme_is_valid_and_has_sixteen_rules() -> None:
+    assert len(demo_rules().rules) == 16
 
 
 def test_unknown_keys_are_refused() -> None:

@@ -6,7 +6,7 @@ import threading
 
 import typer
 
-from fidelia.cli import backtest, data, generate, ledger, programme, rewards, tiers
+from fidelia.cli import backtest, data, demo, generate, ledger, programme, rewards, tiers
 from fidelia.cli.common import console, database, run_server, setup_logging
 from fidelia.config import get_settings
 from fidelia.migrations import upgrade
@@ -22,7 +22,7 @@ app.add_typer(data.jobs_app, name="jobs")
 app.add_typer(ledger.ledger_app, name="ledger")
 app.add_typer(tiers.tiers_app, name="tiers")
 app.add_typer(rewards.vouchers_app, name="vouchers")
-app.command("demo")(programme.demo)
+app.command("demo")(demo.demo)
 app.command("backtest")(backtest.backtest_command)
 app.command("generate")(generate.generate)
 

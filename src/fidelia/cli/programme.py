@@ -19,10 +19,7 @@ from fidelia.cli.common import (
     failing_cleanly,
     id_column,
     programme_by_slug,
-    run_server,
 )
-from fidelia.config import get_settings
-from fidelia.migrations import upgrade
 from fidelia.programmes import documents
 from fidelia.programmes import service as programmes
 from fidelia.programmes.schemas import ProgrammeCreate, ProgrammeOut, ProgrammeSettings
@@ -129,44 +126,6 @@ def revoke_key(
     with failing_cleanly(), database().transaction() as session:
         apikeys.revoke(session, programme=programme_by_slug(session, programme), key_id=key_id)
     console.print(f"revoked {key_id}")
-
-
-def demo(
-    serve: bool = typer.Option(True, help="Serve the API after setting up"),
-    reset: bool = typer.Option(False, "--reset", help="Start again from an empty database"),
-) -> None:
-    """Create (or reuse) the demo database and programme, print an admin key, and serve."""
-    from sqlalchemy.engine import make_url
-
-    settings = get_settings()
-    url = make_url(settings.database_url)
-    if reset and url.get_backend_name() == "sqlite" and url.database:
-        for suffix in ("", "-wal", "-shm"):
-            Path(url.database + suffix).unlink(missing_ok=True)
-    db = database()
-    upgrade(db.engine)
-    with db.transaction() as session:
-        existing = {p.slug: p for p in programmes.list_all(session)}
-        prog = existing.get("demo") or programmes.create(
-            session, data=ProgrammeCreate(slug="demo", name="Earth Care (demo)")
-        )
-        _, secret = apikeys.create(session, programme=prog, name="demo admin", scope=Scope.admin)
-    base = f"http://{settings.host}:{settings.port}"
-    console.print(
-        f"[bold]Fidelia demo[/bold] — programme [bold]{prog.slug}[/bold]"
-        f" on {url.render_as_string()}"
-    )
-    console.print(f"API docs:  {base}/docs")
-    console.print("admin API key (shown once):")
-    console.print(secret, highlight=False, soft_wrap=True)
-    console.print("try:")
-    console.print(
-        f"  curl -H 'Authorization: Bearer {secret}' {base}/api/v1/programme",
-        highlight=False,
-        soft_wrap=True,
-    )
-    if serve:
-        run_server(settings.host, settings.port, 1, settings.embedded_worker)
 
 
 def _load_file(path: Path) -> Any:

@@ -4,7 +4,8 @@ The demo programme document is applied, a synthetic data set is generated, and e
 replayed through the intake (so balances, tiers, badges, challenges and vouchers are the
 engine's work, not rows written here). Then some members redeem rewards — vouchers, a donation,
 products, workshops, cashback — and use some vouchers at the till, and the jobs due now run
-(release and expiry of points). Everything is deterministic for a seed.
+(release and expiry of points, the tier reviews of the year). Everything is deterministic for
+a seed.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ from fidelia.programmes.schemas import ProgrammeCreate
 from fidelia.rewards import redemptions, till
 from fidelia.rewards.schemas import BasketIn, RedeemVoucherIn
 from fidelia.rules.demo import programme_document
+from fidelia.tiers.requalify import requalify
 
 SLUG = "earth-care"
 CHUNK = 500
@@ -87,6 +89,10 @@ def build(
     report.seconds["generate"] = time.perf_counter() - clock
     _replay(database, report, dataset.events, now, progress)
     report.seconds["replay"] = time.perf_counter() - clock - report.seconds["generate"]
+    with database.transaction() as session:  # the reviews that fell due during the year
+        reviewed = session.get(Programme, report.programme.id)
+        assert reviewed is not None
+        requalify(session, programme=reviewed, at=now)
     _redeem(database, report, random.Random(seed), now)
     report.jobs_run = jobs.run_due(database, now=now)
     report.seconds["total"] = time.perf_counter() - clock
@@ -161,7 +167,7 @@ def _use_vouchers(
     with database.transaction(readonly=True) as session:
         issued = session.execute(
             select(Voucher.code, Voucher.member_id)
-            .where(Voucher.programme_id == report.programme.id, Voucher.status == "issued")
+            .where(Voucher.programme_id == report.programme.id, Voucher.status == "active")
             .order_by(Voucher.code)
         ).all()
     for code, member_id in issued:
@@ -179,3 +185,75 @@ def _use_vouchers(
             except Conflict:
                 continue
         report.vouchers_used += 1
+
+
+def build_cdnow(database: Database, *, path: str, progress: Progress | None = None) -> DemoReport:
+    """The demo programme fed with the real CDNOW purchase log instead of generated data."""
+    from pathlib import Path
+
+    from fidelia.events.imports import run_import
+
+    clock = time.perf_counter()
+    with database.transaction() as session:
+        programme = programmes.create(
+            session,
+            data=ProgrammeCreate(
+                slug=SLUG,
+                name="Earth Care (CDNOW)",
+                currency="USD",
+                country="US",
+                locale="en-US",
+                timezone="America/New_York",
+            ),
+        )
+        documents.apply(session, programme=programme, raw=programme_document(), actor="demo")
+        _, secret = apikeys.create(
+            session, programme=programme, name="demo admin", scope=Scope.admin
+        )
+    report = DemoReport(programme=programme, admin_key=secret)
+
+    def step(lines: int, imported: Any) -> None:
+        if progress is not None:
+            progress("replay", imported.lines, 69_659)
+
+    result = run_import(
+        database,
+        programme_id=programme.id,
+        path=Path(path),
+        kind="events",
+        fmt="cdnow",
+        enrol_unknown="active",
+        progress=step,
+    )
+    report.events, report.accepted, report.rejected = result.lines, result.accepted, result.rejected
+    report.seconds["replay"] = time.perf_counter() - clock
+    report.seconds["total"] = time.perf_counter() - clock
+    return report
+
+
+def existing(database: Database) -> Programme | None:
+    """The demo programme, if this database has one already."""
+    with database.transaction(readonly=True) as session:
+        return session.scalar(select(Programme).where(Programme.slug == SLUG))
+
+
+def new_admin_key(database: Database, programme: Programme) -> str:
+    with database.transaction() as session:
+        _, secret = apikeys.create(
+            session, programme=programme, name="demo admin", scope=Scope.admin
+        )
+    return secret
+
+
+def showcase_member(database: Database, programme: Programme) -> dict[str, Any] | None:
+    """A member worth looking at in the examples: the one with the most points."""
+    best = max(_points_by_member(database, programme), key=lambda row: row[1], default=None)
+    if best is None:
+        return None
+    with database.transaction(readonly=True) as session:
+        from fidelia.members import service as members
+
+        member = members.get(session, programme=programme, member_id=best[0])
+        details = members.details(session, member=member)
+    identities = {i.kind: i.value for i in details["identities"]}
+    return {"id": str(best[0]), "points": best[1], **identities}

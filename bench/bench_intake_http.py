@@ -99,8 +99,11 @@ def event_body(event_id: str, card: str) -> dict[str, Any]:
 # -- the database under test -------------------------------------------------------------------
 
 
-def prepare_database(url: str, members: int) -> str:
-    """Schema, one programme, ``members`` members with a card; returns an integration API key."""
+def prepare_database(url: str, members: int, rules: bool = False) -> str:
+    """Schema, one programme, ``members`` members with a card; returns an integration API key.
+
+    With ``rules``, the demo programme document (16 earning rules, tiers, badges, challenges)
+    is live, so every event goes through the engine and the ledger."""
     from fidelia.auth import service as apikeys
     from fidelia.auth.schemas import Scope
     from fidelia.db import Database
@@ -120,6 +123,13 @@ def prepare_database(url: str, members: int) -> str:
             _, secret = apikeys.create(
                 session, programme=programme, name="bench", scope=Scope.integration
             )
+            if rules:
+                from fidelia.programmes import documents
+                from fidelia.rules.demo import programme_document
+
+                documents.apply(
+                    session, programme=programme, raw=programme_document(), actor="bench"
+                )
             for n in range(members):
                 members_service.enrol(
                     session, programme=programme, data=MemberCreate(card=CARD.format(n))
@@ -479,11 +489,11 @@ def measure(server: Server, key: str, options: Options) -> Load:
     return result
 
 
-def measure_fidelia(backend: str, workers: int, options: Options) -> Load:
-    label = f"fidelia-{backend}-{workers}w"
+def measure_fidelia(backend: str, workers: int, options: Options, rules: bool = False) -> Load:
+    label = f"fidelia-{backend}-{workers}w{'-rules' if rules else ''}"
     with database_url(backend, options.tmp) as url:
         log(f"{label}: preparing the database ({options.members} members)")
-        key = prepare_database(url, options.members)
+        key = prepare_database(url, options.members, rules)
         return measure(fidelia_server(label, url, workers, options.tmp), key, options)
 
 
@@ -508,6 +518,18 @@ def latency_figures(
         figure(f"p99 latency, {label}", result.p99_ms, unit="ms", base=p99_base,
                higher_is_better=False),
     )  # fmt: skip
+
+
+def with_rules(label: str, result: Load, intake_only: Load, note: str) -> Figure:
+    """The full path (engine, ledger, tiers, badges) against intake alone, same run."""
+    base = baseline("intake only", rate_stats(intake_only), unit="req/s", kind="reference")
+    return figure(
+        f"purchase events over HTTP with the demo programme's rules, {label}",
+        rate_stats(result),
+        unit="req/s",
+        base=base,
+        note=f"{note}; p50 {result.p50_ms:.1f} ms, p99 {result.p99_ms:.1f} ms",
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -554,6 +576,9 @@ def main(argv: list[str] | None = None) -> int:
         )  # fmt: skip
         sqlite = measure_fidelia("sqlite", 1, options)
         figures.extend(latency_figures("SQLite", sqlite, ceiling, note))
+        figures.append(
+            with_rules("SQLite", measure_fidelia("sqlite", 1, options, rules=True), sqlite, note)
+        )
         if args.no_postgres or not postgres_available():
             skipped.append({"figure": "PostgreSQL intake", "reason": "PostgreSQL not reachable"})
         else:
@@ -561,6 +586,8 @@ def main(argv: list[str] | None = None) -> int:
             for workers in sorted({int(w) for w in args.workers.split(",")} | {1}):
                 scaling[workers] = measure_fidelia("postgresql", workers, options)
             figures.extend(latency_figures("PostgreSQL", scaling[1], ceiling, note))
+            ruled = measure_fidelia("postgresql", 1, options, rules=True)
+            figures.append(with_rules("PostgreSQL", ruled, scaling[1], note))
             one = baseline("1 API worker", rate_stats(scaling[1]), unit="req/s", kind="reference")
             for workers, result in sorted(scaling.items()):
                 if workers == 1:

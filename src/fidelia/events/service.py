@@ -392,16 +392,13 @@ class _Batch:
         effects: list[dict[str, Any]] = result["effects"]
         if isinstance(typed, Return):
             order = self.orders.purchases[typed.order_id]
-            effects = effects + rules.take_back(
-                self.session,
-                programme=self.programme,
-                ret=typed,
+            effects = effects + self.engine.take_back(
+                typed,
                 return_event_id=event_id,
                 purchase_event_id=order.event_id,
                 bought=order.bought,
                 awards=order.awards,
                 returned_before=dict(self.orders.returned[typed.order_id]),
-                now=self.now,
             )
         return effects, result["totals"]
 

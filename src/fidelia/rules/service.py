@@ -14,8 +14,8 @@ After the awards, :meth:`EngineRun.process` applies the effects other domains ow
 through engagement, vouchers through rewards), advances the state, then lets the tiers and
 engagement domains follow the event (upgrade, condition badges, challenge progress); what
 they did is appended to the outcome (:class:`RunOutcome`). A return's tier policy runs at the
-end of :func:`take_back`, once the status points are taken back: intake calls it right after
-``process`` with the same session, where the batch's run is registered (``session.info``).
+end of :meth:`EngineRun.take_back`, once the returned lines' points (status points included)
+are taken back (:mod:`fidelia.rules.returns`).
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from collections import OrderedDict
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from datetime import datetime
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import select
@@ -36,10 +36,10 @@ from fidelia.engagement import service as engagement
 from fidelia.engagement.rewarding import give_voucher
 from fidelia.events.schemas import Purchase, Return
 from fidelia.ledger import operations as ledger
-from fidelia.ledger import returns as ledger_returns
-from fidelia.models import Event, LedgerTransaction, Programme, RuleCounter, Wallet
+from fidelia.models import Event, Programme, RuleCounter
 from fidelia.models import MemberState as MemberStateRow
 from fidelia.programmes.documents import get_version, rules_of
+from fidelia.rules import returns
 from fidelia.rules.compiler import CompiledProgramme, compile_programme
 from fidelia.rules.engine import evaluate
 from fidelia.rules.outcome import Amount, Award, AwardBadge, Evaluation, IssueVoucher
@@ -56,7 +56,6 @@ from fidelia.tiers import service as tiers
 _CACHE: OrderedDict[tuple[uuid.UUID, int], CompiledProgramme] = OrderedDict()
 _CACHE_LOCK = threading.Lock()
 _CACHE_SIZE = 64
-RUN_KEY = "fidelia.engine_run"
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,7 +125,6 @@ class EngineRun:
     def __post_init__(self) -> None:
         rules = [r for rs in self.compiled.by_type.values() for r in (*rs.base, *rs.boosters)]
         self.programme_limits = any(r.budget is not None or r.first_n_members for r in rules)
-        self.session.info[RUN_KEY] = self
 
     def load_states(self, member_ids: Iterable[uuid.UUID]) -> None:
         """Read the stored states of these members (once each per run)."""
@@ -248,6 +246,30 @@ class EngineRun:
         )
         return state, effects
 
+    def take_back(
+        self,
+        ret: Return,
+        *,
+        return_event_id: uuid.UUID,
+        purchase_event_id: uuid.UUID,
+        bought: dict[str, Decimal],
+        awards: list[dict[str, Any]],
+        returned_before: dict[str, Decimal],
+    ) -> list[dict[str, Any]]:
+        """Reverse what the returned lines earned, then apply the tier policy for returns."""
+        effects = returns.reversals(
+            self.session,
+            programme=self.programme,
+            ret=ret,
+            return_event_id=return_event_id,
+            purchase_event_id=purchase_event_id,
+            bought=bought,
+            awards=awards,
+            returned_before=returned_before,
+            now=self.now,
+        )
+        return effects + self.after_return(ret, return_event_id, purchase_event_id, effects)
+
     def after_return(
         self,
         ret: Return,
@@ -334,62 +356,6 @@ class EngineRun:
             row.members = counters.members.get(rule_id, 0)
 
 
-def take_back(
-    session: Session,
-    *,
-    programme: Programme,
-    ret: Return,
-    return_event_id: uuid.UUID,
-    purchase_event_id: uuid.UUID,
-    bought: dict[str, Decimal],
-    awards: list[dict[str, Any]],
-    returned_before: dict[str, Decimal],
-    now: datetime,
-) -> list[dict[str, Any]]:
-    """Reverse, award by award, what the returned lines earned; returns the reversal effects.
-
-    Each award's share is computed cumulatively (everything returned so far, minus what
-    earlier returns took), so partial returns add up exactly to the whole award.
-    """
-    txns = {(t.rule_id, t.wallet_code): t for t in _earns_of(session, programme, purchase_event_id)}
-    returning: dict[str, Decimal] = {}
-    for line in ret.lines:
-        returning[line.sku] = returning.get(line.sku, Decimal(0)) + line.quantity
-    effects = []
-    for award in awards:
-        txn = txns.get((award["rule"]["id"], award["wallet"]))
-        if txn is None:
-            continue
-        amount = _share(award, bought, returned_before, returning)
-        if amount <= 0:
-            continue
-        posted = ledger_returns.return_award(
-            session,
-            programme=programme,
-            transaction_id=txn.id,
-            idempotency_key=f"return:{return_event_id}:{txn.id}",
-            amount=_in_unit(award, amount),
-            source_type="event",
-            source_id=str(return_event_id),
-            reason=f"return of order {ret.order_id}",
-            now=now,
-        )
-        if posted is not None:
-            effects.append(
-                {
-                    "kind": "reversal",
-                    "rule": award["rule"],
-                    "wallet": award["wallet"],
-                    "amount": str(_in_unit(award, amount)),
-                    "transaction_id": str(txn.id),
-                }
-            )
-    run = session.info.get(RUN_KEY)
-    if isinstance(run, EngineRun) and run.programme.id == programme.id:
-        effects += run.after_return(ret, return_event_id, purchase_event_id, effects)
-    return effects
-
-
 def _purchase_of(
     session: Session, event_id: uuid.UUID
 ) -> tuple[datetime, dict[str, Decimal]] | None:
@@ -401,61 +367,3 @@ def _purchase_of(
         return None
     purchase = Purchase.model_validate(row.properties)
     return row.occurred_at, {line.sku: line.amount / line.quantity for line in purchase.lines}
-
-
-def _earns_of(session: Session, programme: Programme, event_id: uuid.UUID) -> list[Any]:
-    return list(
-        session.execute(
-            select(
-                LedgerTransaction.id, LedgerTransaction.rule_id, Wallet.code.label("wallet_code")
-            )
-            .join(Wallet, Wallet.id == LedgerTransaction.wallet_id)
-            .where(
-                LedgerTransaction.programme_id == programme.id,
-                LedgerTransaction.source_type == "event",
-                LedgerTransaction.source_id == str(event_id),
-                LedgerTransaction.kind == "earn",
-            )
-        )
-    )
-
-
-def _share(
-    award: dict[str, Any],
-    bought: dict[str, Decimal],
-    before: dict[str, Decimal],
-    returning: dict[str, Decimal],
-) -> Decimal:
-    """What the returned quantities earned of ``award``, cumulatively exact."""
-    lines = award["explanation"]["lines"]
-    total = Decimal(str(award["amount"]))
-    if not lines:  # an award not allocated to lines: in proportion of the quantities returned
-        lines = [
-            {"sku": sku, "amount": total * q / sum(bought.values())} for sku, q in bought.items()
-        ]
-    done = sum(
-        (
-            Decimal(str(x["amount"])) * before.get(x["sku"], Decimal(0)) / bought[x["sku"]]
-            for x in lines
-        ),
-        Decimal(0),
-    )
-    after = sum(
-        (
-            Decimal(str(x["amount"]))
-            * (before.get(x["sku"], Decimal(0)) + returning.get(x["sku"], Decimal(0)))
-            / bought[x["sku"]]
-            for x in lines
-        ),
-        Decimal(0),
-    )
-    return _round(award, after) - _round(award, done)
-
-
-def _round(award: dict[str, Any], value: Decimal) -> Decimal:
-    quantum = Decimal(1) if isinstance(award["amount"], int) else Decimal("0.01")
-    return value.quantize(quantum, rounding=ROUND_HALF_UP)
-
-
-def _in_unit(award: dict[str, Any], amount: Decimal) -> int | Decimal:
-    return int(amount) if isinstance(award["amount"], int) else amount

@@ -248,3 +248,25 @@ def test_an_enrolment_naming_a_known_member_adds_its_new_identities(
     assert found.status_code == 200
     assert found.json()["id"] == str(member.id)
     assert found.json()["first_name"] == "Léa"
+
+
+def test_rules_read_the_member_profile(api: Api, member_factory: Any) -> None:
+    """The birthday-month booster fires for a member born in the month of the purchase."""
+    birthday = {
+        "id": "birthday",
+        "name": "Double points in your birthday month",
+        "when": {"field": "member.is_birthday_month", "op": "eq", "value": True},
+        "award": {"kind": "booster", "of": "base", "multiplier": 2},
+    }
+    api.put("/programme/document", json={"rules": [RULES["rules"][0], birthday]})
+    born_in_march = member_factory(birth_date="1990-03-14")
+    born_in_july = member_factory(birth_date="1990-07-02")
+
+    totals = [
+        api.post(
+            "/events", json=purchase(ref(m), lines=[line("a", 1, "10.00")]), scope="integration"
+        ).json()["totals"]
+        for m in (born_in_march, born_in_july)
+    ]
+
+    assert totals == [{"points": 20}, {"points": 10}]  # the purchase is on 1 March 2025

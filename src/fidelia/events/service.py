@@ -41,6 +41,7 @@ from fidelia.members.service import IdentityKey
 from fidelia.models import Base, Event, Member, Programme
 from fidelia.programmes.service import settings_of
 from fidelia.rules import service as rules
+from fidelia.rules.state import EngineEvent
 
 
 class UnknownMember(FideliaError):
@@ -378,16 +379,10 @@ class _Batch:
         if self.engine is None:
             return [], {}
         self.engine.load_states([member.id])
-        fact = rules.engine_event(
-            type=event.type,
-            occurred_at=event.occurred_at,
-            channel=event.channel,
-            store=event.store,
-            properties=properties,
-            typed=typed,
-            key=event.id,
+        fact = _fact(event, properties, typed)
+        evaluation = self.engine.process(
+            event=fact, event_id=event_id, member_id=member.id, profile=members.facts(member)
         )
-        evaluation = self.engine.process(event=fact, event_id=event_id, member_id=member.id)
         result = evaluation.as_dict()
         effects: list[dict[str, Any]] = result["effects"]
         if isinstance(typed, Return):
@@ -471,6 +466,19 @@ class _Batch:
             self.session.execute(insert(Base.metadata.tables["events"]), self.rows)
 
 
+def _fact(event: EventIn, properties: dict[str, Any], typed: Any) -> EngineEvent:
+    """The event as the engine reads it."""
+    return rules.engine_event(
+        type=event.type,
+        occurred_at=event.occurred_at,
+        channel=event.channel,
+        store=event.store,
+        properties=properties,
+        typed=typed,
+        key=event.id,
+    )
+
+
 def _replay(index: int, key: str, fp: str, stored_fp: str, outcome: dict[str, Any]) -> EventOutcome:
     if fp != stored_fp:
         return rejected(index, key, _reused(key))
@@ -539,17 +547,10 @@ def dry_run(
             "effects": [],
             "skipped": [],
         }
-    fact = rules.engine_event(
-        type=event.type,
-        occurred_at=event.occurred_at,
-        channel=event.channel,
-        store=event.store,
-        properties=properties,
-        typed=typed,
-        key=event.id,
-    )
+    fact = _fact(event, properties, typed)
     member_id = member.id if member else uuid7()
-    _, evaluation = batch.engine.evaluate(fact, member_id)
+    profile = members.facts(member) if member else None
+    _, evaluation = batch.engine.evaluate(fact, member_id, profile)
     return {
         "member_id": member.id if member else None,
         "version": programme.live_version,

@@ -438,3 +438,17 @@ def key_of(programme: Programme, data: IdentityAdd) -> IdentityKey:
         return IdentityKey(EMAIL, "", normalise_email(data.value, loc=loc), loc)
     phone = normalise_phone(data.value, region=programme.country, loc=loc)
     return IdentityKey(PHONE, "", phone, loc)
+
+
+def facts(member: Member) -> dict[str, Any]:
+    """What rules read of a member's profile as ``member.attributes.*``: the custom attributes,
+    then birth date (ISO), postal code, locale, status and where they enrolled."""
+    return {
+        **member.attributes,
+        "birth_date": member.birth_date.isoformat() if member.birth_date else None,
+        "postal_code": member.postal_code,
+        "locale": member.locale,
+        "status": member.status,
+        "enrolment_channel": member.enrolment_channel,
+        "enrolment_store": member.enrolment_store,
+    }

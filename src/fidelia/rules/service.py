@@ -23,7 +23,7 @@ from __future__ import annotations
 import threading
 import uuid
 from collections import OrderedDict
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from decimal import Decimal
@@ -155,17 +155,30 @@ class EngineRun:
                 self.counters.members[row.rule_id] = row.members
         return self.counters
 
-    def evaluate(self, event: EngineEvent, member_id: uuid.UUID) -> tuple[MemberState, Evaluation]:
+    def evaluate(
+        self, event: EngineEvent, member_id: uuid.UUID, profile: Mapping[str, Any] | None = None
+    ) -> tuple[MemberState, Evaluation]:
+        """The member's state (with ``profile`` as its attributes, if given) and what the
+        programme decides for ``event``; posts nothing."""
         state = self.states.get(member_id) or MemberState()
+        if profile is not None and dict(state.attributes) != profile:
+            state = replace(state, attributes=dict(profile))
         counters = self._counters() if self.programme_limits else ProgrammeCounters()
         return state, evaluate(event, state, self.compiled, counters, self.now)
 
     def process(
-        self, *, event: EngineEvent, event_id: uuid.UUID, member_id: uuid.UUID
+        self,
+        *,
+        event: EngineEvent,
+        event_id: uuid.UUID,
+        member_id: uuid.UUID,
+        profile: Mapping[str, Any] | None = None,
     ) -> Evaluation:
         """Evaluate one event, post its awards, apply its other effects, advance the member's
-        state, then let tiers and engagement follow (upgrade, badges, challenges)."""
-        state, evaluation = self.evaluate(event, member_id)
+        state, then let tiers and engagement follow (upgrade, badges, challenges).
+
+        ``profile`` is what rules read as ``member.attributes`` (and the birth month)."""
+        state, evaluation = self.evaluate(event, member_id, profile)
         for effect in evaluation.awards:
             self._post(effect, event, event_id, member_id)
         if evaluation.effects and self.programme_limits:

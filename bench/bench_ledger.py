@@ -11,19 +11,17 @@ dropped). One posting per database transaction, as in production. Prints a JSON 
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import statistics
 import tempfile
 import threading
 import time
 import uuid
 from collections.abc import Callable
 from datetime import timedelta
-from typing import Any
 
 from sqlalchemy import create_engine, insert, make_url, text, update
 
+from bench.common import Figure, Stats, baseline, emit, figure, stats
 from fidelia.db import Database, make_engine, normalise_url
 from fidelia.kit.clock import utcnow
 from fidelia.kit.ids import uuid7
@@ -204,16 +202,16 @@ def median_of(
     n: int,
     threads: int = 1,
     before: Callable[[int], None] | None = None,
-) -> float:
+) -> Stats:
     results = []
     for r in range(runs):
         if before:
             before(r)
         results.append(rate(n, make(r), threads))
-    return round(statistics.median(results), 1)
+    return stats(results)
 
 
-def bench_backend(db: Database, n: int, runs: int, concurrent: bool) -> dict[str, Any]:
+def bench_backend(db: Database, n: int, runs: int, concurrent: bool) -> dict[str, Stats]:
     p, ids = setup(db, 50)
     with db.transaction() as s:  # accounts exist before the raw inserts
         for m in ids:
@@ -232,7 +230,7 @@ def bench_backend(db: Database, n: int, runs: int, concurrent: bool) -> dict[str
         w = wallets.get_wallet(s, programme=p, code="points")
         accounts = {m: find_member_account(s, wallet=w, member_id=m).id for m in ids}  # type: ignore[union-attr]
         issued = system_account_id(s, wallet=w, kind="issued")
-    out: dict[str, Any] = {}
+    out: dict[str, Stats] = {}
     out["earn_per_s"] = median_of(runs, lambda r: earn_fn(db, p, ids, f"e{r}-"), n)
     out["earn_raw_per_s"] = median_of(runs, lambda r: raw_earn_fn(db, p, ids, accounts, issued), n)
 
@@ -263,12 +261,6 @@ def bench_backend(db: Database, n: int, runs: int, concurrent: bool) -> dict[str
         out["earn_raw_4_writers_per_s"] = median_of(
             runs, lambda r: raw_earn_fn(db, p, ids, accounts, issued), n, threads=4
         )
-    out["earn_ratio"] = round(out["earn_per_s"] / out["earn_raw_per_s"], 2)
-    out["spend_ratio"] = round(out["spend_4_lots_per_s"] / out["spend_raw_per_s"], 2)
-    if concurrent:
-        out["earn_4_writers_ratio"] = round(
-            out["earn_4_writers_per_s"] / out["earn_raw_4_writers_per_s"], 2
-        )
     return out
 
 
@@ -277,7 +269,7 @@ def main() -> None:
     parser.add_argument("--postings", type=int, default=200)
     parser.add_argument("--runs", type=int, default=3)
     args = parser.parse_args()
-    results: dict[str, Any] = {"postings_per_run": args.postings, "runs": args.runs}
+    results: dict[str, dict[str, Stats]] = {}
     with tempfile.TemporaryDirectory() as tmp:
         db = Database(make_engine(f"sqlite:///{tmp}/bench.db"))
         upgrade(db.engine)
@@ -301,7 +293,32 @@ def main() -> None:
         with admin.connect() as conn:
             conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         admin.dispose()
-    print(json.dumps(results, indent=2))
+    emit(
+        "ledger",
+        [f for backend, found in results.items() for f in figures(backend, found, args.postings)],
+    )
+
+
+def figures(backend: str, found: dict[str, Stats], n: int) -> list[Figure]:
+    """Postings/s against the raw insert of the same rows (the ceiling), same run."""
+    label = "SQLite" if backend == "sqlite" else "PostgreSQL"
+    note = f"{n} postings per run, one posting per transaction"
+    pairs = [
+        ("earn (one lot)", "earn_per_s", "earn_raw_per_s"),
+        ("spend (4 lots)", "spend_4_lots_per_s", "spend_raw_per_s"),
+        ("earn, 4 concurrent writers", "earn_4_writers_per_s", "earn_raw_4_writers_per_s"),
+    ]
+    return [
+        figure(
+            f"ledger postings/s, {what}, {label}",
+            found[key],
+            unit="postings/s",
+            base=baseline("raw insert of the same rows", found[raw], unit="rows/s"),
+            note=note,
+        )
+        for what, key, raw in pairs
+        if key in found
+    ]
 
 
 if __name__ == "__main__":

@@ -53,8 +53,12 @@ def redeem(
     was used for another member or reward); the caller's transaction must then roll back.
     """
     now = now or utcnow()
-    member = members.get(session, programme=programme, member_id=member_id)
-    found = catalogue.find(session, programme=programme, ref=reward, lock=True)
+    member = members.get_for_update(session, programme=programme, member_id=member_id)
+    found = catalogue.find(session, programme=programme, ref=reward)
+    if found.stock is not None or found.first_n is not None:
+        # scarce: lock the reward so that the last unit (or the N-th member) is given once;
+        # unlimited rewards stay unlocked, so members redeeming them never wait for each other
+        session.refresh(found, with_for_update=True)
     first = by_key(session, programme, idempotency_key)
     if first is not None:
         if (first.member_id, first.reward_id) != (member_id, found.id):

@@ -54,13 +54,15 @@ def award(
     expires_at: datetime | None = UNSET,
     available_at: datetime | None = None,
     hold: bool = False,
+    fresh_key: bool = False,
     now: datetime | None = None,
 ) -> LedgerTransaction:
     """Credit ``amount`` to a member as a new lot (kind ``earn``), against ``issued``.
 
     Expiry follows the wallet's policy from ``occurred_at`` unless ``expires_at`` overrides it
     (None: never). The lot is pending until ``available_at`` (or the wallet's pending policy);
-    ``hold=True`` keeps it pending until :func:`release_lot`.
+    ``hold=True`` keeps it pending until :func:`release_lot`. ``fresh_key``: the key comes
+    from a row created in this transaction (an event's id), so no lookup is needed first.
     """
     now = now or utcnow()
     occurred_at = occurred_at or now
@@ -84,6 +86,7 @@ def award(
         rule_id=rule_id,
         rule_version=rule_version,
         counter="earned",
+        fresh_key=fresh_key,
     )
     return post(session, programme=programme, posting=posting, accounts=accounts, now=now)
 

@@ -85,6 +85,9 @@ class Posting:
     counter: str | None = None
     reversals: Sequence[tuple[Lot, int, int]] = ()
     details: dict[str, Any] = field(default_factory=dict)
+    # The caller derived the key from a row it created in this transaction, so it cannot have
+    # been used: the database's unique constraint still guards it, without a lookup first.
+    fresh_key: bool = False
 
 
 def post(
@@ -105,7 +108,8 @@ def post(
     now = now or utcnow()
     members = {a.id: a for a in accounts.values()}
     _check_shape(session, posting, members)
-    check_unused(session, programme=programme, key=posting.idempotency_key)
+    if not posting.fresh_key:
+        check_unused(session, programme=programme, key=posting.idempotency_key)
     txn = _transaction_row(programme, posting, now)
     lots = {leg_lot.id: leg_lot for leg in posting.legs if (leg_lot := leg.lot) is not None}
     legs = _open_lots(posting, txn, members, lots)

@@ -332,6 +332,7 @@ class EngineRun:
             rule_version=award.rule_version,
             expires_at=award.expires_at if award.expires_at is not None else ledger.UNSET,
             available_at=award.available_at,
+            fresh_key=True,  # derived from the event's new id
             now=self.now,
         )
 

@@ -389,3 +389,19 @@ def test_balance_as_of_replays_entries(
         assert [r.available for r in page] == [50]
         page, cursor = history(s, account=account, cursor=cursor, limit=1)
         assert ([r.available for r in page], cursor) == ([100], None)
+
+
+def test_a_fresh_key_that_was_used_is_still_refused_by_the_database(
+    database: Database, ledger_programme: Programme, new_member: Member
+) -> None:
+    p, m = ledger_programme, new_member()
+    earn(database, p, m, 100, "same-key")
+
+    with pytest.raises(AlreadyPosted), database.transaction() as s:
+        ops.award(
+            s, programme=p, member_id=m, wallet="points", amount=5, idempotency_key="same-key",
+            fresh_key=True,
+        )  # fmt: skip
+
+    assert balance(database, p, m) == (100, 0)
+    assert count_rows(database, LedgerTransaction, LedgerTransaction.member_id == m) == 1

@@ -8,7 +8,7 @@ from pydantic import BaseModel, Field
 
 from fidelia.auth.dependencies import Admin, DbSession, Integrator, Reader
 from fidelia.errors import ERROR_RESPONSES, Conflict, FideliaError, FieldError, ValidationFailed
-from fidelia.events import service, types
+from fidelia.events import log, service, types
 from fidelia.events.schemas import BatchOutcome, EventIn, EventOut, EventOutcome
 from fidelia.events.types import EventTypeIn, EventTypeOut
 
@@ -94,7 +94,7 @@ def post_batch(body: EventBatch, principal: Integrator, session: DbSession) -> B
     "/events/{event_id}", response_model=EventOut, summary="An event by the id it was sent with"
 )
 def read_event(event_id: str, principal: Reader, session: DbSession) -> EventOut:
-    event = service.get_by_key(session, programme=principal.programme, key=event_id)
+    event = log.get_by_key(session, programme=principal.programme, key=event_id)
     return EventOut.model_validate(event, from_attributes=True)
 
 

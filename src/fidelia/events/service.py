@@ -16,11 +16,11 @@ from datetime import datetime
 from typing import Any, Literal
 
 from pydantic import ValidationError
-from sqlalchemy import and_, insert, or_, select
+from sqlalchemy import insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from fidelia.errors import Conflict, FideliaError, FieldError, NotFound, ValidationFailed
+from fidelia.errors import Conflict, FideliaError, FieldError, ValidationFailed
 from fidelia.events import types
 from fidelia.events.checks import OrderBook, typed_properties, validation_failed
 from fidelia.events.schemas import (
@@ -35,7 +35,6 @@ from fidelia.events.schemas import (
 )
 from fidelia.kit.clock import utcnow
 from fidelia.kit.ids import uuid7
-from fidelia.kit.pagination import decode_cursor, encode_cursor
 from fidelia.members import service as members
 from fidelia.members.service import IdentityKey
 from fidelia.models import Base, Event, Member, Programme
@@ -491,37 +490,6 @@ def _reused(key: str) -> IdempotencyConflict:
         f"event id {key!r} was already used for a different event",
         fields=[FieldError(("id",), "idempotency key reused with other content")],
     )
-
-
-def list_for_member(
-    session: Session, *, member: Member, cursor: str | None = None, limit: int = 100
-) -> tuple[list[Event], str | None]:
-    """The member's events in the order they happened (then in the order they were received)."""
-    query = select(Event).where(Event.member_id == member.id)
-    if cursor:
-        try:
-            occurred, after = decode_cursor(cursor)
-            at, after_id = datetime.fromisoformat(occurred), uuid.UUID(after)
-        except ValueError as exc:
-            raise ValidationFailed.on(("query", "cursor"), "not a cursor this API gave") from exc
-        query = query.where(
-            or_(Event.occurred_at > at, and_(Event.occurred_at == at, Event.id > after_id))
-        )
-    rows = list(session.scalars(query.order_by(Event.occurred_at, Event.id).limit(limit + 1)))
-    next_cursor = None
-    if len(rows) > limit:
-        last = rows[limit - 1]
-        next_cursor = encode_cursor([last.occurred_at.isoformat(), str(last.id)])
-    return rows[:limit], next_cursor
-
-
-def get_by_key(session: Session, *, programme: Programme, key: str) -> Event:
-    event = session.scalar(
-        select(Event).where(Event.programme_id == programme.id, Event.idempotency_key == key)
-    )
-    if event is None:
-        raise NotFound(f"no event with id {key!r}")
-    return event
 
 
 def dry_run(

@@ -9,7 +9,7 @@ from sqlalchemy.orm import Session
 
 from fidelia.auth.dependencies import Admin, DbSession, Integrator, Reader
 from fidelia.errors import ERROR_RESPONSES, ValidationFailed
-from fidelia.events import service as events
+from fidelia.events import log as events
 from fidelia.events.schemas import EventOut, ExternalId, MemberRef
 from fidelia.kit.clock import utcnow
 from fidelia.kit.pagination import Page

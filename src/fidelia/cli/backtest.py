@@ -12,10 +12,10 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import typer
-import yaml
 from rich.table import Table
 
 from fidelia.cli.common import console, database, failing_cleanly, programme_by_slug
+from fidelia.cli.programme import load_document
 from fidelia.models import Programme
 from fidelia.programmes import documents
 from fidelia.rules import history
@@ -26,8 +26,7 @@ from fidelia.rules.state import EngineEvent
 
 
 def _compile(programme: Programme, path: Path) -> CompiledProgramme:
-    raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-    document = documents.canonical(programme, documents.parse(raw), None)
+    document = documents.canonical(programme, documents.parse(load_document(path)), None)
     return compile_programme(documents.rules_of(programme, document))
 
 
@@ -37,7 +36,7 @@ def _aware(value: datetime | None, zone: ZoneInfo) -> datetime | None:
 
 def backtest_command(
     candidate: Path = typer.Option(
-        ..., exists=True, dir_okay=False, help="Candidate programme document (YAML)"
+        ..., exists=True, dir_okay=False, help="Candidate programme document (YAML or JSON)"
     ),
     baseline: str = typer.Option(
         "live", help="'live' (the programme's live version) or a document file"

@@ -128,7 +128,8 @@ def revoke_key(
     console.print(f"revoked {key_id}")
 
 
-def _load_file(path: Path) -> Any:
+def load_document(path: Path) -> Any:
+    """A programme document from a YAML (.yaml/.yml) or JSON file; exits 1 if unreadable."""
     text = path.read_text(encoding="utf-8")
     try:
         return (
@@ -151,7 +152,7 @@ def apply(
     comment: str = typer.Option("", help="Why this version (kept with it)"),
 ) -> None:
     """Validate a programme document, show its diff against the live version, apply it."""
-    raw = _load_file(path)
+    raw = load_document(path)
     actor = f"cli:{getpass.getuser()}"
     with failing_cleanly(), database().transaction() as session:
         prog = programme_by_slug(session, programme)

@@ -6,7 +6,7 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, DateTime, Dialect, ForeignKey, Integer, MetaData, Uuid
+from sqlalchemy import JSON, BigInteger, DateTime, Dialect, Integer, MetaData, Uuid
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
@@ -59,10 +59,6 @@ class Base(DeclarativeBase):
 
 def uuid_pk() -> Mapped[uuid.UUID]:
     return mapped_column(primary_key=True, default=uuid7)
-
-
-def programme_fk() -> Mapped[uuid.UUID]:
-    return mapped_column(ForeignKey("programmes.id", ondelete="CASCADE"), index=False)
 
 
 def created_at() -> Mapped[datetime]:

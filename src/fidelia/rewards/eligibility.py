@@ -33,12 +33,6 @@ def member_state(session: Session, *, member_id: uuid.UUID) -> dict[str, Any]:
     return dict(row.state) if row is not None else {}
 
 
-def member_tier(session: Session, *, member_id: uuid.UUID) -> str | None:
-    """The member's status tier name, or None."""
-    tier = member_state(session, member_id=member_id).get("tier")
-    return str(tier) if tier else None
-
-
 def context(member: Member, state: dict[str, Any]) -> dict[str, Any]:
     """What a reward condition reads."""
     profile = {

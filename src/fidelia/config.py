@@ -22,6 +22,9 @@ class Settings(BaseSettings):
     job_max_attempts: int = 8
     job_backoff_seconds: float = 10.0
     log_level: str = "info"
+    # Request bodies larger than this are refused with 413; bulk calls (events/batch) take more.
+    max_body_bytes: int = 1024 * 1024
+    max_bulk_body_bytes: int = 16 * 1024 * 1024
 
 
 @lru_cache

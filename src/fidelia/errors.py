@@ -5,10 +5,11 @@ The API renders them as ``{"error": code, "detail": text, "fields": [...]}``.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 
 @dataclass(frozen=True)
@@ -20,6 +21,11 @@ class FieldError:
 
     def as_dict(self) -> dict[str, Any]:
         return {"loc": list(self.loc), "msg": self.msg}
+
+
+def error_message(err: Mapping[str, Any]) -> str:
+    """A Pydantic error's message without the "Value error, " that wraps our validators' own."""
+    return str(err["msg"]).removeprefix("Value error, ")
 
 
 class FideliaError(Exception):
@@ -69,7 +75,17 @@ class Forbidden(FideliaError):
     code = "forbidden"
 
 
+_OFFSET_MSG = "datetime must carry a time zone offset (e.g. +01:00 or Z)"
+_INVALID = {
+    "error": "validation_error",
+    "detail": f"body.occurred_at: {_OFFSET_MSG}",
+    "fields": [{"loc": ["body", "occurred_at"], "msg": _OFFSET_MSG}],
+}
+
+
 class FieldErrorOut(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": _INVALID["fields"]})
+
     loc: list[str | int]
     msg: str
 
@@ -77,13 +93,35 @@ class FieldErrorOut(BaseModel):
 class ErrorOut(BaseModel):
     """The one shape of every error the API returns."""
 
+    model_config = ConfigDict(json_schema_extra={"examples": [_INVALID]})
+
     error: str = Field(description="A stable machine-readable code, e.g. 'not_found'")
     detail: str = Field(description="What went wrong, for a human")
     fields: list[FieldErrorOut] = Field(default_factory=list, description="The fields at fault")
 
 
+def _error(code: str, detail: str) -> dict[str, Any]:
+    return {"error": code, "detail": detail, "fields": []}
+
+
+_ERROR_EXAMPLES: dict[int, dict[str, Any]] = {
+    401: _error("unauthorized", "this API key has been revoked"),
+    403: _error("forbidden", "this key has scope 'read'; this call needs 'integration'"),
+    404: _error("not_found", "member 019ceb9e-6018-78a4-ad11-f033b48438b5 does not exist"),
+    409: {
+        "error": "conflict",
+        "detail": "identity already belongs to another member: card",
+        "fields": [{"loc": ["body", "card"], "msg": "card 'EC1625792787' is taken"}],
+    },
+    422: _INVALID,
+}
+
 ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
-    status: {"model": ErrorOut, "description": text}
+    status: {
+        "model": ErrorOut,
+        "description": text,
+        "content": {"application/json": {"example": _ERROR_EXAMPLES[status]}},
+    }
     for status, text in {
         401: "Missing, unknown or revoked API key",
         403: "The key's scope does not allow this call",

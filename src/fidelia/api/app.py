@@ -10,6 +10,7 @@ from fastapi import FastAPI
 
 from fidelia import __version__
 from fidelia.api import errors
+from fidelia.api.middleware import CatchAll, Guard
 from fidelia.auth.endpoints import router as apikeys_router
 from fidelia.config import get_settings
 from fidelia.db import Database
@@ -48,6 +49,14 @@ def create_app(database: Database, *, embedded_worker: bool = False) -> FastAPI:
     )
     app.state.database = database
     errors.install(app)
+    settings = get_settings()
+    app.add_middleware(
+        Guard,
+        limit=settings.max_body_bytes,
+        large_limit=settings.max_bulk_body_bytes,
+        large_paths=frozenset({f"{API_PREFIX}/events/batch"}),
+    )
+    app.add_middleware(CatchAll)  # added last: outermost, so it also catches Guard's errors
     for router in (programmes_router, apikeys_router, members_router, events_router, ledger_router):
         app.include_router(router, prefix=API_PREFIX)
     app.include_router(rewards_router, prefix=API_PREFIX)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -10,9 +9,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from fidelia.errors import FideliaError
-
-log = logging.getLogger("fidelia.api")
+from fidelia.errors import FideliaError, error_message
 
 _HTTP_CODES = {404: "not_found", 405: "method_not_allowed", 401: "unauthorized", 403: "forbidden"}
 
@@ -44,10 +41,9 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def _validation(_request: Request, exc: RequestValidationError) -> JSONResponse:
-        fields = [{"loc": list(err["loc"]), "msg": err["msg"]} for err in exc.errors()]
-        detail = "; ".join(
-            ".".join(str(p) for p in f["loc"]) + ": " + str(f["msg"]) for f in fields
-        )
+        errors = [(list(err["loc"]), error_message(err)) for err in exc.errors()]
+        detail = "; ".join(".".join(str(p) for p in loc) + ": " + msg for loc, msg in errors)
+        fields: list[dict[str, object]] = [{"loc": loc, "msg": msg} for loc, msg in errors]
         return JSONResponse(_body("validation_error", detail, fields), status_code=422)
 
     @app.exception_handler(StarletteHTTPException)
@@ -55,10 +51,6 @@ def install(app: FastAPI) -> None:
         code = _HTTP_CODES.get(exc.status_code, "http_error")
         return JSONResponse(_body(code, str(exc.detail)), status_code=exc.status_code)
 
-    @app.exception_handler(Exception)
-    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
-        log.exception("unhandled error on %s %s", request.method, request.url.path)
-        return JSONResponse(
-            _body("internal_error", "an unexpected error occurred; it has been logged"),
-            status_code=500,
-        )
+    # Unexpected exceptions are answered by ``fidelia.api.middleware.CatchAll``: an
+    # exception handler for ``Exception`` would run in Starlette's outermost middleware, which
+    # re-raises after answering, and uvicorn then drops the keep-alive connection.

@@ -18,8 +18,9 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Annotated, Any, Literal, Self
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from fidelia.kit.bounds import Instant
 from fidelia.kit.conditions import Condition
 
 Slug = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[a-z0-9][a-z0-9_-]*$")]
@@ -84,8 +85,8 @@ class ChallengeDef(_Doc):
     name: str = Field(min_length=1, max_length=200)
     labels: dict[str, str] = Field(default_factory=dict)
     description: str = Field("", max_length=1000)
-    starts_at: AwareDatetime | None = None
-    ends_at: AwareDatetime | None = None
+    starts_at: Instant | None = None
+    ends_at: Instant | None = None
     goals: list[Goal] = Field(min_length=1, max_length=10)
     reward: ChallengeReward
     repeatable: bool = False

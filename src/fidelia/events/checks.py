@@ -13,13 +13,13 @@ from pydantic import ValidationError
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from fidelia.errors import Conflict, FieldError, ValidationFailed
+from fidelia.errors import Conflict, FieldError, ValidationFailed, error_message
 from fidelia.events.schemas import BUILT_IN_MODELS, Purchase, Return
 from fidelia.models import Event, Programme
 
 
 def pydantic_fields(exc: ValidationError, prefix: tuple[str | int, ...]) -> list[FieldError]:
-    return [FieldError((*prefix, *err["loc"]), err["msg"]) for err in exc.errors()]
+    return [FieldError((*prefix, *err["loc"]), error_message(err)) for err in exc.errors()]
 
 
 def validation_failed(exc: ValidationError, prefix: tuple[str | int, ...]) -> ValidationFailed:

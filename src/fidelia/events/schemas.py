@@ -9,13 +9,13 @@ Money is ``Decimal`` and travels in JSON as a string (``"12.50"``) or a number.
 from __future__ import annotations
 
 import uuid
-from datetime import date, datetime
+from datetime import datetime
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from fidelia.kit.clock import ensure_aware
+from fidelia.kit.bounds import Day, FreeJson, Instant
 
 Channel = Literal["store", "web", "app", "import", "call_centre", "partner"]
 ConsentChannel = Literal["email", "sms", "push", "postal"]
@@ -105,10 +105,10 @@ class Return(Strict):
 class Profile(Strict):
     first_name: str | None = Field(default=None, max_length=100)
     last_name: str | None = Field(default=None, max_length=100)
-    birth_date: date | None = None
+    birth_date: Day | None = None
     locale: str | None = Field(default=None, max_length=16)
     postal_code: str | None = Field(default=None, max_length=16)
-    attributes: dict[str, Any] | None = None
+    attributes: FreeJson | None = None
 
 
 class ConsentGrant(Strict):
@@ -147,16 +147,11 @@ class EventIn(Strict):
         min_length=1, max_length=200, description="Idempotency key, unique per programme"
     )
     type: EventTypeName
-    occurred_at: datetime
+    occurred_at: Instant
     member: MemberRef
     channel: Channel | None = None
     store: str | None = Field(default=None, max_length=64)
-    properties: dict[str, Any] = Field(default_factory=dict)
-
-    @field_validator("occurred_at")
-    @classmethod
-    def _aware(cls, value: datetime) -> datetime:
-        return ensure_aware(value)
+    properties: FreeJson = Field(default_factory=dict)
 
 
 class EventBatchIn(Strict):

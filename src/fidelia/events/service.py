@@ -40,6 +40,7 @@ from fidelia.members.service import IdentityKey
 from fidelia.models import Base, Event, Member, Programme
 from fidelia.programmes.service import settings_of
 from fidelia.rules import service as rules
+from fidelia.rules.counters import CountersMoved
 from fidelia.rules.state import EngineEvent
 
 
@@ -82,7 +83,8 @@ def parse(payloads: Sequence[Mapping[str, Any]]) -> list[EventIn | EventOutcome]
             parsed.append(EventIn.model_validate(payload))
         except ValidationError as exc:
             key = payload.get("id") if isinstance(payload, Mapping) else None
-            parsed.append(rejected(i, str(key or ""), validation_failed(exc, ())))
+            key = key if isinstance(key, str) and len(key) <= 200 else ""  # echo a sane id only
+            parsed.append(rejected(i, key, validation_failed(exc, ())))
     return parsed
 
 
@@ -114,17 +116,26 @@ def ingest(
 
     If a concurrent writer stored one of these events (or enrolled one of these identities)
     between our checks and our insert, the savepoint is rolled back and the batch is checked
-    again, which now sees the other writer's rows. ``enrol_unknown`` overrides the programme's
-    policy for unknown identities (bulk imports of a customer base enrol them ``active``).
+    again, which now sees the other writer's rows. Likewise if another writer moved a
+    programme-wide rule counter (budget, first-N) this batch read: the batch runs again with
+    those counters locked (:mod:`fidelia.rules.counters`). ``enrol_unknown`` overrides the
+    programme's policy for unknown identities (bulk imports of a customer base enrol them
+    ``active``).
     """
     now = now or utcnow()
-    for attempt in range(3):
+    lock_counters = False
+    for attempt in range(4):
         try:
             with session.begin_nested():
-                return _Batch(session, programme, now, enrol_unknown).run(events)
+                batch = _Batch(session, programme, now, enrol_unknown, lock_counters=lock_counters)
+                return batch.run(events)
         except IntegrityError:
-            if attempt == 2:
+            if attempt == 3:
                 raise
+        except CountersMoved:
+            if lock_counters:
+                raise  # cannot happen: the counters were locked
+            lock_counters = True
     raise AssertionError("unreachable")
 
 
@@ -134,6 +145,7 @@ class _Batch:
     programme: Programme
     now: datetime
     enrol_unknown: EnrolAs | None = None
+    lock_counters: bool = False
     identities: dict[tuple[str, str, str], uuid.UUID] = field(default_factory=dict)
     members: dict[uuid.UUID, Member] = field(default_factory=dict)
     rows: list[dict[str, Any]] = field(default_factory=list)
@@ -226,7 +238,11 @@ class _Batch:
         self.settings = settings_of(self.programme)
         compiled = rules.compiled_for(self.session, self.programme)
         self.engine = (
-            rules.EngineRun(self.session, self.programme, compiled, self.now) if compiled else None
+            rules.EngineRun(
+                self.session, self.programme, compiled, self.now, lock_counters=self.lock_counters
+            )
+            if compiled
+            else None
         )
         if self.engine is not None:
             self.engine.load_states(self.members)

@@ -10,6 +10,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
+from fidelia.kit.bounds import find_nul
+
 Record = tuple[int, dict[str, Any] | str]  # (line number, record or the reason it is unreadable)
 
 
@@ -19,6 +21,10 @@ def file_digest(path: Path) -> str:
         for block in iter(lambda: handle.read(1 << 20), b""):
             sha.update(block)
     return sha.hexdigest()
+
+
+def _path(where: tuple[str | int, ...]) -> str:
+    return ".".join(str(p) for p in where) or "record"
 
 
 def detect_format(path: Path) -> str:
@@ -40,7 +46,15 @@ def read_jsonl(path: Path) -> Iterator[Record]:
             except json.JSONDecodeError as exc:
                 yield number, f"not valid JSON: {exc.msg} at column {exc.colno}"
                 continue
-            yield number, value if isinstance(value, dict) else "a line must hold a JSON object"
+            except RecursionError:
+                yield number, "not valid JSON: nested too deep"
+                continue
+            if not isinstance(value, dict):
+                yield number, "a line must hold a JSON object"
+            elif ("\\u0000" in line or "\x00" in line) and (where := find_nul(value)) is not None:
+                yield number, f"{_path(where)}: text must not contain the NUL character"
+            else:
+                yield number, value
 
 
 def read_csv(path: Path) -> Iterator[Record]:
@@ -50,6 +64,10 @@ def read_csv(path: Path) -> Iterator[Record]:
         for row in reader:
             if None in row:
                 yield reader.line_num, "more cells than header columns"
+                continue
+            nul = [k for k, v in row.items() if "\x00" in k or "\x00" in (v or "")]
+            if nul:
+                yield reader.line_num, f"{nul[0]}: text must not contain the NUL character"
                 continue
             yield reader.line_num, {k: v for k, v in row.items() if v not in (None, "")}
 

@@ -4,7 +4,6 @@ transfers, reversals; wallet declarations. Amounts are in the wallet's unit."""
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
 from typing import Annotated
 from zoneinfo import ZoneInfo
 
@@ -13,7 +12,8 @@ from sqlalchemy.orm import Session
 
 from fidelia.auth.dependencies import Admin, DbSession, Integrator, Reader
 from fidelia.errors import ERROR_RESPONSES, ValidationFailed
-from fidelia.kit.clock import ensure_aware, utcnow
+from fidelia.kit.bounds import Instant
+from fidelia.kit.clock import utcnow
 from fidelia.kit.pagination import Page
 from fidelia.ledger import balances, expiry, operations, returns
 from fidelia.ledger import repository as repo
@@ -117,11 +117,11 @@ def member_balance_as_of(
     code: str,
     principal: Reader,
     session: DbSession,
-    as_of: datetime | None = None,
+    as_of: Instant | None = None,
 ) -> AsOfBalanceOut:
     """The balance as of ``as_of`` (default now), replayed from the entries."""
     wallet, account = _account(session, principal.programme, member_id, code)
-    when = ensure_aware(as_of) if as_of else utcnow()
+    when = as_of or utcnow()
     available, pending = (
         balances.balance_as_of(session, account=account, as_of=when) if account else (0, 0)
     )
@@ -197,7 +197,7 @@ def read_transaction(
 )
 def create_adjustment(body: AdjustmentIn, principal: Admin, session: DbSession) -> TransactionOut:
     """An operator's credit (positive) or debit (negative), with reason and actor."""
-    expires = ensure_aware(body.expires_at) if body.expires_at else operations.UNSET
+    expires = body.expires_at or operations.UNSET
     txn = operations.adjust(
         session,
         programme=principal.programme,

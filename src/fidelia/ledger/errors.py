@@ -45,3 +45,9 @@ class NotSpendable(Conflict):
 
 class UnbalancedPosting(RuntimeError):
     """A programming error: a posting that does not sum to zero or breaks a lot's bounds."""
+
+
+class BalanceLimit(Conflict):
+    """A posting would take a balance or lifetime counter beyond the ledger's bounds."""
+
+    code = "balance_limit"

@@ -14,6 +14,8 @@ from typing import Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from fidelia.kit.bounds import Day, Instant
+
 Amount = int | Decimal
 Period = Literal["month", "quarter", "year"]
 
@@ -32,7 +34,7 @@ class ExpiryPolicy(BaseModel):
     days: int | None = Field(default=None, ge=1, le=36_500)
     months: int | None = Field(default=None, ge=0, le=1_200)
     period: Period | None = None
-    date: dt.date | None = None
+    date: Day | None = None
 
     @model_validator(mode="after")
     def _complete(self) -> Self:
@@ -187,7 +189,7 @@ class AdjustmentIn(BaseModel):
     reason: str = Field(min_length=1, max_length=2000)
     actor: str = Field(min_length=1, max_length=200)
     idempotency_key: str = Field(min_length=1, max_length=200)
-    expires_at: datetime | None = Field(default=None, description="Overrides the wallet policy")
+    expires_at: Instant | None = Field(default=None, description="Overrides the wallet policy")
 
 
 class TransferIn(BaseModel):

@@ -26,9 +26,15 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from fidelia.jobs import service as jobs
+from fidelia.kit.bounds import MAX_BALANCE
 from fidelia.kit.clock import utcnow
 from fidelia.kit.ids import uuid7
-from fidelia.ledger.errors import AlreadyPosted, InsufficientPoints, UnbalancedPosting
+from fidelia.ledger.errors import (
+    AlreadyPosted,
+    BalanceLimit,
+    InsufficientPoints,
+    UnbalancedPosting,
+)
 from fidelia.ledger.repository import is_system_account
 from fidelia.models import (
     Account,
@@ -298,6 +304,12 @@ def _apply(
 
 def _check_bounds(accounts: Sequence[Account] | Any, lots: Sequence[Lot] | Any) -> None:
     for account in accounts:
+        for column in ("available", "pending", *(c for c, _ in COUNTERS.values())):
+            if abs(getattr(account, column)) > MAX_BALANCE:
+                raise BalanceLimit(
+                    f"this posting would take the {column.replace('_', ' ')} balance of the "
+                    f"member's account beyond the ledger's limit of {MAX_BALANCE} units"
+                )
         if account.pending < 0:
             raise UnbalancedPosting(f"pending balance of account {account.id} below zero")
         if account.available < 0 and not account.allows_debt:

@@ -17,6 +17,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from fidelia.errors import Conflict, NotFound, ValidationFailed
+from fidelia.kit.bounds import MAX_POSTING
 from fidelia.ledger.repository import create_system_accounts
 from fidelia.ledger.schemas import Amount, ExpiryPolicy, PendingPolicy, WalletIn
 from fidelia.models import Account, Programme, Wallet
@@ -144,6 +145,9 @@ def to_minor(wallet: Wallet, amount: Amount, *, loc: tuple[str | int, ...] = ("a
     if not value.is_finite():
         raise ValidationFailed.on(loc, "not a number")
     minor = value.scaleb(wallet.scale)
+    if abs(minor) > MAX_POSTING:
+        most = from_minor(wallet, MAX_POSTING)
+        raise ValidationFailed.on(loc, f"at most {most} in one posting (wallet {wallet.code!r})")
     if minor != minor.to_integral_value():
         unit = "whole points" if wallet.unit == "points" else f"{wallet.scale} decimal places"
         raise ValidationFailed.on(loc, f"wallet {wallet.code!r} takes {unit} at most")

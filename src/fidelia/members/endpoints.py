@@ -4,13 +4,13 @@ import uuid
 from typing import Annotated
 
 from fastapi import APIRouter, Query, status
-from pydantic import AwareDatetime
 from sqlalchemy.orm import Session
 
 from fidelia.auth.dependencies import Admin, DbSession, Integrator, Reader
-from fidelia.errors import ERROR_RESPONSES, ValidationFailed
+from fidelia.errors import ERROR_RESPONSES
 from fidelia.events import log as events
 from fidelia.events.schemas import EventOut, ExternalId, MemberRef
+from fidelia.kit.bounds import Instant
 from fidelia.kit.clock import utcnow
 from fidelia.kit.pagination import Page
 from fidelia.members import service
@@ -18,6 +18,7 @@ from fidelia.members.schemas import (
     ConsentIn,
     ConsentOut,
     IdentityAdd,
+    LookupQuery,
     MemberCreate,
     MemberOut,
     MemberStatus,
@@ -46,8 +47,8 @@ def list_members(
     status: MemberStatus | None = None,
     channel: str | None = None,
     store: str | None = None,
-    enrolled_after: AwareDatetime | None = None,
-    enrolled_before: AwareDatetime | None = None,
+    enrolled_after: Instant | None = None,
+    enrolled_before: Instant | None = None,
     cursor: str | None = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
 ) -> Page[MemberOut]:
@@ -67,25 +68,16 @@ def list_members(
 
 @router.get("/lookup", response_model=MemberOut, summary="Find a member by any identity")
 def lookup(
-    principal: Reader,
-    session: DbSession,
-    card: str | None = None,
-    email: str | None = None,
-    phone: str | None = None,
-    namespace: Annotated[str | None, Query(description="System of an external id")] = None,
-    external_id: str | None = None,
+    principal: Reader, session: DbSession, query: Annotated[LookupQuery, Query()]
 ) -> MemberOut:
-    if (namespace is None) != (external_id is None):
-        raise ValidationFailed.on(
-            ("query", "external_id"), "give namespace and external_id together"
-        )
     external = (
-        ExternalId(namespace=namespace, value=external_id) if namespace and external_id else None
+        ExternalId(namespace=query.namespace, value=query.external_id)
+        if query.namespace and query.external_id
+        else None
     )
-    if not any((card, email, phone, external)):
-        raise ValidationFailed.on(("query",), "give card, email, phone or namespace+external_id")
-    ref = MemberRef(card=card, email=email, phone=phone, external=external)
-    return _out(session, service.lookup(session, programme=principal.programme, ref=ref))
+    ref = MemberRef(card=query.card, email=query.email, phone=query.phone, external=external)
+    member = service.lookup(session, programme=principal.programme, ref=ref, loc=("query",))
+    return _out(session, member)
 
 
 def _member(

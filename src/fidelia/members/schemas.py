@@ -4,10 +4,10 @@ import uuid
 from datetime import date, datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from fidelia.events.schemas import Channel, ConsentChannel, ExternalId, Profile
-from fidelia.kit.clock import ensure_aware
+from fidelia.kit.bounds import Instant
 
 MemberStatus = Literal["prospect", "active", "suspended", "closed"]
 
@@ -31,13 +31,8 @@ class MemberCreate(Profile):
     external_ids: list[ExternalId] = Field(default_factory=list, max_length=20)
     channel: Channel = "store"
     store: str | None = Field(default=None, max_length=64)
-    enrolled_at: datetime | None = None
+    enrolled_at: Instant | None = None
     consents: list[ConsentIn] = Field(default_factory=list, max_length=4)
-
-    @field_validator("enrolled_at")
-    @classmethod
-    def _aware(cls, value: datetime | None) -> datetime | None:
-        return None if value is None else ensure_aware(value)
 
 
 class MemberUpdate(Profile):
@@ -48,6 +43,30 @@ class IdentityAdd(Strict):
     kind: Literal["card", "email", "phone", "external"]
     value: str = Field(min_length=1, max_length=320)
     namespace: str | None = Field(default=None, max_length=64)
+
+
+class LookupQuery(Strict):
+    """Find a member by one identity: card, email, phone, or an external id with its system."""
+
+    card: str | None = Field(default=None, min_length=1, max_length=64)
+    email: str | None = Field(default=None, min_length=3, max_length=320)
+    phone: str | None = Field(default=None, min_length=3, max_length=32)
+    namespace: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=64,
+        pattern=r"^[A-Za-z0-9_.:-]+$",
+        description="System of an external id (with external_id)",
+    )
+    external_id: str | None = Field(default=None, min_length=1, max_length=200)
+
+    @model_validator(mode="after")
+    def _one_identity(self) -> LookupQuery:
+        if (self.namespace is None) != (self.external_id is None):
+            raise ValueError("give namespace and external_id together")
+        if not any((self.card, self.email, self.phone, self.external_id)):
+            raise ValueError("give card, email, phone or namespace+external_id")
+        return self
 
 
 class StatusChange(Strict):

@@ -277,8 +277,12 @@ def resolve(
     return (owners.pop() if owners else None), keys
 
 
-def lookup(session: Session, *, programme: Programme, ref: MemberRef) -> Member:
-    member_id, _ = resolve(session, programme=programme, ref=ref, loc=())
+def lookup(
+    session: Session, *, programme: Programme, ref: MemberRef, loc: tuple[str | int, ...] = ()
+) -> Member:
+    """The member one of ``ref``'s identities belongs to; ``loc`` prefixes the fields named
+    in errors (``("query",)`` for the lookup endpoint)."""
+    member_id, _ = resolve(session, programme=programme, ref=ref, loc=loc)
     if member_id is None:
         raise NotFound("no member has this identity")
     return get(session, programme=programme, member_id=member_id)

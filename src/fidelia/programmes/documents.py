@@ -23,7 +23,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from fidelia.engagement.schemas import BadgeDef, ChallengeDef
-from fidelia.errors import FieldError, NotFound, ValidationFailed
+from fidelia.errors import FieldError, NotFound, ValidationFailed, error_message
+from fidelia.kit.bounds import find_nul
 from fidelia.kit.clock import utcnow
 from fidelia.kit.conditions import condition_fields
 from fidelia.ledger.schemas import WalletIn
@@ -66,10 +67,13 @@ def parse(raw: Any) -> ProgrammeDocument:
     """Validate a raw document; 422 naming the path of every error."""
     if not isinstance(raw, dict):
         raise ValidationFailed.on((), "a programme document is a mapping")
+    nul = find_nul(raw)  # from a file (the API refuses NUL at its door)
+    if nul is not None:
+        raise ValidationFailed.on(nul, "text must not contain the NUL character (\\u0000)")
     try:
         doc = ProgrammeDocument.model_validate(raw)
     except ValidationError as exc:
-        fields = [FieldError(tuple(e["loc"]), e["msg"]) for e in exc.errors()]
+        fields = [FieldError(tuple(e["loc"]), error_message(e)) for e in exc.errors()]
         detail = "; ".join(f"{'.'.join(str(p) for p in f.loc)}: {f.msg}" for f in fields)
         raise ValidationFailed(detail, fields=fields) from exc
     if doc.locale is not None:

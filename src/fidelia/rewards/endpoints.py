@@ -9,11 +9,11 @@ from dataclasses import asdict
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Response, status
-from pydantic import AwareDatetime
 from sqlalchemy.orm import Session
 
 from fidelia.auth.dependencies import Admin, DbSession, Integrator, Reader
 from fidelia.errors import ERROR_RESPONSES
+from fidelia.kit.bounds import Instant
 from fidelia.kit.pagination import Page
 from fidelia.members import service as members
 from fidelia.models import Programme, Redemption, Reward
@@ -225,8 +225,8 @@ def fulfil_redemption(
 def donation_totals(
     principal: Reader,
     session: DbSession,
-    since: AwareDatetime | None = None,
-    until: AwareDatetime | None = None,
+    since: Instant | None = None,
+    until: Instant | None = None,
 ) -> list[DonationTotalOut]:
     """Donations per association: how many, the points converted, the money given."""
     rows = donations.totals(session, programme=principal.programme, since=since, until=until)

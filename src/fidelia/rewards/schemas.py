@@ -11,8 +11,9 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Annotated, Any, Literal, Self
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from fidelia.kit.bounds import Instant
 from fidelia.kit.conditions import parse_condition
 
 Slug = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[a-z0-9][a-z0-9_-]*$")]
@@ -46,8 +47,8 @@ class RewardIn(_In):
         default_factory=dict, description="Price in points for members of these tiers"
     )
     stock: int | None = Field(default=None, ge=0, description="None: unlimited")
-    available_from: AwareDatetime | None = None
-    available_until: AwareDatetime | None = None
+    available_from: Instant | None = None
+    available_until: Instant | None = None
     eligible_tiers: list[str] = Field(default_factory=list, description="Empty: every tier")
     condition: Any | None = Field(
         default=None, description="Condition over {member: {...}, state: {...}}"
@@ -92,8 +93,8 @@ class RewardUpdate(_In):
     cost_points: Points | None = None
     cost_by_tier: dict[str, Points] | None = None
     stock: int | None = Field(default=None, ge=0)
-    available_from: AwareDatetime | None = None
-    available_until: AwareDatetime | None = None
+    available_from: Instant | None = None
+    available_until: Instant | None = None
     eligible_tiers: list[str] | None = None
     condition: Any | None = None
     limit_per_member: int | None = Field(default=None, ge=1)
@@ -179,8 +180,8 @@ class PoolIn(_In):
     min_basket: Money | None = None
     categories: list[str] = Field(default_factory=list, description="Empty: the whole basket")
     max_uses: int = Field(default=1, ge=1, le=1_000_000, description="1: single-use")
-    valid_from: AwareDatetime | None = None
-    valid_until: AwareDatetime | None = None
+    valid_from: Instant | None = None
+    valid_until: Instant | None = None
     validity_days: int | None = Field(default=None, ge=1, le=3650)
 
     @field_validator("pattern")
@@ -205,8 +206,8 @@ class PoolIn(_In):
 
 class PoolUpdate(_In):
     name: str | None = Field(default=None, min_length=1, max_length=200)
-    valid_from: AwareDatetime | None = None
-    valid_until: AwareDatetime | None = None
+    valid_from: Instant | None = None
+    valid_until: Instant | None = None
     validity_days: int | None = Field(default=None, ge=1, le=3650)
 
 

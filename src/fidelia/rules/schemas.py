@@ -21,7 +21,7 @@ checks alike) and raises :class:`~fidelia.errors.ValidationFailed` with the path
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import datetime
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -29,6 +29,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from fidelia.errors import ValidationFailed
+from fidelia.kit.bounds import Day
 from fidelia.kit.clock import ensure_aware
 from fidelia.kit.conditions import Condition, condition_fields, validation_failed
 
@@ -142,7 +143,7 @@ class Window(Doc):
 
     kind: Literal["lifetime", "rolling_days", "calendar_month", "calendar_year", "since"]
     days: Annotated[int, Field(ge=1, le=366)] | None = None
-    since: date | None = None
+    since: Day | None = None
 
     @model_validator(mode="after")
     def _complete(self) -> Window:

@@ -15,7 +15,9 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Annotated, Literal, Self
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from fidelia.kit.bounds import Instant
 
 Slug = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[a-z0-9][a-z0-9_-]*$")]
 Window = Literal["rolling_12_months", "calendar_year", "anniversary", "since_joining"]
@@ -102,7 +104,7 @@ class ManualAssignIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     tier: Slug
-    until: AwareDatetime | None = Field(None, description="None: until removed")
+    until: Instant | None = Field(None, description="None: until removed")
     reason: str = Field("manual", min_length=1, max_length=200)
 
 
@@ -156,7 +158,7 @@ class TierChangeOut(BaseModel):
 class RequalifyIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    at: AwareDatetime | None = Field(None, description="Review every member due by then (now)")
+    at: Instant | None = Field(None, description="Review every member due by then (now)")
 
 
 class RequalifyOut(BaseModel):

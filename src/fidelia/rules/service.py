@@ -36,11 +36,12 @@ from fidelia.engagement import service as engagement
 from fidelia.engagement.rewarding import give_voucher
 from fidelia.events.schemas import Purchase, Return
 from fidelia.ledger import operations as ledger
-from fidelia.models import Event, Programme, RuleCounter
+from fidelia.models import Event, Programme
 from fidelia.models import MemberState as MemberStateRow
 from fidelia.programmes.documents import get_version, rules_of
 from fidelia.rules import returns
 from fidelia.rules.compiler import CompiledProgramme, compile_programme
+from fidelia.rules.counters import CounterBook
 from fidelia.rules.engine import evaluate
 from fidelia.rules.outcome import Amount, Award, AwardBadge, Evaluation, IssueVoucher
 from fidelia.rules.state import (
@@ -118,13 +119,15 @@ class EngineRun:
     stored: set[uuid.UUID] = field(default_factory=set)
     changed: set[uuid.UUID] = field(default_factory=set)
     looked_up: set[uuid.UUID] = field(default_factory=set)
-    counters: ProgrammeCounters | None = None
+    lock_counters: bool = False
+    book: CounterBook | None = None
     returns: dict[uuid.UUID, tuple[uuid.UUID, datetime]] = field(default_factory=dict)
     orders: dict[str, tuple[datetime, dict[str, Decimal]]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         rules = [r for rs in self.compiled.by_type.values() for r in (*rs.base, *rs.boosters)]
-        self.programme_limits = any(r.budget is not None or r.first_n_members for r in rules)
+        self.limited = {r.id for r in rules if r.budget is not None or r.first_n_members}
+        self.programme_limits = bool(self.limited)
 
     def load_states(self, member_ids: Iterable[uuid.UUID]) -> None:
         """Read the stored states of these members (once each per run)."""
@@ -141,19 +144,13 @@ class EngineRun:
                 self.stored.add(member_id)
 
     def _counters(self) -> ProgrammeCounters:
-        """Programme-wide counters, locked: rules with budgets or first-N serialise here."""
-        if self.counters is None:
-            rows = self.session.scalars(
-                select(RuleCounter)
-                .where(RuleCounter.programme_id == self.programme.id)
-                .order_by(RuleCounter.rule_id)
-                .with_for_update()
+        """Programme-wide counters of rules with budgets or first-N, read once per run:
+        without a lock, or locked when ``lock_counters`` (see :mod:`fidelia.rules.counters`)."""
+        if self.book is None:
+            self.book = CounterBook.load(
+                self.session, self.programme.id, self.limited, locked=self.lock_counters
             )
-            self.counters = ProgrammeCounters()
-            for row in rows:
-                self.counters.issued[row.rule_id] = Decimal(row.issued)
-                self.counters.members[row.rule_id] = row.members
-        return self.counters
+        return self.book.counters
 
     def evaluate(
         self, event: EngineEvent, member_id: uuid.UUID, profile: Mapping[str, Any] | None = None
@@ -183,6 +180,10 @@ class EngineRun:
             self._post(effect, event, event_id, member_id)
         if evaluation.effects and self.programme_limits:
             record_counters(self._counters(), evaluation, state)
+            assert self.book is not None
+            self.book.touched.update(
+                e.rule_id for e in evaluation.effects if e.rule_id in self.limited
+            )
         applied = self._apply_effects(evaluation, event, event_id, member_id)
         state = apply_event(state, event, evaluation, self.compiled)
         state, followed = self._follow(state, evaluation, event, event_id, member_id)
@@ -350,24 +351,9 @@ class EngineRun:
                 )
                 self.stored.add(member_id)
         self.changed.clear()
-        if self.counters is not None:
-            self._write_counters(self.counters)
         self.session.flush()
-
-    def _write_counters(self, counters: ProgrammeCounters) -> None:
-        existing = {
-            row.rule_id: row
-            for row in self.session.scalars(
-                select(RuleCounter).where(RuleCounter.programme_id == self.programme.id)
-            )
-        }
-        for rule_id in set(counters.issued) | set(counters.members):
-            row = existing.get(rule_id)
-            if row is None:
-                row = RuleCounter(programme_id=self.programme.id, rule_id=rule_id)
-                self.session.add(row)
-            row.issued = str(counters.issued.get(rule_id, 0))
-            row.members = counters.members.get(rule_id, 0)
+        if self.book is not None:
+            self.book.write()  # last: CountersMoved rolls the caller's savepoint back
 
 
 def _purchase_of(

@@ -40,6 +40,8 @@ def typed_properties(
             typed = model.model_validate(properties)
         except ValidationError as exc:
             raise validation_failed(exc, ("properties",)) from exc
+        if isinstance(typed, Purchase):
+            check_total(typed)
         return typed.model_dump(mode="json", exclude_defaults=False), typed
     validator = schemas.get(event_type)
     if validator is not None:
@@ -49,6 +51,24 @@ def typed_properties(
             detail = "; ".join(".".join(str(p) for p in f.loc) + ": " + f.msg for f in fields)
             raise ValidationFailed(detail, fields=fields)
     return properties, None
+
+
+TOTAL_TOLERANCE_PER_LINE = Decimal("0.01")
+
+
+def check_total(purchase: Purchase) -> None:
+    """A purchase's ``total`` must be what its lines cost (after their discounts) plus shipping,
+    give or take a cent per line (tills round each line). Rules read both the lines and the
+    total (``event.total``), so a total that disagrees is refused rather than guessed at; an
+    order-wide discount belongs in the lines' ``discount``."""
+    expected = sum((line.amount for line in purchase.lines), Decimal(0)) + purchase.shipping
+    tolerance = TOTAL_TOLERANCE_PER_LINE * len(purchase.lines)
+    if abs(purchase.total - expected) > tolerance:
+        raise ValidationFailed.on(
+            ("properties", "total"),
+            f"{purchase.total} is not the lines after their discounts plus shipping "
+            f"({expected.normalize():f}, within {tolerance})",
+        )
 
 
 @dataclass

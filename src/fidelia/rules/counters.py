@@ -95,9 +95,10 @@ class CounterBook:
                 RuleCounter.members == before[1],
             )
             .values(issued=issued, members=members)
+            .returning(RuleCounter.rule_id)
             .execution_options(synchronize_session=False)
         )
-        return bool(result.rowcount)  # type: ignore[attr-defined]
+        return result.first() is not None
 
     def _insert_missing(
         self, rule_ids: Iterable[str], *, issued: str = "0", members: int = 0
@@ -110,5 +111,6 @@ class CounterBook:
             return 0
         dialect = self.session.get_bind().dialect.name
         insert = pg_insert if dialect == "postgresql" else sqlite_insert
-        result = self.session.execute(insert(RuleCounter).values(rows).on_conflict_do_nothing())
-        return int(result.rowcount)  # type: ignore[attr-defined]
+        statement = insert(RuleCounter).values(rows).on_conflict_do_nothing()
+        # Count the rows RETURNING gives back: rowcount is not reliable for multi-row inserts.
+        return len(self.session.execute(statement.returning(RuleCounter.rule_id)).all())

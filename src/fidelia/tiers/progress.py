@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from zoneinfo import ZoneInfo
 
 from sqlalchemy.orm import Session
 
@@ -49,7 +50,7 @@ def progress(
         window_end=m.local_midnight(end, tz) if end else None,
         metric=MetricOut(status_points=got.status_points, spend=got.spend, purchases=got.purchases),
         next=_next(section, rank, got, m.local_midnight(end, tz) if end else None),
-        keep=_keep(section, row, rank, joined),
+        keep=_keep(section, row, rank, joined, tz),
         perks=list(level.perks),
     )
 
@@ -66,12 +67,12 @@ def _next(
 
 
 def _keep(
-    section: TiersSection, row: MemberTier | None, rank: int, joined: object
+    section: TiersSection, row: MemberTier | None, rank: int, joined: object, tz: ZoneInfo
 ) -> KeepOut | None:
     """What the review will judge: the metric since the start of the window it looks at."""
     if row is None or rank == 0 or row.source == "manual" or row.review_at is None:
         return None
-    tz = row.review_at.tzinfo
+    # the review's local day: review_at is a local midnight, stored (and read back) in UTC
     review = row.review_at.astimezone(tz).date()
     if row.grace_until is not None:
         start, _ = m.window(section, day=review, enrolled=joined)  # type: ignore[arg-type]

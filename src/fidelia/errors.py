@@ -105,6 +105,7 @@ def _error(code: str, detail: str) -> dict[str, Any]:
 
 
 _ERROR_EXAMPLES: dict[int, dict[str, Any]] = {
+    400: _error("bad_request", "There was an error parsing the body"),
     401: _error("unauthorized", "this API key has been revoked"),
     403: _error("forbidden", "this key has scope 'read'; this call needs 'integration'"),
     404: _error("not_found", "member 019ceb9e-6018-78a4-ad11-f033b48438b5 does not exist"),
@@ -113,6 +114,7 @@ _ERROR_EXAMPLES: dict[int, dict[str, Any]] = {
         "detail": "identity already belongs to another member: card",
         "fields": [{"loc": ["body", "card"], "msg": "card 'EC1625792787' is taken"}],
     },
+    413: _error("payload_too_large", "the request body is larger than 1048576 bytes"),
     422: _INVALID,
 }
 
@@ -123,10 +125,12 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
         "content": {"application/json": {"example": _ERROR_EXAMPLES[status]}},
     }
     for status, text in {
+        400: "A body that cannot be read as text (not UTF-8)",
         401: "Missing, unknown or revoked API key",
         403: "The key's scope does not allow this call",
         404: "Unknown id",
         409: "Conflict with the current state",
+        413: "The request body is over the size limit",
         422: "Invalid input; `fields` names the path of each invalid field",
     }.items()
 }

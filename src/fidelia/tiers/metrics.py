@@ -11,6 +11,7 @@ Nothing here does I/O or reads the clock.
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
@@ -72,6 +73,33 @@ def totals(metrics: dict[str, Any], start: date | None, end: date | None) -> Tot
             spend += Decimal(s)
             status += sp
     return Totals(purchases, spend, status)
+
+
+@dataclass(frozen=True, slots=True)
+class Daily:
+    """One member's metric parsed once, to sum many windows of it (a catch-up judges one window
+    per review): :meth:`totals` gives what :func:`totals` gives."""
+
+    metrics: dict[str, Any]
+    keys: list[str]
+    values: list[tuple[int, Decimal, int]]
+
+    @classmethod
+    def of(cls, metrics: dict[str, Any]) -> Daily:
+        days = sorted(metrics.get("days", {}).items())
+        return cls(metrics, [k for k, _ in days], [(p, Decimal(s), sp) for _, (p, s, sp) in days])
+
+    def totals(self, start: date | None, end: date | None) -> Totals:
+        if start is None and end is None:
+            return totals(self.metrics, None, None)
+        lo = bisect_left(self.keys, start.isoformat()) if start else 0
+        hi = bisect_left(self.keys, end.isoformat()) if end else len(self.keys)
+        purchases, spend, status = 0, _ZERO, 0
+        for p, s, sp in self.values[lo:hi]:
+            purchases += p
+            spend += s
+            status += sp
+        return Totals(purchases, spend, status)
 
 
 def _anniversary(enrolled: date, year: int) -> date:

@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from itertools import islice
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TextIO
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import select, text
@@ -195,18 +195,12 @@ def run_import(
         process = process_members
     started = time.perf_counter()
     rejects = rejects_path or path.with_name(path.name + ".rejects.csv")
-    with rejects.open("a" if run.lines_done else "w", newline="", encoding="utf-8") as out:
-        writer = csv.writer(out)
-        if not run.lines_done:
-            writer.writerow(["line", "id", "error", "detail"])
-        written = 0
+    with _open_rejects(rejects, run.lines_done) as out:
         for chunk in _chunks(source, chunk_size):
             todo = [(n, r) for n, r in chunk if n > run.lines_done]
             if todo:
-                _one_chunk(database, programme, run, todo, process, report, writer)
-                written += 1
-                if written & (written - 1) == 0:  # after chunks 1, 2, 4, 8...
-                    _refresh_statistics(database)
+                _one_chunk(database, programme, run, todo, process, report, out)
+                _refresh_statistics(database)
             report.lines += len(todo)
             report.seconds = time.perf_counter() - started
             if progress is not None:
@@ -237,7 +231,7 @@ def _one_chunk(
     todo: list[Record],
     process: Processor,
     report: ImportReport,
-    writer: Any,
+    out: TextIO,
 ) -> None:
     readable = [(n, r) for n, r in todo if isinstance(r, dict)]
     unreadable = [Reject(n, "", "unreadable", r) for n, r in todo if isinstance(r, str)]
@@ -256,11 +250,32 @@ def _one_chunk(
         row.accepted += accepted
         row.duplicates += duplicates
         row.rejected += len(rejects)
+        rejects.sort(key=lambda r: r.line)
+        # in the report before the chunk commits: a crash leaves them, never loses them, and
+        # the resumed run drops the rows of chunks that did not commit (_open_rejects)
+        csv.writer(out).writerows([r.line, r.id, r.error, r.detail] for r in rejects)
+        out.flush()
     run.lines_done = todo[-1][0]
     report.accepted += accepted
     report.duplicates += duplicates
     report.rejected += len(rejects)
-    rejects.sort(key=lambda r: r.line)
     report.rejects.extend(rejects[: max(0, 1000 - len(report.rejects))])
-    for reject in rejects:
-        writer.writerow([reject.line, reject.id, reject.error, reject.detail])
+
+
+def _open_rejects(path: Path, lines_done: int) -> TextIO:
+    """The reject report, open for writing after its header. A resumed run keeps the rows of
+    the lines already committed (``<= lines_done``) and drops what a crash left of the rest:
+    rows of a chunk that rolled back, a row cut short."""
+    kept: list[list[str]] = []
+    if lines_done and path.exists():
+        with path.open(newline="", encoding="utf-8") as handle:
+            try:
+                for r in csv.reader(handle):
+                    if len(r) == 4 and r[0].isdigit() and int(r[0]) <= lines_done:
+                        kept.append(r)
+            except csv.Error:  # a quoted field cut short at the end: the rows read are kept
+                pass
+    out = path.open("w", newline="", encoding="utf-8")
+    csv.writer(out).writerows([["line", "id", "error", "detail"], *kept])
+    out.flush()
+    return out

@@ -55,7 +55,7 @@ def _field(response: Any) -> list[Any]:
         ("card=%20", ["query", "card"]),
         ("email=6&namespace=00&external_id=", ["query", "email"]),
         ("email=not-an-email", ["query", "email"]),
-        ("namespace=pos", ["query"]),
+        ("namespace=pos", ["query", "external_id"]),
         ("", ["query"]),
     ],
 )

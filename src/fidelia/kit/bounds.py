@@ -133,3 +133,22 @@ FreeJson = Annotated[
         f"{MAX_JSON_BYTES // 1024} KiB, no NUL character"
     ),
 ]
+
+
+# -- counts, labels and short lists -----------------------------------------------------------
+MAX_COUNT = 10**9  # stock, first-N, limits per member, thresholds counted in purchases...
+
+Count = Annotated[int, Field(ge=1, le=MAX_COUNT)]
+"""A positive count (a limit, a threshold, a stock of at least one)."""
+
+Stock = Annotated[int, Field(ge=0, le=MAX_COUNT)]
+
+LocaleTag = Annotated[str, Field(min_length=2, max_length=35)]
+
+Labels = Annotated[
+    dict[LocaleTag, Annotated[str, Field(max_length=1000)]],
+    Field(max_length=50, description="Text per locale (BCP 47 tag), e.g. {'fr-FR': '...'}"),
+]
+
+ShortText = Annotated[str, Field(min_length=1, max_length=100)]
+"""A code, a tier or category name, a field path: what a list or a mapping is keyed by."""

@@ -24,7 +24,7 @@ from sqlalchemy.orm import Session
 
 from fidelia.engagement.schemas import BadgeDef, ChallengeDef
 from fidelia.errors import FieldError, NotFound, ValidationFailed, error_message
-from fidelia.kit.bounds import find_nul
+from fidelia.kit.bounds import LocaleTag, ShortText, find_nul
 from fidelia.kit.clock import utcnow
 from fidelia.kit.conditions import condition_fields
 from fidelia.ledger.schemas import WalletIn
@@ -43,10 +43,10 @@ class ProgrammeDocument(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     name: str | None = Field(default=None, min_length=1, max_length=200)
-    locale: str | None = None
+    locale: LocaleTag | None = None
     settings: ProgrammeSettings = Field(default_factory=ProgrammeSettings)
-    wallets: list[WalletIn] | None = None
-    exclusive_groups: dict[str, Strategy] = Field(default_factory=dict)
+    wallets: list[WalletIn] | None = Field(default=None, max_length=20)
+    exclusive_groups: dict[ShortText, Strategy] = Field(default_factory=dict, max_length=50)
     rules: list[EarningRule] = Field(default_factory=list, max_length=500)
     tiers: TiersSection | None = None
     badges: list[BadgeDef] = Field(default_factory=list, max_length=200)

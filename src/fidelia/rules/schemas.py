@@ -21,7 +21,6 @@ checks alike) and raises :class:`~fidelia.errors.ValidationFailed` with the path
 
 from __future__ import annotations
 
-from datetime import datetime
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -29,8 +28,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from fidelia.errors import ValidationFailed
-from fidelia.kit.bounds import Day
-from fidelia.kit.clock import ensure_aware
+from fidelia.kit.bounds import Count, Day, FreeJson, Instant, ShortText
 from fidelia.kit.conditions import Condition, condition_fields, validation_failed
 
 Slug = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[a-z0-9][a-z0-9_-]*$")]
@@ -78,7 +76,7 @@ class SpendAward(_Grant):
     kind: Literal["spend"]
     wallet: Slug = "points"
     rate: Rate | None = Decimal(1)
-    rate_by_tier: dict[str, Rate] = Field(default_factory=dict)
+    rate_by_tier: dict[ShortText, Rate] = Field(default_factory=dict, max_length=20)
     multiplier: Annotated[Decimal, Field(gt=0, max_digits=8, decimal_places=4)] = Decimal(1)
     base: SpendBase = SpendBase()
     min_base: Amount | None = Field(None, description="Matching lines must reach this amount")
@@ -117,7 +115,7 @@ class BadgeEffect(Doc):
 class EmitEffect(Doc):
     kind: Literal["emit"]
     event: EventType
-    data: dict[str, Any] = Field(default_factory=dict)
+    data: FreeJson = Field(default_factory=dict)
 
 
 Effect = Annotated[VoucherEffect | BadgeEffect | EmitEffect, Field(discriminator="kind")]
@@ -125,17 +123,17 @@ Effect = Annotated[VoucherEffect | BadgeEffect | EmitEffect, Field(discriminator
 
 class Place(Doc):
     id: str | None = Field(None, max_length=64)
-    lat: Annotated[float, Field(ge=-90, le=90)]
-    lon: Annotated[float, Field(ge=-180, le=180)]
+    lat: Annotated[float, Field(ge=-90, le=90, allow_inf_nan=False)]
+    lon: Annotated[float, Field(ge=-180, le=180, allow_inf_nan=False)]
 
 
 class Geofence(Doc):
     """The event's coordinates must be within ``radius_km`` of one of ``places`` (haversine)."""
 
     places: list[Place] = Field(min_length=1, max_length=1000)
-    radius_km: Annotated[float, Field(gt=0, le=100)]
-    lat_field: str = "event.properties.lat"
-    lon_field: str = "event.properties.lon"
+    radius_km: Annotated[float, Field(gt=0, le=100, allow_inf_nan=False)]
+    lat_field: ShortText = "event.properties.lat"
+    lon_field: ShortText = "event.properties.lon"
 
 
 class Window(Doc):
@@ -158,7 +156,7 @@ class Milestone(Doc):
     """Purchases and spend over a window; reached once per member (its lifetime usage)."""
 
     window: Window = Window(kind="lifetime")
-    purchases: Annotated[int, Field(ge=1)] | None = None
+    purchases: Count | None = None
     spend: Amount | None = None
 
     @model_validator(mode="after")
@@ -172,7 +170,7 @@ class Limit(Doc):
     """Per member and per period: at most ``max_awards`` awards and/or ``max_amount`` units."""
 
     per: Period
-    max_awards: Annotated[int, Field(ge=1)] | None = None
+    max_awards: Count | None = None
     max_amount: Amount | None = None
 
     @model_validator(mode="after")
@@ -186,11 +184,11 @@ class EarningRule(Doc):
     """One earning rule; ``id`` + ``version`` are recorded on everything it awards."""
 
     id: Slug
-    version: Annotated[int, Field(ge=1)] = 1
+    version: Annotated[int, Field(ge=1, le=1_000_000)] = 1
     name: str = Field(min_length=1, max_length=200)
     active: bool = True
-    valid_from: datetime | None = None
-    valid_to: datetime | None = None
+    valid_from: Instant | None = None
+    valid_to: Instant | None = None
     event_type: EventType = "purchase"
     when: Condition | None = None
     lines: Condition | None = None
@@ -201,14 +199,9 @@ class EarningRule(Doc):
     effects: list[Effect] = Field(default_factory=list, max_length=20)
     limits: list[Limit] = Field(default_factory=list, max_length=10)
     budget: Amount | None = Field(None, description="Programme-wide total this rule may award")
-    first_n_members: Annotated[int, Field(ge=1)] | None = None
-    priority: int = 0
+    first_n_members: Count | None = None
+    priority: int = Field(0, ge=-1_000_000, le=1_000_000)
     exclusive_group: Slug | None = None
-
-    @field_validator("valid_from", "valid_to")
-    @classmethod
-    def _aware(cls, value: datetime | None) -> datetime | None:
-        return None if value is None else ensure_aware(value)
 
     @model_validator(mode="after")
     def _coherent(self) -> EarningRule:
@@ -225,9 +218,9 @@ class ProgrammeRules(Doc):
     currency: str = Field("EUR", pattern=r"^[A-Z]{3}$")
     time_zone: str = "UTC"
     wallets: list[WalletDef] = Field(
-        default_factory=lambda: [WalletDef(name="points")], min_length=1
+        default_factory=lambda: [WalletDef(name="points")], min_length=1, max_length=20
     )
-    exclusive_groups: dict[Slug, Strategy] = Field(default_factory=dict)
+    exclusive_groups: dict[Slug, Strategy] = Field(default_factory=dict, max_length=50)
     rules: list[EarningRule] = Field(default_factory=list, max_length=500)
 
     @field_validator("time_zone")

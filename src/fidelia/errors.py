@@ -76,7 +76,7 @@ class Forbidden(FideliaError):
 
 
 _OFFSET_MSG = "datetime must carry a time zone offset (e.g. +01:00 or Z)"
-_INVALID = {
+_INVALID: dict[str, Any] = {
     "error": "validation_error",
     "detail": f"body.occurred_at: {_OFFSET_MSG}",
     "fields": [{"loc": ["body", "occurred_at"], "msg": _OFFSET_MSG}],

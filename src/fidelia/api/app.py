@@ -11,6 +11,7 @@ from fastapi import FastAPI
 from fidelia import __version__
 from fidelia.api import errors
 from fidelia.api.middleware import CatchAll, Guard
+from fidelia.api.openapi import DESCRIPTION, FideliaAPI
 from fidelia.auth.endpoints import router as apikeys_router
 from fidelia.config import get_settings
 from fidelia.db import Database
@@ -40,12 +41,8 @@ def create_app(database: Database, *, embedded_worker: bool = False) -> FastAPI:
             if worker is not None:
                 worker.stop()
 
-    app = FastAPI(
-        title="Fidelia",
-        version=__version__,
-        description="Customer loyalty and engagement platform. Authenticate with "
-        "`Authorization: Bearer <API key>` (or `X-API-Key`).",
-        lifespan=lifespan,
+    app = FideliaAPI(
+        title="Fidelia", version=__version__, description=DESCRIPTION, lifespan=lifespan
     )
     app.state.database = database
     errors.install(app)

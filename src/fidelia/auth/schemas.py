@@ -6,6 +6,9 @@ from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from fidelia.auth import examples as ex
+from fidelia.examples import examples
+
 
 class Scope(StrEnum):
     """Ordered: each scope includes the ones before it."""
@@ -23,14 +26,16 @@ class Scope(StrEnum):
 
 
 class ApiKeyCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+    model_config = ConfigDict(
+        extra="forbid", str_strip_whitespace=True, json_schema_extra=examples(ex.CREATE)
+    )
 
     name: str = Field(min_length=1, max_length=200)
     scope: Scope
 
 
 class ApiKeyOut(BaseModel):
-    model_config = ConfigDict(from_attributes=True)
+    model_config = ConfigDict(from_attributes=True, json_schema_extra=examples(ex.KEY, ex.REVOKED))
 
     id: uuid.UUID
     name: str
@@ -41,4 +46,6 @@ class ApiKeyOut(BaseModel):
 
 
 class ApiKeyCreated(ApiKeyOut):
+    model_config = ConfigDict(json_schema_extra=examples(ex.CREATED))
+
     key: str = Field(description="The secret. Shown once; only its digest is stored.")

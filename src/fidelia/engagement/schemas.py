@@ -20,6 +20,8 @@ from typing import Annotated, Any, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from fidelia.engagement import examples as ex
+from fidelia.examples import examples
 from fidelia.kit.bounds import Instant
 from fidelia.kit.conditions import Condition
 
@@ -108,6 +110,8 @@ class ChallengeDef(_Doc):
 
 
 class BadgeOut(BaseModel):
+    model_config = ConfigDict(json_schema_extra=examples(ex.BADGE, ex.CRITIC))
+
     badge: str
     name: str
     labels: dict[str, str]
@@ -119,6 +123,8 @@ class BadgeOut(BaseModel):
 
 
 class GoalProgressOut(BaseModel):
+    model_config = ConfigDict(json_schema_extra=examples(ex.GOAL))
+
     event_type: str
     measure: str
     target: Decimal
@@ -127,6 +133,8 @@ class GoalProgressOut(BaseModel):
 
 
 class ChallengeOut(BaseModel):
+    model_config = ConfigDict(json_schema_extra=examples(ex.CHALLENGE, ex.RECYCLER))
+
     challenge: str
     name: str
     labels: dict[str, str]

@@ -4,18 +4,22 @@ import uuid
 from typing import Any
 
 from fastapi import APIRouter, Response, status
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from fidelia.auth.dependencies import Admin, DbSession, Integrator, Reader
 from fidelia.errors import ERROR_RESPONSES, Conflict, FideliaError, FieldError, ValidationFailed
+from fidelia.events import examples as ex
 from fidelia.events import log, service, types
 from fidelia.events.schemas import BatchOutcome, EventIn, EventOut, EventOutcome
 from fidelia.events.types import EventTypeIn, EventTypeOut
+from fidelia.examples import examples
 
 router = APIRouter(tags=["events"], responses=ERROR_RESPONSES)
 
 
 class EventBatch(BaseModel):
+    model_config = ConfigDict(json_schema_extra=examples(ex.BATCH))
+
     events: list[dict[str, Any]] = Field(
         min_length=1,
         max_length=1000,
@@ -59,6 +63,8 @@ def post_event(
 
 
 class DryRunOut(BaseModel):
+    model_config = ConfigDict(json_schema_extra=examples(ex.DRY_RUN))
+
     member_id: uuid.UUID | None = Field(description="None: the event names nobody yet")
     version: int = Field(description="The programme version evaluated")
     totals: dict[str, Any]

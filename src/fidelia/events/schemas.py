@@ -15,6 +15,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from fidelia.events import examples as ex
+from fidelia.examples import examples
 from fidelia.kit.bounds import Day, FreeJson, Instant
 
 Channel = Literal["store", "web", "app", "import", "call_centre", "partner"]
@@ -33,12 +35,16 @@ class Strict(BaseModel):
 
 
 class ExternalId(Strict):
+    model_config = ConfigDict(json_schema_extra=examples(ex.EXTERNAL_ID))
+
     namespace: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:-]+$")
     value: str = Field(min_length=1, max_length=200)
 
 
 class MemberRef(Strict):
     """How an event or a request names a member: by id or by any of its identities."""
+
+    model_config = ConfigDict(json_schema_extra=examples(ex.MEMBER_REF))
 
     id: uuid.UUID | None = None
     card: str | None = Field(default=None, min_length=1, max_length=64)
@@ -143,6 +149,8 @@ BUILT_IN_MODELS: dict[str, type[Strict]] = {
 class EventIn(Strict):
     """One event as an integrator sends it."""
 
+    model_config = ConfigDict(json_schema_extra=examples(ex.PURCHASE, ex.RETURN, ex.REVIEW))
+
     id: str = Field(
         min_length=1, max_length=200, description="Idempotency key, unique per programme"
     )
@@ -159,6 +167,8 @@ class EventBatchIn(Strict):
 
 
 class EventOut(BaseModel):
+    model_config = ConfigDict(json_schema_extra=examples(ex.EVENT))
+
     id: uuid.UUID
     idempotency_key: str
     type: str
@@ -172,6 +182,8 @@ class EventOut(BaseModel):
 
 class EventOutcome(BaseModel):
     """What intake answered for one event; the same answer comes back if it is resent."""
+
+    model_config = ConfigDict(json_schema_extra=examples(ex.OUTCOME, ex.RETURN_OUTCOME))
 
     index: int | None = None
     id: str
@@ -193,6 +205,8 @@ class EventOutcome(BaseModel):
 
 
 class BatchOutcome(BaseModel):
+    model_config = ConfigDict(json_schema_extra=examples(ex.BATCH_OUTCOME, ex.BATCH_RESENT))
+
     accepted: int
     duplicates: int
     rejected: int

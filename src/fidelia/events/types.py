@@ -12,12 +12,14 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from fidelia.errors import FieldError, NotFound, ValidationFailed
+from fidelia.events import examples as ex
 from fidelia.events.schemas import BUILT_IN_TYPES, EVENT_TYPE_PATTERN
+from fidelia.examples import examples
 from fidelia.models import EventType, Programme
 
 
 class EventTypeIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", json_schema_extra=examples(ex.EVENT_TYPE_IN))
 
     description: str = Field(default="", max_length=2000)
     json_schema: dict[str, Any] = Field(
@@ -26,7 +28,9 @@ class EventTypeIn(BaseModel):
 
 
 class EventTypeOut(BaseModel):
-    model_config = ConfigDict(from_attributes=True, populate_by_name=True)
+    model_config = ConfigDict(
+        from_attributes=True, populate_by_name=True, json_schema_extra=examples(ex.EVENT_TYPE)
+    )
 
     name: str
     description: str

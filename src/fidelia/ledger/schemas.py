@@ -14,7 +14,9 @@ from typing import Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from fidelia.examples import examples
 from fidelia.kit.bounds import Day, Instant
+from fidelia.ledger import examples as ex
 
 Amount = int | Decimal
 Period = Literal["month", "quarter", "year"]
@@ -28,7 +30,7 @@ class ExpiryPolicy(BaseModel):
     programme's time zone; ``fixed``: at the end of ``date`` (programme time zone).
     """
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", json_schema_extra=examples(ex.EXPIRY))
 
     kind: Literal["never", "rolling", "end_of_period", "fixed"] = "never"
     days: int | None = Field(default=None, ge=1, le=36_500)
@@ -53,7 +55,7 @@ class PendingPolicy(BaseModel):
     """Whether earned value is held before it can be spent: ``none``; ``days`` (a return
     window of ``days`` days); ``manual`` (until an explicit release)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", json_schema_extra=examples(ex.PENDING))
 
     kind: Literal["none", "days", "manual"] = "none"
     days: int | None = Field(default=None, ge=1, le=3_650)
@@ -72,7 +74,9 @@ class WalletIn(BaseModel):
     """A wallet declaration. ``scale`` defaults to 0 for points and to the currency's
     exponent for money; ``unit_value`` is the value of one unit in the programme currency."""
 
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+    model_config = ConfigDict(
+        extra="forbid", str_strip_whitespace=True, json_schema_extra=examples(ex.WALLET_IN)
+    )
 
     code: str = Field(min_length=1, max_length=32, pattern=r"^[a-z][a-z0-9_]*$")
     name: str = Field(min_length=1, max_length=100)
@@ -91,7 +95,7 @@ class WalletIn(BaseModel):
 
 
 class WalletOut(BaseModel):
-    model_config = ConfigDict(from_attributes=True)
+    model_config = ConfigDict(from_attributes=True, json_schema_extra=examples(ex.WALLET))
 
     id: uuid.UUID
     code: str
@@ -108,6 +112,8 @@ class WalletOut(BaseModel):
 class BalanceOut(BaseModel):
     """A member's balance in one wallet, with its value in the programme currency."""
 
+    model_config = ConfigDict(json_schema_extra=examples(ex.BALANCE, ex.CASHBACK_BALANCE))
+
     wallet: str
     unit: str
     available: Amount
@@ -119,6 +125,8 @@ class BalanceOut(BaseModel):
 
 
 class AsOfBalanceOut(BaseModel):
+    model_config = ConfigDict(json_schema_extra=examples(ex.AS_OF_BALANCE))
+
     wallet: str
     as_of: datetime
     available: Amount
@@ -127,6 +135,8 @@ class AsOfBalanceOut(BaseModel):
 
 class HistoryItem(BaseModel):
     """One transaction as seen from a member's account."""
+
+    model_config = ConfigDict(json_schema_extra=examples(ex.HISTORY_ITEM))
 
     transaction_id: uuid.UUID
     kind: str
@@ -146,11 +156,15 @@ class HistoryItem(BaseModel):
 class ExpiringOut(BaseModel):
     """How much expires on each day (programme time zone)."""
 
+    model_config = ConfigDict(json_schema_extra=examples(ex.EXPIRING))
+
     date: dt.date
     amount: Amount
 
 
 class EntryOut(BaseModel):
+    model_config = ConfigDict(json_schema_extra=examples(ex.ENTRY))
+
     account_id: uuid.UUID
     account: str = Field(description="'member' or the system account: issued, redeemed...")
     member_id: uuid.UUID | None
@@ -160,6 +174,8 @@ class EntryOut(BaseModel):
 
 
 class TransactionOut(BaseModel):
+    model_config = ConfigDict(json_schema_extra=examples(*ex.TRANSACTIONS))
+
     id: uuid.UUID
     wallet: str
     kind: str
@@ -181,7 +197,11 @@ class TransactionOut(BaseModel):
 class AdjustmentIn(BaseModel):
     """An operator's correction: positive credits a new lot, negative debits lots."""
 
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+    model_config = ConfigDict(
+        extra="forbid",
+        str_strip_whitespace=True,
+        json_schema_extra=examples(ex.ADJUSTMENT, ex.DEBIT),
+    )
 
     member_id: uuid.UUID
     wallet: str = Field(min_length=1, max_length=32)
@@ -195,7 +215,9 @@ class AdjustmentIn(BaseModel):
 class TransferIn(BaseModel):
     """Move value between two members of the programme (both sides in one transaction)."""
 
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+    model_config = ConfigDict(
+        extra="forbid", str_strip_whitespace=True, json_schema_extra=examples(ex.TRANSFER_IN)
+    )
 
     from_member_id: uuid.UUID
     to_member_id: uuid.UUID
@@ -206,7 +228,9 @@ class TransferIn(BaseModel):
 
 
 class ReverseIn(BaseModel):
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+    model_config = ConfigDict(
+        extra="forbid", str_strip_whitespace=True, json_schema_extra=examples(ex.REVERSE_IN)
+    )
 
     reason: str = Field(min_length=1, max_length=2000)
     actor: str = Field(min_length=1, max_length=200)

@@ -7,7 +7,9 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from fidelia.events.schemas import Channel, ConsentChannel, ExternalId, Profile
+from fidelia.examples import examples
 from fidelia.kit.bounds import Instant
+from fidelia.members import examples as ex
 
 MemberStatus = Literal["prospect", "active", "suspended", "closed"]
 
@@ -17,6 +19,8 @@ class Strict(BaseModel):
 
 
 class ConsentIn(Strict):
+    model_config = ConfigDict(json_schema_extra=examples(ex.CONSENT_IN))
+
     channel: ConsentChannel
     granted: bool
     source: str | None = Field(default=None, max_length=64)
@@ -24,6 +28,8 @@ class ConsentIn(Strict):
 
 class MemberCreate(Profile):
     """Enrolment. Identities are each unique within the programme."""
+
+    model_config = ConfigDict(json_schema_extra=examples(ex.ENROLMENT))
 
     card: str | None = Field(default=None, max_length=64)
     email: str | None = Field(default=None, max_length=320)
@@ -38,8 +44,12 @@ class MemberCreate(Profile):
 class MemberUpdate(Profile):
     """Profile changes; absent fields are left as they are."""
 
+    model_config = ConfigDict(json_schema_extra=examples(ex.UPDATE))
+
 
 class IdentityAdd(Strict):
+    model_config = ConfigDict(json_schema_extra=examples(ex.IDENTITY_ADD))
+
     kind: Literal["card", "email", "phone", "external"]
     value: str = Field(min_length=1, max_length=320)
     namespace: str | None = Field(default=None, max_length=64)
@@ -70,12 +80,14 @@ class LookupQuery(Strict):
 
 
 class StatusChange(Strict):
+    model_config = ConfigDict(json_schema_extra=examples(ex.STATUS_CHANGE))
+
     status: MemberStatus
     reason: str | None = Field(default=None, max_length=500)
 
 
 class IdentityOut(BaseModel):
-    model_config = ConfigDict(from_attributes=True)
+    model_config = ConfigDict(from_attributes=True, json_schema_extra=examples(ex.IDENTITY))
 
     kind: str
     namespace: str
@@ -83,7 +95,7 @@ class IdentityOut(BaseModel):
 
 
 class ConsentOut(BaseModel):
-    model_config = ConfigDict(from_attributes=True)
+    model_config = ConfigDict(from_attributes=True, json_schema_extra=examples(ex.CONSENT))
 
     channel: str
     granted: bool
@@ -92,7 +104,7 @@ class ConsentOut(BaseModel):
 
 
 class MemberOut(BaseModel):
-    model_config = ConfigDict(from_attributes=True)
+    model_config = ConfigDict(from_attributes=True, json_schema_extra=examples(ex.MEMBER))
 
     id: uuid.UUID
     status: MemberStatus

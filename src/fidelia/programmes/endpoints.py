@@ -3,12 +3,14 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Body, Query
 from pydantic import BaseModel, ConfigDict, Field
 
 from fidelia.auth.dependencies import Admin, DbSession, Reader
 from fidelia.errors import ERROR_RESPONSES
+from fidelia.examples import examples
 from fidelia.programmes import documents, service
+from fidelia.programmes import examples as ex
 from fidelia.programmes.schemas import ProgrammeOut, ProgrammeUpdate
 
 router = APIRouter(tags=["programme"], responses=ERROR_RESPONSES)
@@ -26,11 +28,15 @@ def update_programme(body: ProgrammeUpdate, principal: Admin, session: DbSession
 
 
 class DocumentOut(BaseModel):
+    model_config = ConfigDict(json_schema_extra=examples(ex.DOCUMENT_OUT))
+
     version: int = Field(description="The live version (0: nothing applied yet)")
     document: dict[str, Any] | None
 
 
 class ApplyOut(BaseModel):
+    model_config = ConfigDict(json_schema_extra=examples(ex.APPLY_OUT))
+
     version: int = Field(description="The live version after the call")
     changed: bool = Field(description="Whether the document differs from the live version")
     applied: bool
@@ -39,7 +45,7 @@ class ApplyOut(BaseModel):
 
 
 class VersionOut(BaseModel):
-    model_config = ConfigDict(from_attributes=True)
+    model_config = ConfigDict(from_attributes=True, json_schema_extra=examples(ex.VERSION))
 
     version: int
     actor: str
@@ -64,7 +70,7 @@ def read_document(principal: Reader, session: DbSession) -> DocumentOut:
     summary="Validate, diff and apply a programme document as a new version",
 )
 def apply_document(
-    body: dict[str, Any],
+    body: Annotated[dict[str, Any], Body(examples=[ex.DOCUMENT])],
     principal: Admin,
     session: DbSession,
     dry_run: Annotated[bool, Query(description="Validate and diff only")] = False,

@@ -8,13 +8,16 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import pycountry
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from fidelia.examples import examples
+from fidelia.programmes import examples as ex
+
 UnknownMemberPolicy = Literal["reject", "enrol_prospect"]
 
 
 class ProgrammeSettings(BaseModel):
     """Policies of a programme, stored as JSON on the programme row."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", json_schema_extra=examples(ex.SETTINGS))
 
     unknown_member: UnknownMemberPolicy = Field(
         default="reject",
@@ -78,7 +81,9 @@ def validate_locale(value: str) -> str:
 
 
 class ProgrammeUpdate(BaseModel):
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+    model_config = ConfigDict(
+        extra="forbid", str_strip_whitespace=True, json_schema_extra=examples(ex.UPDATE)
+    )
 
     name: str | None = Field(default=None, min_length=1, max_length=200)
     locale: str | None = None
@@ -91,7 +96,7 @@ class ProgrammeUpdate(BaseModel):
 
 
 class ProgrammeOut(BaseModel):
-    model_config = ConfigDict(from_attributes=True)
+    model_config = ConfigDict(from_attributes=True, json_schema_extra=examples(ex.PROGRAMME))
 
     id: uuid.UUID
     slug: str

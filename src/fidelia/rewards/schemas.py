@@ -13,8 +13,10 @@ from typing import Annotated, Any, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from fidelia.examples import examples
 from fidelia.kit.bounds import Instant
 from fidelia.kit.conditions import parse_condition
+from fidelia.rewards import examples as ex
 
 Slug = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[a-z0-9][a-z0-9_-]*$")]
 Money = Annotated[Decimal, Field(ge=0, max_digits=18, decimal_places=4)]
@@ -36,6 +38,10 @@ class RewardIn(_In):
     """A catalogue entry. Kind-specific fields: ``pool`` (voucher: the pool its codes come
     from), ``association`` (donation), ``value`` (the money a unit stands for: the donation
     made, the cashback credited, or a product's value for reporting)."""
+
+    model_config = ConfigDict(
+        json_schema_extra=examples(ex.REWARD_IN, ex.DONATION_IN, ex.WORKSHOP_IN)
+    )
 
     code: Slug
     kind: RewardKind
@@ -87,6 +93,8 @@ class RewardIn(_In):
 class RewardUpdate(_In):
     """A partial update; ``code`` and ``kind`` cannot change."""
 
+    model_config = ConfigDict(json_schema_extra=examples(ex.REWARD_UPDATE))
+
     name: str | None = Field(default=None, min_length=1, max_length=200)
     description: str | None = Field(default=None, max_length=5000)
     labels: dict[str, str] | None = None
@@ -107,6 +115,8 @@ class RewardUpdate(_In):
 
 
 class RewardOut(BaseModel):
+    model_config = ConfigDict(json_schema_extra=examples(ex.REWARD, ex.DONATION))
+
     id: uuid.UUID
     code: str
     kind: str
@@ -135,6 +145,10 @@ class RewardOut(BaseModel):
 class MemberRewardOut(BaseModel):
     """A catalogue entry as one member sees it: price resolved, eligibility explained."""
 
+    model_config = ConfigDict(
+        json_schema_extra=examples(ex.MEMBER_REWARD, ex.MEMBER_REWARD_BLOCKED)
+    )
+
     reward: RewardOut
     price: int = Field(description="Points this member pays (tier price if any)")
     eligible: bool = Field(description="The member may redeem it now (points aside)")
@@ -146,6 +160,8 @@ class MemberRewardOut(BaseModel):
 
 
 class RedeemIn(_In):
+    model_config = ConfigDict(json_schema_extra=examples(ex.REDEEM, ex.REDEEM_WORKSHOP))
+
     reward: str = Field(min_length=1, max_length=64, description="The reward's code or id")
     idempotency_key: Key = Field(description="A retry with the same key returns the first result")
     quantity: int = Field(default=1, ge=1, le=100)
@@ -155,11 +171,15 @@ class RedeemIn(_In):
 
 
 class CancelIn(_In):
+    model_config = ConfigDict(json_schema_extra=examples(ex.CANCEL))
+
     reason: str = Field(min_length=1, max_length=2000)
     actor: str = Field(min_length=1, max_length=200)
 
 
 class FulfilIn(_In):
+    model_config = ConfigDict(json_schema_extra=examples(ex.FULFIL))
+
     actor: str = Field(min_length=1, max_length=200)
     details: dict[str, Any] = Field(default_factory=dict, description="Tracking number, notes...")
 
@@ -171,6 +191,8 @@ class PoolIn(_In):
     ambiguous 0, O, 1, I, L), anything else is literal, e.g. ``WELCOME-XXXX-XXXX``; at least 8
     ``X``. Without a pattern, codes must be imported. Validity: fixed dates and/or
     ``validity_days`` after issue (the earlier end wins)."""
+
+    model_config = ConfigDict(json_schema_extra=examples(ex.POOL_IN, ex.PERCENT_POOL_IN))
 
     code: Slug
     name: str = Field(min_length=1, max_length=200)
@@ -205,6 +227,8 @@ class PoolIn(_In):
 
 
 class PoolUpdate(_In):
+    model_config = ConfigDict(json_schema_extra=examples(ex.POOL_UPDATE))
+
     name: str | None = Field(default=None, min_length=1, max_length=200)
     valid_from: Instant | None = None
     valid_until: Instant | None = None
@@ -212,6 +236,8 @@ class PoolUpdate(_In):
 
 
 class PoolOut(BaseModel):
+    model_config = ConfigDict(json_schema_extra=examples(ex.POOL))
+
     id: uuid.UUID
     code: str
     name: str
@@ -228,6 +254,8 @@ class PoolOut(BaseModel):
 
 
 class GenerateIn(_In):
+    model_config = ConfigDict(json_schema_extra=examples(ex.GENERATE))
+
     count: int = Field(ge=1, le=100_000)
 
 
@@ -241,17 +269,23 @@ class ImportIn(_In):
 
 
 class CodesOut(BaseModel):
+    model_config = ConfigDict(json_schema_extra=examples(ex.CODES))
+
     created: int
     codes: list[str] = Field(description="The codes created (at most the first 1,000)")
 
 
 class IssueIn(_In):
+    model_config = ConfigDict(json_schema_extra=examples(ex.ISSUE))
+
     member_id: uuid.UUID | None = Field(default=None, description="None: a bearer voucher")
     idempotency_key: Key
     actor: str = Field(min_length=1, max_length=200)
 
 
 class VoucherOut(BaseModel):
+    model_config = ConfigDict(json_schema_extra=examples(ex.VOUCHER))
+
     id: uuid.UUID
     code: str
     pool: str
@@ -270,6 +304,8 @@ class VoucherOut(BaseModel):
 
 
 class LineIn(_In):
+    model_config = ConfigDict(json_schema_extra=examples(ex.LINE))
+
     sku: str = Field(min_length=1, max_length=100)
     category: str | None = Field(default=None, max_length=100)
     quantity: Decimal = Field(gt=0, max_digits=12, decimal_places=3)
@@ -277,6 +313,8 @@ class LineIn(_In):
 
 
 class BasketIn(_In):
+    model_config = ConfigDict(json_schema_extra=examples(ex.BASKET))
+
     total: Money | None = Field(default=None, description="Default: the sum of the lines")
     lines: list[LineIn] = Field(default_factory=list, max_length=1000)
 
@@ -288,16 +326,22 @@ class BasketIn(_In):
 
 
 class ValidateIn(_In):
+    model_config = ConfigDict(json_schema_extra=examples(ex.VALIDATE))
+
     code: str = Field(min_length=1, max_length=64)
     member_id: uuid.UUID | None = None
     basket: BasketIn
 
 
 class RedeemVoucherIn(ValidateIn):
+    model_config = ConfigDict(json_schema_extra=examples(ex.REDEEM_VOUCHER))
+
     order_id: Key = Field(description="A retry with the same order id returns the first result")
 
 
 class ValidationOut(BaseModel):
+    model_config = ConfigDict(json_schema_extra=examples(ex.VALID, ex.INVALID))
+
     valid: bool
     reason: str | None = Field(
         description="unknown, not_issued, cancelled, used, expired, not_yet_valid, foreign, "
@@ -312,6 +356,8 @@ class ValidationOut(BaseModel):
 
 
 class VoucherUseOut(BaseModel):
+    model_config = ConfigDict(json_schema_extra=examples(ex.VOUCHER_USE))
+
     voucher_id: uuid.UUID
     code: str
     order_id: str
@@ -323,6 +369,8 @@ class VoucherUseOut(BaseModel):
 
 
 class RedemptionOut(BaseModel):
+    model_config = ConfigDict(json_schema_extra=examples(ex.REDEMPTION))
+
     id: uuid.UUID
     member_id: uuid.UUID
     reward_id: uuid.UUID
@@ -348,6 +396,8 @@ class RedemptionOut(BaseModel):
 
 
 class DonationTotalOut(BaseModel):
+    model_config = ConfigDict(json_schema_extra=examples(ex.DONATION_TOTAL))
+
     association: str
     donations: int
     points: int

@@ -17,7 +17,9 @@ from typing import Annotated, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from fidelia.examples import examples
 from fidelia.kit.bounds import Instant
+from fidelia.tiers import examples as ex
 
 Slug = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[a-z0-9][a-z0-9_-]*$")]
 Window = Literal["rolling_12_months", "calendar_year", "anniversary", "since_joining"]
@@ -44,6 +46,8 @@ class Thresholds(_Doc):
 
 class Perk(_Doc):
     """A benefit shown on the portal (earning rates and prices live in rules and rewards)."""
+
+    model_config = ConfigDict(json_schema_extra=examples(ex.PERK))
 
     code: Slug
     description: str = Field(min_length=1, max_length=500)
@@ -101,7 +105,7 @@ class TiersSection(_Doc):
 
 
 class ManualAssignIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", json_schema_extra=examples(ex.ASSIGN))
 
     tier: Slug
     until: Instant | None = Field(None, description="None: until removed")
@@ -109,12 +113,16 @@ class ManualAssignIn(BaseModel):
 
 
 class MetricOut(BaseModel):
+    model_config = ConfigDict(json_schema_extra=examples(ex.METRIC))
+
     status_points: int
     spend: Decimal
     purchases: int
 
 
 class NextTierOut(BaseModel):
+    model_config = ConfigDict(json_schema_extra=examples(ex.NEXT))
+
     tier: str
     name: str
     missing: dict[str, int | Decimal] = Field(description="What is left per threshold")
@@ -122,12 +130,16 @@ class NextTierOut(BaseModel):
 
 
 class KeepOut(BaseModel):
+    model_config = ConfigDict(json_schema_extra=examples(ex.KEEP))
+
     needed: dict[str, int | Decimal] = Field(description="What is left to keep the current tier")
     review_at: datetime | None
     grace_until: datetime | None
 
 
 class TierProgressOut(BaseModel):
+    model_config = ConfigDict(json_schema_extra=examples(ex.PROGRESS, ex.GOLD_PROGRESS))
+
     member_id: uuid.UUID
     tier: str | None
     name: str | None
@@ -144,7 +156,9 @@ class TierProgressOut(BaseModel):
 
 
 class TierChangeOut(BaseModel):
-    model_config = ConfigDict(from_attributes=True)
+    model_config = ConfigDict(
+        from_attributes=True, json_schema_extra=examples(ex.CHANGE, ex.JOINED)
+    )
 
     id: uuid.UUID
     from_tier: str | None
@@ -156,12 +170,14 @@ class TierChangeOut(BaseModel):
 
 
 class RequalifyIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", json_schema_extra=examples(ex.REQUALIFY))
 
     at: Instant | None = Field(None, description="Review every member due by then (now)")
 
 
 class RequalifyOut(BaseModel):
+    model_config = ConfigDict(json_schema_extra=examples(ex.REQUALIFY_OUT))
+
     reviewed: int
     upgraded: int
     downgraded: int

@@ -260,6 +260,8 @@ class GenerateIn(_In):
 
 
 class ImportIn(_In):
+    model_config = ConfigDict(json_schema_extra=examples(ex.IMPORT))
+
     codes: list[str] = Field(min_length=1, max_length=100_000)
     bearer: bool = Field(
         default=False,

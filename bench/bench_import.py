@@ -10,7 +10,13 @@ insert rate through SQLAlchemy, nothing else.
 Every run gets a fresh database (a file in a temporary directory; a database created from
 ``FIDELIA_BENCH_DATABASE_URL`` and dropped afterwards). Median of ``--runs`` runs (default 3).
 
-    python bench/bench_import.py [--runs 3] [--quick] [--profile FILE]
+The large-database case (PostgreSQL, where the import refreshes the planner's statistics): a
+database that already holds ``--history`` events (1,000,000: copies of the CDNOW rows under new
+ids and customers, with their members and identities, written with Core and analysed as
+autovacuum would), into which a new programme imports the first 5,000 lines of CDNOW; one
+programme per run, the same database. The reference is the same import into an empty database.
+
+    python bench/bench_import.py [--runs 3] [--quick] [--profile FILE] [--history 1000000]
 """
 
 from __future__ import annotations
@@ -49,7 +55,7 @@ CHUNK = 1000
 TIMEZONE = "America/New_York"
 
 
-def new_programme(url: str) -> uuid.UUID:
+def new_programme(url: str, slug: str = "cdnow") -> uuid.UUID:
     """A fresh schema (built by the migrations) with one programme in dollars."""
     from fidelia.db import Database
     from fidelia.migrations import upgrade
@@ -63,7 +69,7 @@ def new_programme(url: str) -> uuid.UUID:
             programme = programmes.create(
                 session,
                 data=ProgrammeCreate(
-                    slug="cdnow", name="CDNOW", currency="USD", timezone=TIMEZONE, country="US"
+                    slug=slug, name="CDNOW", currency="USD", timezone=TIMEZONE, country="US"
                 ),
             )
             return programme.id
@@ -71,12 +77,14 @@ def new_programme(url: str) -> uuid.UUID:
         database.dispose()
 
 
-def import_once(url: str, path: Path, tmp: Path, profile: Path | None = None) -> tuple[float, int]:
-    """Seconds and accepted events of one import into a fresh database."""
+def import_once(
+    url: str, path: Path, tmp: Path, profile: Path | None = None, slug: str = "cdnow"
+) -> tuple[float, int]:
+    """Seconds and accepted events of one import into a new programme (of a fresh database)."""
     from fidelia.db import Database
     from fidelia.events.imports import run_import
 
-    programme_id = new_programme(url)
+    programme_id = new_programme(url, slug)
     database = Database.from_url(url)
     profiler = cProfile.Profile() if profile else None
     try:
@@ -228,12 +236,96 @@ def measure_backend(
     return imports, raws
 
 
+def build_history(url: str, rows: list[dict[str, Any]], events: int) -> int:
+    """A programme with ``events`` past events: copies of ``rows`` under new ids, keys, orders
+    and customers, with their members and identities, written with Core; then ANALYZE, as
+    autovacuum would have done. Returns the number of events written."""
+    from sqlalchemy import create_engine, insert
+
+    from fidelia.db import normalise_url
+    from fidelia.kit.ids import uuid7
+    from fidelia.models import Event, Member, MemberIdentity
+
+    programme_id = new_programme(url, "history")
+    engine = create_engine(normalise_url(url))
+    written, copy = 0, 0
+    try:
+        while written < events:
+            members: dict[uuid.UUID, uuid.UUID] = {}
+            batch: dict[str, list[dict[str, Any]]] = {"m": [], "i": [], "e": []}
+            for row in rows[: events - written]:
+                member_id = members.get(row["member_id"])
+                if member_id is None:
+                    member_id = members[row["member_id"]] = uuid7()
+                    at = row["occurred_at"]
+                    batch["m"].append({"id": member_id, "programme_id": programme_id,
+                                       "status": "active", "enrolment_channel": "import",
+                                       "enrolled_at": at, "attributes": {}, "created_at": at,
+                                       "updated_at": at})  # fmt: skip
+                    batch["i"].append({"id": uuid7(), "programme_id": programme_id,
+                                       "member_id": member_id, "kind": "external",
+                                       "namespace": "cdnow", "value": f"{copy}-{len(members)}",
+                                       "created_at": at})  # fmt: skip
+                batch["e"].append({**row, "id": uuid7(), "programme_id": programme_id,
+                                   "idempotency_key": f"{copy}-{row['idempotency_key']}",
+                                   "reference": f"{copy}-{row['reference']}",
+                                   "member_id": member_id})  # fmt: skip
+            for key, model in (("m", Member), ("i", MemberIdentity), ("e", Event)):
+                for start in range(0, len(batch[key]), 10_000):
+                    with engine.begin() as conn:
+                        conn.execute(insert(model), batch[key][start : start + 10_000])
+            written += len(batch["e"])
+            copy += 1
+            log(f"history: {written:,} events")
+        with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            conn.exec_driver_sql("ANALYZE")
+    finally:
+        engine.dispose()
+    return written
+
+
+def measure_large(
+    path: Path, rows: list[dict[str, Any]], history: int, runs: int, tmp: Path
+) -> Figure:
+    """Seconds to import ``path`` into a new programme of a database of ``history`` events,
+    against the same import into an empty database."""
+    large, empty = [], []
+    accepted = 0
+    with database_url("postgresql", tmp) as url:
+        written = build_history(url, rows, history)
+        for run in range(1, runs + 1):
+            seconds, accepted = import_once(url, path, tmp, slug=f"run-{run}")
+            large.append(seconds)
+            with database_url("postgresql", tmp) as fresh:
+                empty.append(import_once(fresh, path, tmp)[0])
+            log(f"postgresql import {run}/{runs} next to {written:,} events: {accepted} events "
+                f"in {seconds:.2f} s; into an empty database {empty[-1]:.2f} s")  # fmt: skip
+    return figure(
+        f"import of {accepted:,} events next to {written:,}, PostgreSQL",
+        stats(large),
+        unit="s",
+        higher_is_better=False,
+        base=baseline("the same import into an empty database", stats(empty), unit="s",
+                      kind="reference"),
+        note="a new programme's CDNOW lines, chunks of 1000, in a database of another "
+        "programme's events, members and identities",
+    )  # fmt: skip
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--runs", type=int, default=None, help="runs per backend (default 3)")
     parser.add_argument("--quick", action="store_true", help="1 run of the first 10,000 lines")
     parser.add_argument("--lines", type=int, default=None, help="import only the first N lines")
     parser.add_argument("--no-postgres", action="store_true")
+    parser.add_argument(
+        "--history",
+        type=int,
+        default=None,
+        help="events already in the database of the "
+        "large-database case (default 1,000,000; 0: skip it)",
+    )
+    parser.add_argument("--only-large", action="store_true", help="only the large-database case")
     parser.add_argument(
         "--profile", type=Path, help="profile one SQLite import with cProfile into FILE, and stop"
     )
@@ -261,7 +353,7 @@ def main(argv: list[str] | None = None) -> int:
         else:
             backends.append("postgresql")
         labels = {"sqlite": "SQLite", "postgresql": "PostgreSQL"}
-        for backend in backends:
+        for backend in [] if args.only_large else backends:
             imports, raws = measure_backend(backend, path, rows, runs, tmp)
             raw = stats(raws)
             figures.append(
@@ -275,6 +367,10 @@ def main(argv: list[str] | None = None) -> int:
                     "ceiling",
                 )
             )
+        history = args.history if args.history is not None else 100_000 if quick else 1_000_000
+        if history and "postgresql" in backends:
+            small = limited_copy(CDNOW, 5_000, tmp)
+            figures.append(measure_large(small, raw_rows(CDNOW), history, runs, tmp))
     emit(NAME, figures, skipped=skipped)
     return 0
 

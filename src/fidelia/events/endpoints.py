@@ -50,6 +50,27 @@ _ERRORS: dict[str, type[FideliaError]] = {
 def post_event(
     body: EventIn, principal: Integrator, session: DbSession, response: Response
 ) -> EventOutcome:
+    """Send one event that happened to a member: a built-in type (`purchase`, `return`, `enrolment`,
+    `profile_updated`, `consent_changed`) whose properties are checked, or a custom type (free
+    properties, or checked against the JSON schema the programme declared for it). The member is
+    named by id or by any identity. The event is stored and the programme runs on it in the same
+    transaction: the answer says what it earned per wallet (`totals`) and why (`effects`: each award
+    with its rule, base, rate and lines; vouchers, badges; for a return, the points taken back). A
+    purchase's `total` must be its lines after discounts, plus shipping.
+
+    Retries: the event's `id` is its idempotency key. Sent again with the same content, it answers
+    the first outcome (status `duplicate`, 200) and changes nothing.
+
+    409: `idempotency_conflict` (the `id` was used for other content), `member_closed`, or a
+    `conflict` (the order was already sent as a purchase under another id; identities of different
+    members). 422: `validation_error` naming the field (e.g. a date-time without offset, a return of
+    more than was bought, of an order nobody sent), or `unknown_member` when nobody holds the
+    identity and the programme does not enrol unknown members (`settings.unknown_member`; with
+    `enrol_prospect` a prospect is enrolled and `member_created` is true). A refused event changes
+    nothing.
+
+    Scope: `integration`.
+    """
     (outcome,) = service.ingest(session, programme=principal.programme, events=[body])
     if outcome.status == "rejected":
         error = _ERRORS.get(outcome.error or "", ValidationFailed)
@@ -80,6 +101,15 @@ class DryRunOut(BaseModel):
     summary="What an event would earn now, with explanations; writes nothing",
 )
 def dry_run(body: EventIn, principal: Integrator, session: DbSession) -> DryRunOut:
+    """What the event would earn now, with every explanation, and the rules that matched but gave
+    nothing (`skipped`, with the reason: a limit, a budget, a cap). Nothing is written: no event, no
+    points, no counter. A member nobody holds yet is evaluated as a new member with an empty
+    history. Safe to call any number of times.
+
+    422: the event is invalid, as it would be for `POST /events`.
+
+    Scope: `integration`.
+    """
     return DryRunOut.model_validate(
         service.dry_run(session, programme=principal.programme, event=body)
     )
@@ -87,6 +117,17 @@ def dry_run(body: EventIn, principal: Integrator, session: DbSession) -> DryRunO
 
 @router.post("/events/batch", response_model=BatchOutcome, summary="Send up to 1,000 events")
 def post_batch(body: EventBatch, principal: Integrator, session: DbSession) -> BatchOutcome:
+    """Send up to 1,000 events, each shaped as for `POST /events`. Each one is accepted, found a
+    duplicate or rejected on its own, and a rejected one changes nothing: the answer is always 200
+    with one outcome per event, in order (`index`), and the counts. Events are processed in the
+    order given, so a return may follow its purchase in the same batch. Retrying a whole batch is
+    safe: the events already accepted come back as `duplicate`.
+
+    413: the body is over the bulk size limit. 422: `events` is empty, holds more than 1,000 items,
+    or an item is not an object (each event's own errors are in its outcome).
+
+    Scope: `integration`.
+    """
     outcomes = service.ingest_payloads(session, programme=principal.programme, payloads=body.events)
     return BatchOutcome(
         accepted=sum(o.status == "accepted" for o in outcomes),
@@ -100,12 +141,29 @@ def post_batch(body: EventBatch, principal: Integrator, session: DbSession) -> B
     "/events/{event_id}", response_model=EventOut, summary="An event by the id it was sent with"
 )
 def read_event(event_id: str, principal: Reader, session: DbSession) -> EventOut:
+    """The event stored under `event_id`, the id (idempotency key) it was sent with, as stored after
+    validation (properties normalised), with the time it was received.
+
+    404: no event with this id.
+
+    Scope: `read`.
+    """
     event = log.get_by_key(session, programme=principal.programme, key=event_id)
     return EventOut.model_validate(event, from_attributes=True)
 
 
-@router.get("/event-types", response_model=list[EventTypeOut], response_model_by_alias=True)
+@router.get(
+    "/event-types",
+    response_model=list[EventTypeOut],
+    response_model_by_alias=True,
+    summary="The custom event types the programme declared",
+)
 def list_event_types(principal: Reader, session: DbSession) -> list[EventTypeOut]:
+    """The custom event types the programme declared, with the JSON schema their properties are
+    checked against. Built-in types are not listed.
+
+    Scope: `read`.
+    """
     rows = types.list_types(session, programme=principal.programme)
     return [EventTypeOut.model_validate(r) for r in rows]
 
@@ -116,5 +174,15 @@ def list_event_types(principal: Reader, session: DbSession) -> list[EventTypeOut
 def declare_event_type(
     name: str, body: EventTypeIn, principal: Admin, session: DbSession
 ) -> EventTypeOut:
+    """Declare a custom event type (e.g. `review`, `check_in`) or replace its declaration: from now
+    on, its events' properties are checked against `schema` (JSON Schema 2020-12). Putting the same
+    declaration again changes nothing. Events of undeclared custom types are accepted with free
+    properties.
+
+    422: the name is a built-in type or not lower case letters, digits, `_` and `.`; the schema is
+    not a valid JSON Schema (`fields` gives its path inside `schema`).
+
+    Scope: `admin`.
+    """
     row = types.declare(session, programme=principal.programme, name=name, data=body)
     return EventTypeOut.model_validate(row)

@@ -34,13 +34,29 @@ def _out(session: Session, member: Member) -> MemberOut:
     return MemberOut.model_validate(service.details(session, member=member))
 
 
-@router.post("", response_model=MemberOut, status_code=status.HTTP_201_CREATED)
+@router.post(
+    "",
+    response_model=MemberOut,
+    status_code=status.HTTP_201_CREATED,
+    summary="Enrol a member",
+)
 def enrol(body: MemberCreate, principal: Integrator, session: DbSession) -> MemberOut:
+    """Enrol a person: their identities (card, email, phone, external ids: each unique in the
+    programme), profile and consents. Every identity is checked before anything is written.
+
+    Retries: a resend of the same enrolment is refused as a taken identity (409) and enrols no one
+    twice.
+
+    409: an identity belongs to another member (`fields` names it, e.g. `["body", "card"]`). 422:
+    the same identity twice, or an invalid field.
+
+    Scope: `integration`.
+    """
     member = service.enrol(session, programme=principal.programme, data=body)
     return _out(session, member)
 
 
-@router.get("", response_model=Page[MemberOut])
+@router.get("", response_model=Page[MemberOut], summary="List members, filtered")
 def list_members(
     principal: Reader,
     session: DbSession,
@@ -52,6 +68,14 @@ def list_members(
     cursor: str | None = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
 ) -> Page[MemberOut]:
+    """The programme's members in enrolment order, filtered by status, enrolment channel, store or
+    enrolment date (`enrolled_after` inclusive, `enrolled_before` exclusive). Paged: pass the
+    `next_cursor` of a page as `cursor` to get the next one.
+
+    422: a malformed filter or a cursor this API did not give.
+
+    Scope: `read`.
+    """
     found, next_cursor = service.list_members(
         session,
         programme=principal.programme,
@@ -70,6 +94,17 @@ def list_members(
 def lookup(
     principal: Reader, session: DbSession, query: Annotated[LookupQuery, Query()]
 ) -> MemberOut:
+    """The member who holds one identity: a card, an email, a phone, or an external id given as
+    `namespace` and `external_id` together. The identity is normalised as at enrolment (an email in
+    lower case, a phone in E.164 with the programme's country as default region) before it is
+    matched.
+
+    404: nobody holds this identity. 409: the identities given belong to different members. 422: no
+    identity given, `namespace` without `external_id` (or the reverse), or an email or phone that is
+    not one.
+
+    Scope: `read`.
+    """
     external = (
         ExternalId(namespace=query.namespace, value=query.external_id)
         if query.namespace and query.external_id
@@ -88,8 +123,14 @@ def _member(
     return service.get(session, programme=programme, member_id=member_id)
 
 
-@router.get("/{member_id}", response_model=MemberOut)
+@router.get("/{member_id}", response_model=MemberOut, summary="Read a member")
 def read_member(member_id: uuid.UUID, principal: Reader, session: DbSession) -> MemberOut:
+    """One member with their profile, identities and current consents.
+
+    404: no such member in the programme.
+
+    Scope: `read`.
+    """
     return _out(session, _member(session, principal.programme, member_id))
 
 
@@ -97,16 +138,36 @@ def read_member(member_id: uuid.UUID, principal: Reader, session: DbSession) -> 
 def update_member(
     member_id: uuid.UUID, body: MemberUpdate, principal: Integrator, session: DbSession
 ) -> MemberOut:
+    """Change profile fields: those present are set, those absent are left as they are; `attributes`
+    are merged key by key (a null value removes the key). Identities, consents and status have their
+    own calls. Sending the same body again changes nothing more.
+
+    404: no such member. 422: an invalid field.
+
+    Scope: `integration`.
+    """
     member = _member(session, principal.programme, member_id, lock=True)
     return _out(session, service.update_profile(session, member=member, profile=body))
 
 
 @router.post(
-    "/{member_id}/identities", response_model=MemberOut, status_code=status.HTTP_201_CREATED
+    "/{member_id}/identities",
+    response_model=MemberOut,
+    status_code=status.HTTP_201_CREATED,
+    summary="Add an identity (card, email, phone, external id)",
 )
 def add_identity(
     member_id: uuid.UUID, body: IdentityAdd, principal: Integrator, session: DbSession
 ) -> MemberOut:
+    """Link one more identity to the member: a card, an email, a phone, or an external id with its
+    `namespace` (the system it comes from, e.g. `shopify`).
+
+    404: no such member. 409: the identity belongs to a member already (this one included: a retry
+    is refused, and changes nothing). 422: an invalid value, or a namespace missing for an external
+    id (or given for another kind).
+
+    Scope: `integration`.
+    """
     programme = principal.programme
     member = _member(session, programme, member_id, lock=True)
     service.add_identity(
@@ -121,6 +182,14 @@ def add_identity(
 def set_consent(
     member_id: uuid.UUID, body: ConsentIn, principal: Integrator, session: DbSession
 ) -> ConsentOut:
+    """Grant or revoke the member's consent to be contacted on one channel (email, sms, push,
+    postal). The change is added to the consent history with its `source` (`api` by default);
+    sending it again records it again and leaves the same state.
+
+    404: no such member. 422: an unknown channel.
+
+    Scope: `integration`.
+    """
     programme = principal.programme
     member = _member(session, programme, member_id, lock=True)
     consent = service.set_consent(
@@ -135,10 +204,20 @@ def set_consent(
     return ConsentOut.model_validate(consent)
 
 
-@router.get("/{member_id}/consents/history", response_model=list[ConsentOut])
+@router.get(
+    "/{member_id}/consents/history",
+    response_model=list[ConsentOut],
+    summary="The member's consent changes, oldest first",
+)
 def consent_history(
     member_id: uuid.UUID, principal: Reader, session: DbSession
 ) -> list[ConsentOut]:
+    """Every consent change of the member, oldest first, with when and where it came from.
+
+    404: no such member.
+
+    Scope: `read`.
+    """
     member = _member(session, principal.programme, member_id)
     return [ConsentOut.model_validate(c) for c in service.consent_history(session, member=member)]
 
@@ -149,6 +228,15 @@ def consent_history(
 def change_status(
     member_id: uuid.UUID, body: StatusChange, principal: Admin, session: DbSession
 ) -> MemberOut:
+    """Suspend, reactivate or close the member (prospect → active, suspended or closed; active ↔
+    suspended; either → closed). A closed member stays closed: intake refuses their events. Asking
+    for the current status changes nothing, so a retry is harmless.
+
+    404: no such member. 409: the change is not allowed from the current status (e.g. reopening a
+    closed member).
+
+    Scope: `admin`.
+    """
     member = _member(session, principal.programme, member_id, lock=True)
     return _out(session, service.set_status(session, member=member, status=body.status))
 
@@ -163,6 +251,13 @@ def member_events(
     cursor: str | None = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> Page[EventOut]:
+    """The member's events in the order they happened (`occurred_at`), as stored after validation.
+    Paged: pass the `next_cursor` of a page as `cursor` to get the next one.
+
+    404: no such member. 422: a cursor this API did not give.
+
+    Scope: `read`.
+    """
     member = _member(session, principal.programme, member_id)
     rows, next_cursor = events.list_for_member(session, member=member, cursor=cursor, limit=limit)
     return Page(

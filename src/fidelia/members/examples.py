@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from fidelia.examples import (
+    ADMIN_KEY_ID,
     CARD,
     EMAIL,
     ENROLLED_AT,
+    ENROLMENT_EVENT_ID,
     MEMBER_ID,
     MEMBER_UPDATED_AT,
     PHONE,
+    POS_KEY_ID,
     STORE,
     JsonObject,
 )
@@ -73,4 +76,49 @@ MEMBER: JsonObject = {
     ],
     "created_at": "2026-03-14T09:12:31.482913Z",
     "updated_at": MEMBER_UPDATED_AT,
+}
+
+ENROLMENT_OUTCOME: JsonObject = {
+    "id": "till-lyon-0412-enrol-0031",
+    "event_id": ENROLMENT_EVENT_ID,
+    "status": "accepted",
+    "totals": {},
+    "effects": [
+        {"kind": "voucher", "rule": {"id": "welcome-coupon", "version": 1}, "reward": "welcome"},
+        {
+            "kind": "voucher_issued",
+            "reward": "welcome",
+            "status": "issued",
+            "voucher_id": "019ceb9e-6018-7a52-b3d8-41c7e2f05a96",
+            "code": "WELCOME-6555-ESWU",
+        },
+        {
+            "kind": "tier",
+            "from": None,
+            "to": "bronze",
+            "reason": "joined",
+            "metric": {"purchases": 0, "spend": "0", "status_points": 0},
+        },
+    ],
+}
+"""The enrolment event ran the programme: a welcome coupon issued, the base tier joined."""
+
+ENROLLED: JsonObject = {**MEMBER, "enrolment": ENROLMENT_OUTCOME}
+
+JOINED: JsonObject = {
+    "from_status": None,
+    "to_status": "active",
+    "reason": "enrolment",
+    "at": ENROLLED_AT,
+    "actor": f"api_key:{POS_KEY_ID}",
+    "event_id": ENROLMENT_EVENT_ID,
+}
+
+SUSPENDED: JsonObject = {
+    "from_status": "active",
+    "to_status": "suspended",
+    "reason": "Card reported stolen (ticket 48197)",
+    "at": "2026-11-30T08:40:12.315527Z",
+    "actor": f"api_key:{ADMIN_KEY_ID}",
+    "event_id": None,
 }

@@ -189,7 +189,7 @@ POOL: JsonObject = {
     "counts": {"available": 4870, "active": 96, "used": 34},
 }
 
-GENERATE: JsonObject = {"count": 5000}
+GENERATE: JsonObject = {"count": 500}
 
 IMPORT: JsonObject = {"codes": ["NOEL2026", "HIVER-OUTDOOR"], "bearer": True}
 

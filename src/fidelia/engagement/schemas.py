@@ -22,7 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from fidelia.engagement import examples as ex
 from fidelia.examples import examples
-from fidelia.kit.bounds import Instant
+from fidelia.kit.bounds import MAX_POSTING, Count, Instant, Labels
 from fidelia.kit.conditions import Condition
 
 Slug = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[a-z0-9][a-z0-9_-]*$")]
@@ -36,11 +36,11 @@ class _Doc(BaseModel):
 class BadgeDef(_Doc):
     code: Slug
     name: str = Field(min_length=1, max_length=200)
-    labels: dict[str, str] = Field(default_factory=dict, description="Name per locale")
+    labels: Labels = Field(default_factory=dict, description="Name per locale")
     description: str = Field("", max_length=1000)
     event_type: EventType | None = Field(None, description="None: given by effects only")
     when: Condition | None = Field(None, description="Condition over event.*")
-    levels: list[Annotated[int, Field(ge=1)]] = Field(default_factory=lambda: [1], min_length=1)
+    levels: list[Count] = Field(default_factory=lambda: [1], min_length=1, max_length=20)
 
     @model_validator(mode="after")
     def _ascending(self) -> Self:
@@ -70,7 +70,7 @@ class Goal(_Doc):
 
 
 class ChallengeReward(_Doc):
-    points: Annotated[int, Field(ge=1)] | None = None
+    points: Annotated[int, Field(ge=1, le=MAX_POSTING)] | None = None
     wallet: Slug = "points"
     voucher: Slug | None = Field(None, description="A voucher pool or voucher reward code")
     badge: Slug | None = None
@@ -85,14 +85,14 @@ class ChallengeReward(_Doc):
 class ChallengeDef(_Doc):
     code: Slug
     name: str = Field(min_length=1, max_length=200)
-    labels: dict[str, str] = Field(default_factory=dict)
+    labels: Labels = Field(default_factory=dict)
     description: str = Field("", max_length=1000)
     starts_at: Instant | None = None
     ends_at: Instant | None = None
     goals: list[Goal] = Field(min_length=1, max_length=10)
     reward: ChallengeReward
     repeatable: bool = False
-    max_completions: Annotated[int, Field(ge=1)] | None = None
+    max_completions: Count | None = None
 
     @model_validator(mode="after")
     def _period(self) -> Self:

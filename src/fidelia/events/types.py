@@ -15,6 +15,7 @@ from fidelia.errors import FieldError, NotFound, ValidationFailed
 from fidelia.events import examples as ex
 from fidelia.events.schemas import BUILT_IN_TYPES, EVENT_TYPE_PATTERN
 from fidelia.examples import examples
+from fidelia.kit.bounds import FreeJson
 from fidelia.models import EventType, Programme
 
 
@@ -22,7 +23,7 @@ class EventTypeIn(BaseModel):
     model_config = ConfigDict(extra="forbid", json_schema_extra=examples(ex.EVENT_TYPE_IN))
 
     description: str = Field(default="", max_length=2000)
-    json_schema: dict[str, Any] = Field(
+    json_schema: FreeJson = Field(
         description="JSON Schema (2020-12) of the event's properties", alias="schema"
     )
 

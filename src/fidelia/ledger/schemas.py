@@ -205,7 +205,9 @@ class AdjustmentIn(BaseModel):
 
     member_id: uuid.UUID
     wallet: str = Field(min_length=1, max_length=32)
-    amount: Decimal = Field(description="In the wallet's unit; signed, not zero")
+    amount: Decimal = Field(
+        max_digits=24, decimal_places=6, description="In the wallet's unit; signed, not zero"
+    )
     reason: str = Field(min_length=1, max_length=2000)
     actor: str = Field(min_length=1, max_length=200)
     idempotency_key: str = Field(min_length=1, max_length=200)
@@ -222,7 +224,7 @@ class TransferIn(BaseModel):
     from_member_id: uuid.UUID
     to_member_id: uuid.UUID
     wallet: str = Field(min_length=1, max_length=32)
-    amount: Decimal = Field(gt=0)
+    amount: Decimal = Field(gt=0, max_digits=24, decimal_places=6)
     idempotency_key: str = Field(min_length=1, max_length=200)
     reason: str | None = Field(default=None, max_length=2000)
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Query
+from fastapi import APIRouter, Body, Path, Query
 from pydantic import BaseModel, ConfigDict, Field
 
 from fidelia.auth.dependencies import Admin, DbSession, Reader
@@ -145,7 +145,9 @@ def list_versions(principal: Reader, session: DbSession) -> list[VersionOut]:
     response_model=DocumentOut,
     summary="One version of the programme document",
 )
-def read_version(version: int, principal: Reader, session: DbSession) -> DocumentOut:
+def read_version(
+    version: Annotated[int, Path(ge=1, le=1_000_000)], principal: Reader, session: DbSession
+) -> DocumentOut:
     """One version of the programme document, as it was stored (versions are immutable).
 
     404: no such version.

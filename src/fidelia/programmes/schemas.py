@@ -9,6 +9,7 @@ import pycountry
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from fidelia.examples import examples
+from fidelia.kit.bounds import LocaleTag
 from fidelia.programmes import examples as ex
 
 UnknownMemberPolicy = Literal["reject", "enrol_prospect"]
@@ -86,7 +87,7 @@ class ProgrammeUpdate(BaseModel):
     )
 
     name: str | None = Field(default=None, min_length=1, max_length=200)
-    locale: str | None = None
+    locale: LocaleTag | None = None
     settings: ProgrammeSettings | None = None
 
     @field_validator("locale")

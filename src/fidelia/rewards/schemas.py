@@ -14,7 +14,7 @@ from typing import Annotated, Any, Literal, Self
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from fidelia.examples import examples
-from fidelia.kit.bounds import Instant
+from fidelia.kit.bounds import Count, FreeJson, Instant, Labels, ShortText, Stock
 from fidelia.kit.conditions import parse_condition
 from fidelia.rewards import examples as ex
 
@@ -47,20 +47,24 @@ class RewardIn(_In):
     kind: RewardKind
     name: str = Field(min_length=1, max_length=200)
     description: str = Field(default="", max_length=5000)
-    labels: dict[str, str] = Field(default_factory=dict, description="Name per locale")
+    labels: Labels = Field(default_factory=dict, description="Name per locale")
     cost_points: Points
-    cost_by_tier: dict[str, Points] = Field(
-        default_factory=dict, description="Price in points for members of these tiers"
+    cost_by_tier: dict[ShortText, Points] = Field(
+        default_factory=dict,
+        max_length=20,
+        description="Price in points for members of these tiers",
     )
-    stock: int | None = Field(default=None, ge=0, description="None: unlimited")
+    stock: Stock | None = Field(default=None, description="None: unlimited")
     available_from: Instant | None = None
     available_until: Instant | None = None
-    eligible_tiers: list[str] = Field(default_factory=list, description="Empty: every tier")
+    eligible_tiers: list[ShortText] = Field(
+        default_factory=list, max_length=20, description="Empty: every tier"
+    )
     condition: Any | None = Field(
         default=None, description="Condition over {member: {...}, state: {...}}"
     )
-    limit_per_member: int | None = Field(default=None, ge=1)
-    first_n: int | None = Field(default=None, ge=1, description="Only the first N members")
+    limit_per_member: Count | None = None
+    first_n: Count | None = Field(default=None, description="Only the first N members")
     featured: bool = False
     visible: bool = True
     pool: Slug | None = None
@@ -97,16 +101,16 @@ class RewardUpdate(_In):
 
     name: str | None = Field(default=None, min_length=1, max_length=200)
     description: str | None = Field(default=None, max_length=5000)
-    labels: dict[str, str] | None = None
+    labels: Labels | None = None
     cost_points: Points | None = None
-    cost_by_tier: dict[str, Points] | None = None
-    stock: int | None = Field(default=None, ge=0)
+    cost_by_tier: dict[ShortText, Points] | None = Field(default=None, max_length=20)
+    stock: Stock | None = None
     available_from: Instant | None = None
     available_until: Instant | None = None
-    eligible_tiers: list[str] | None = None
+    eligible_tiers: list[ShortText] | None = Field(default=None, max_length=20)
     condition: Any | None = None
-    limit_per_member: int | None = Field(default=None, ge=1)
-    first_n: int | None = Field(default=None, ge=1)
+    limit_per_member: Count | None = None
+    first_n: Count | None = None
     featured: bool | None = None
     visible: bool | None = None
     pool: Slug | None = None
@@ -165,7 +169,7 @@ class RedeemIn(_In):
     reward: str = Field(min_length=1, max_length=64, description="The reward's code or id")
     idempotency_key: Key = Field(description="A retry with the same key returns the first result")
     quantity: int = Field(default=1, ge=1, le=100)
-    fulfilment: dict[str, Any] = Field(
+    fulfilment: FreeJson = Field(
         default_factory=dict, description="What fulfilment needs (delivery address, guests...)"
     )
 
@@ -181,7 +185,7 @@ class FulfilIn(_In):
     model_config = ConfigDict(json_schema_extra=examples(ex.FULFIL))
 
     actor: str = Field(min_length=1, max_length=200)
-    details: dict[str, Any] = Field(default_factory=dict, description="Tracking number, notes...")
+    details: FreeJson = Field(default_factory=dict, description="Tracking number, notes...")
 
 
 class PoolIn(_In):
@@ -200,7 +204,9 @@ class PoolIn(_In):
     discount_type: Literal["amount", "percent"]
     discount_value: Money = Field(gt=0)
     min_basket: Money | None = None
-    categories: list[str] = Field(default_factory=list, description="Empty: the whole basket")
+    categories: list[ShortText] = Field(
+        default_factory=list, max_length=100, description="Empty: the whole basket"
+    )
     max_uses: int = Field(default=1, ge=1, le=1_000_000, description="1: single-use")
     valid_from: Instant | None = None
     valid_until: Instant | None = None
@@ -262,7 +268,9 @@ class GenerateIn(_In):
 class ImportIn(_In):
     model_config = ConfigDict(json_schema_extra=examples(ex.IMPORT))
 
-    codes: list[str] = Field(min_length=1, max_length=100_000)
+    codes: list[Annotated[str, Field(min_length=1, max_length=64)]] = Field(
+        min_length=1, max_length=100_000
+    )
     bearer: bool = Field(
         default=False,
         description="True: the codes are usable now by anyone (a printed campaign code); "

@@ -18,7 +18,7 @@ from typing import Annotated, Literal, Self
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from fidelia.examples import examples
-from fidelia.kit.bounds import Instant
+from fidelia.kit.bounds import MAX_POSTING, Count, Instant, Labels
 from fidelia.tiers import examples as ex
 
 Slug = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[a-z0-9][a-z0-9_-]*$")]
@@ -33,9 +33,9 @@ class _Doc(BaseModel):
 class Thresholds(_Doc):
     """What qualifies for a level over the window; give one or more."""
 
-    status_points: Annotated[int, Field(ge=1)] | None = None
+    status_points: Annotated[int, Field(ge=1, le=MAX_POSTING)] | None = None
     spend: Annotated[Decimal, Field(gt=0, max_digits=14, decimal_places=2)] | None = None
-    purchases: Annotated[int, Field(ge=1)] | None = None
+    purchases: Count | None = None
 
     @model_validator(mode="after")
     def _some(self) -> Self:
@@ -51,13 +51,13 @@ class Perk(_Doc):
 
     code: Slug
     description: str = Field(min_length=1, max_length=500)
-    labels: dict[str, str] = Field(default_factory=dict, description="Description per locale")
+    labels: Labels = Field(default_factory=dict, description="Description per locale")
 
 
 class TierLevel(_Doc):
     code: Slug
     name: str = Field(min_length=1, max_length=200)
-    labels: dict[str, str] = Field(default_factory=dict, description="Name per locale")
+    labels: Labels = Field(default_factory=dict, description="Name per locale")
     requires: Thresholds | None = Field(None, description="None only for the base level")
     invitation_only: bool = Field(False, description="Only a manual assignment gives it")
     perks: list[Perk] = Field(default_factory=list, max_length=50)

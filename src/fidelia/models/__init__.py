@@ -6,7 +6,13 @@ from fidelia.models.engagement import ChallengeCompletion, EngagementState, Memb
 from fidelia.models.event import Event, EventType, ImportRun
 from fidelia.models.job import Job
 from fidelia.models.ledger import Account, Entry, LedgerTransaction, Lot, LotReversal, Wallet
-from fidelia.models.member import Consent, ConsentChange, Member, MemberIdentity
+from fidelia.models.member import (
+    Consent,
+    ConsentChange,
+    Member,
+    MemberIdentity,
+    MemberStatusChange,
+)
 from fidelia.models.programme import Programme
 from fidelia.models.rewards import Redemption, Reward, Voucher, VoucherPool, VoucherUse
 from fidelia.models.rules import MemberState, ProgrammeVersion, RuleCounter
@@ -32,6 +38,7 @@ __all__ = [
     "MemberBadge",
     "MemberIdentity",
     "MemberState",
+    "MemberStatusChange",
     "MemberTier",
     "Programme",
     "ProgrammeVersion",

@@ -88,3 +88,28 @@ class ConsentChange(Base):
     changed_at: Mapped[datetime]
     source: Mapped[str] = mapped_column(String(64))
     recorded_at: Mapped[datetime] = created_at()
+
+
+class MemberStatusChange(Base):
+    """One change of a member's status, with why and by whom. Never changed.
+
+    ``from_status`` is None for the member's first status (set when they joined). ``actor`` says
+    who changed it (``api_key:<id>``, ``intake``, ``import``); ``event_id`` the event that did,
+    when one did (an enrolment that activates a prospect).
+    """
+
+    __tablename__ = "member_status_changes"
+    __table_args__ = (Index("ix_member_status_changes_member_id_at", "member_id", "at"),)
+
+    id: Mapped[uuid.UUID] = uuid_pk()
+    programme_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("programmes.id", ondelete="CASCADE"))
+    member_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("members.id", ondelete="CASCADE"))
+    # Declared so that a flush writes the member before the rows that point at it.
+    member: Mapped[Member] = relationship(lazy="raise")
+    from_status: Mapped[str | None] = mapped_column(String(16))
+    to_status: Mapped[str] = mapped_column(String(16))
+    reason: Mapped[str | None] = mapped_column(String(500))
+    at: Mapped[datetime]
+    actor: Mapped[str] = mapped_column(String(200))
+    event_id: Mapped[uuid.UUID | None]
+    recorded_at: Mapped[datetime] = created_at()

@@ -131,7 +131,7 @@ def prepare_database(url: str, members: int, rules: bool = False) -> str:
                     session, programme=programme, raw=programme_document(), actor="bench"
                 )
             for n in range(members):
-                members_service.enrol(
+                members_service.insert_member(
                     session, programme=programme, data=MemberCreate(card=CARD.format(n))
                 )
     finally:

@@ -46,7 +46,7 @@ def setup(db: Database, n_members: int) -> tuple[Programme, list[uuid.UUID]]:
         )
         wallets.ensure_default_wallets(s, programme=p)
         ids = [
-            members.enrol(
+            members.insert_member(
                 s, programme=p, data=MemberCreate(email=f"{uuid.uuid4().hex[:10]}@x.io")
             ).id
             for _ in range(n_members)

@@ -80,7 +80,7 @@ def setup(url: str, members: int) -> tuple[Any, list[uuid.UUID]]:
     for start in range(0, members, 100):
         with database.transaction() as session:
             for i in range(start, min(start + 100, members)):
-                member = member_service.enrol(
+                member = member_service.insert_member(
                     session, programme=programme, data=MemberCreate(email=f"m{i}@example.com")
                 )
                 for n, amount in enumerate(LOTS):

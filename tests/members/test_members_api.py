@@ -55,6 +55,7 @@ def test_enrol_with_every_identity_and_consents(api: Api) -> None:
     assert consents["email"]["source"] == "enrolment:web"
     assert consents["sms"]["granted"] is False
     assert consents["sms"]["source"] == "till"
+    assert member.pop("enrolment")["status"] == "accepted"  # the enrolment event's outcome
     assert api.get(f"/members/{member['id']}", scope="read").json() == member
 
 

@@ -9,7 +9,7 @@ import pytest
 
 from fidelia.db import Database
 from fidelia.errors import Conflict
-from fidelia.members import service as members
+from fidelia.members.enrolment import enrol
 from fidelia.members.schemas import MemberCreate
 from fidelia.models import Member, Programme
 from tests.fixtures.factories import count_rows
@@ -22,15 +22,20 @@ def test_two_concurrent_enrolments_of_one_email_give_one_member_and_one_conflict
 ) -> None:
     first = database.writer()
     first.begin()
-    members.enrol(session=first, programme=programme, data=MemberCreate(email="race@example.com"))
+    enrol(first, programme=programme, data=MemberCreate(email="race@example.com"), actor="t")
     errors: list[BaseException] = []
 
     def second() -> None:
         try:
             with database.transaction() as session:
-                members.enrol(session, programme=programme, data=MemberCreate(email="race@x.com"))
-                members.enrol(
-                    session, programme=programme, data=MemberCreate(email="RACE@example.com")
+                enrol(
+                    session, programme=programme, data=MemberCreate(email="race@x.com"), actor="t"
+                )
+                enrol(
+                    session,
+                    programme=programme,
+                    data=MemberCreate(email="RACE@example.com"),
+                    actor="t",
                 )
         except BaseException as exc:
             errors.append(exc)

@@ -128,7 +128,12 @@ def post_batch(body: EventBatch, principal: Integrator, session: DbSession) -> B
 
     Scope: `integration`.
     """
-    outcomes = service.ingest_payloads(session, programme=principal.programme, payloads=body.events)
+    outcomes = service.ingest_payloads(
+        session,
+        programme=principal.programme,
+        payloads=body.events,
+        actor=f"api_key:{principal.key_id}",
+    )
     return BatchOutcome(
         accepted=sum(o.status == "accepted" for o in outcomes),
         duplicates=sum(o.status == "duplicate" for o in outcomes),

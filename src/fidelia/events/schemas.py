@@ -120,11 +120,21 @@ class Profile(Strict):
 class ConsentGrant(Strict):
     channel: ConsentChannel
     granted: bool
+    source: str | None = Field(default=None, max_length=64)
 
 
 class Enrolment(Strict):
+    """A person joins. For a member who is already enrolled (not a prospect) it is a profile
+    update instead: it fills the profile's empty fields, links new identities, records the
+    consents, and runs no rules (the outcome says ``already_enrolled``)."""
+
     profile: Profile = Field(default_factory=Profile)
     consents: list[ConsentGrant] = Field(default_factory=list, max_length=4)
+    external_ids: list[ExternalId] = Field(
+        default_factory=list,
+        max_length=20,
+        description="More external ids of the member (besides member.external), linked to them",
+    )
 
 
 class ProfileUpdated(Strict):
@@ -191,6 +201,11 @@ class EventOutcome(BaseModel):
     event_id: uuid.UUID | None = None
     member_id: uuid.UUID | None = None
     member_created: bool = False
+    already_enrolled: bool = Field(
+        default=False,
+        description="An enrolment for a member who was already enrolled: applied as a profile "
+        "update (empty fields filled, identities linked, consents recorded); no rule ran",
+    )
     error: str | None = None
     detail: str | None = None
     fields: list[dict[str, Any]] = Field(default_factory=list)

@@ -29,6 +29,7 @@ from fidelia.events.schemas import (
     Enrolment,
     EventIn,
     EventOutcome,
+    ExternalId,
     ProfileUpdated,
     Purchase,
     Return,
@@ -37,7 +38,7 @@ from fidelia.kit.clock import utcnow
 from fidelia.kit.ids import uuid7
 from fidelia.members import service as members
 from fidelia.members.service import IdentityKey
-from fidelia.models import Base, Event, Member, Programme
+from fidelia.models import Base, Consent, Event, Member, Programme
 from fidelia.programmes.service import settings_of
 from fidelia.rules import service as rules
 from fidelia.rules.counters import CountersMoved
@@ -57,6 +58,14 @@ class MemberClosed(FideliaError):
 class IdempotencyConflict(FideliaError):
     status_code = 409
     code = "idempotency_conflict"
+
+
+class AlreadyEnrolled(FideliaError):
+    """An enrolment for a member who is already enrolled, where the caller wants new members
+    only (``POST /members``, the members import)."""
+
+    status_code = 409
+    code = "already_enrolled"
 
 
 def fingerprint(event: EventIn) -> str:
@@ -89,6 +98,7 @@ def parse(payloads: Sequence[Mapping[str, Any]]) -> list[EventIn | EventOutcome]
 
 
 EnrolAs = Literal["prospect", "active"]
+OnEnrolled = Literal["update", "refuse"]
 
 
 def ingest_payloads(
@@ -98,10 +108,18 @@ def ingest_payloads(
     payloads: Sequence[Mapping[str, Any]],
     now: datetime | None = None,
     enrol_unknown: EnrolAs | None = None,
+    actor: str = "intake",
 ) -> list[EventOutcome]:
     """Validate and ingest raw payloads; every payload gets its own outcome, in order."""
     events = parse(payloads)
-    return ingest(session, programme=programme, events=events, now=now, enrol_unknown=enrol_unknown)
+    return ingest(
+        session,
+        programme=programme,
+        events=events,
+        now=now,
+        enrol_unknown=enrol_unknown,
+        actor=actor,
+    )
 
 
 def ingest(
@@ -111,6 +129,8 @@ def ingest(
     events: Sequence[EventIn | EventOutcome],
     now: datetime | None = None,
     enrol_unknown: EnrolAs | None = None,
+    on_enrolled: OnEnrolled = "update",
+    actor: str = "intake",
 ) -> list[EventOutcome]:
     """Ingest parsed events (already-rejected outcomes pass through) in one savepoint.
 
@@ -121,13 +141,27 @@ def ingest(
     those counters locked (:mod:`fidelia.rules.counters`). ``enrol_unknown`` overrides the
     programme's policy for unknown identities (bulk imports of a customer base enrol them
     ``active``).
+
+    An ``enrolment`` of a member who is already enrolled (not a prospect) is not an enrolment:
+    with ``on_enrolled="update"`` it fills the profile's gaps, links new identities and records
+    consents, runs no rule, and its outcome says ``already_enrolled``; with ``"refuse"`` (new
+    members only) it is rejected as ``already_enrolled``. ``actor`` is who sent the events, for
+    the status history of the members they create or activate.
     """
     now = now or utcnow()
     lock_counters = False
     for attempt in range(4):
         try:
             with session.begin_nested():
-                batch = _Batch(session, programme, now, enrol_unknown, lock_counters=lock_counters)
+                batch = _Batch(
+                    session,
+                    programme,
+                    now,
+                    enrol_unknown,
+                    lock_counters=lock_counters,
+                    on_enrolled=on_enrolled,
+                    actor=actor,
+                )
                 return batch.run(events)
         except IntegrityError:
             if attempt == 3:
@@ -146,10 +180,15 @@ class _Batch:
     now: datetime
     enrol_unknown: EnrolAs | None = None
     lock_counters: bool = False
+    on_enrolled: OnEnrolled = "update"
+    actor: str = "intake"
     identities: dict[tuple[str, str, str], uuid.UUID] = field(default_factory=dict)
     members: dict[uuid.UUID, Member] = field(default_factory=dict)
     rows: list[dict[str, Any]] = field(default_factory=list)
     new_identities: list[dict[str, Any]] = field(default_factory=list)
+    status_changes: list[dict[str, Any]] = field(default_factory=list)
+    created: set[uuid.UUID] = field(default_factory=set)
+    new_consents: dict[tuple[uuid.UUID, str], Consent] = field(default_factory=dict)
 
     def run(self, items: Sequence[EventIn | EventOutcome]) -> list[EventOutcome]:
         outcomes: list[EventOutcome | None] = [None] * len(items)
@@ -215,6 +254,7 @@ class _Batch:
     def _prepare(self, events: list[EventIn]) -> None:
         """Load, in a few queries, the identities, members, schemas and orders the batch needs."""
         self.keys: dict[int, list[IdentityKey] | FideliaError] = {}
+        self.more_keys: dict[int, list[IdentityKey]] = {}
         all_keys: list[IdentityKey] = []
         for event in events:
             try:
@@ -223,7 +263,9 @@ class _Batch:
                 self.keys[id(event)] = err
                 continue
             self.keys[id(event)] = keys
+            self.more_keys[id(event)] = _more_keys(self.programme, event)
             all_keys.extend(keys)
+            all_keys.extend(self.more_keys[id(event)])
         self.identities = members.find_identities(
             self.session, programme=self.programme, keys=all_keys
         )
@@ -280,13 +322,21 @@ class _Batch:
             self._check_can_enrol(event, keys)
         elif member.status == "closed":
             raise MemberClosed(f"member {member.id} is closed")
+        joining = typed if isinstance(typed, Enrolment) else None
+        already = joining is not None and member is not None and member.status != "prospect"
+        if joining is not None:
+            self._check_enrolment(event, keys, member, already)
         member_id = member.id if member is not None else uuid7()
         self._check_order(typed, member_id)
         created = member is None
-        if member is None:
-            member = self._enrol(event, keys, member_id)
         event_id = uuid7()
-        effects, totals = self._engine(event, properties, typed, event_id, member)
+        if member is None:
+            member = self._enrol(event, keys, member_id, event_id, joining)
+        elif joining is not None:
+            self._join(event, member, event_id, joining, already)
+        effects, totals = (
+            ([], {}) if already else self._engine(event, properties, typed, event_id, member)
+        )
         reference = self._apply(event, member, typed, event_id, effects)
         outcome = EventOutcome.model_construct(  # built from checked values: no validation
             index=index,
@@ -295,6 +345,7 @@ class _Batch:
             event_id=event_id,
             member_id=member.id,
             member_created=created,
+            already_enrolled=already,
             error=None,
             detail=None,
             fields=[],
@@ -353,8 +404,43 @@ class _Batch:
         elif isinstance(typed, Return):
             self.orders.check_return(member_id, typed)
 
-    def _enrol(self, event: EventIn, keys: list[IdentityKey], member_id: uuid.UUID) -> Member:
-        status = "active" if event.type == "enrolment" else (self.enrol_unknown or "prospect")
+    def _check_enrolment(
+        self, event: EventIn, keys: list[IdentityKey], member: Member | None, already: bool
+    ) -> None:
+        """New members only, if the caller said so; the further external ids are given once
+        and belong to nobody else."""
+        if already and self.on_enrolled == "refuse":
+            assert member is not None
+            mine = [k for k in keys if self.identities.get(k.triple) == member.id]
+            raise AlreadyEnrolled(
+                f"member {member.id} is already enrolled",
+                fields=[FieldError(k.field, "already enrolled") for k in mine]
+                or [FieldError(("member", "id"), "already enrolled")],
+            )
+        seen = {k.triple for k in keys}
+        for key in self.more_keys[id(event)]:
+            if key.triple in seen:
+                raise ValidationFailed.on(key.field, "the same identity is given twice")
+            seen.add(key.triple)
+            owner = self.identities.get(key.triple)
+            if owner is not None and (member is None or owner != member.id):
+                raise Conflict(
+                    "identity already belongs to another member: "
+                    + ".".join(str(p) for p in key.field),
+                    fields=[FieldError(key.field, f"{key.kind} {key.value!r} is taken")],
+                )
+
+    def _enrol(
+        self,
+        event: EventIn,
+        keys: list[IdentityKey],
+        member_id: uuid.UUID,
+        event_id: uuid.UUID,
+        joining: Enrolment | None,
+    ) -> Member:
+        """A new member: active if the event is their enrolment (with its profile, identities
+        and consents), else a prospect (or what ``enrol_unknown`` says)."""
+        status = "active" if joining is not None else (self.enrol_unknown or "prospect")
         member = Member(
             id=member_id,
             programme_id=self.programme.id,
@@ -364,7 +450,15 @@ class _Batch:
             enrolled_at=event.occurred_at,
             attributes={},
         )
+        if joining is not None:
+            members.apply_profile(member, joining.profile)
+            keys = [*keys, *self.more_keys[id(event)]]
         self.session.add(member)
+        self.created.add(member_id)
+        if self.engine is not None:
+            self.engine.looked_up.add(member_id)  # a new member has no stored state to read
+        reason = "enrolment" if joining is not None else f"first event ({event.type})"
+        self._status(member, status, reason, event, event_id, first=True)
         self.new_identities.extend(
             {
                 "id": uuid7(),
@@ -380,7 +474,50 @@ class _Batch:
         self.members[member.id] = member
         for key in keys:
             self.identities[key.triple] = member.id
+        for consent in joining.consents if joining is not None else ():
+            self._consent(member, event, consent.channel, consent.granted, consent.source)
         return member
+
+    def _join(
+        self,
+        event: EventIn,
+        member: Member,
+        event_id: uuid.UUID,
+        joining: Enrolment,
+        already: bool,
+    ) -> None:
+        """The enrolment of a known member: a prospect becomes active and takes the profile;
+        a member already enrolled only has the profile's gaps filled. Both get the event's new
+        identities and consents."""
+        if member.status == "prospect":
+            self._status(member, "active", "enrolment", event, event_id)
+            member.status = "active"
+        members.apply_profile(member, joining.profile, fill_gaps=already)
+        self._link_identities(event, member)
+        for consent in joining.consents:
+            self._consent(member, event, consent.channel, consent.granted, consent.source)
+
+    def _status(
+        self,
+        member: Member,
+        to: str,
+        reason: str,
+        event: EventIn,
+        event_id: uuid.UUID,
+        *,
+        first: bool = False,
+    ) -> None:
+        self.status_changes.append(
+            members.status_change(
+                member,
+                to=to,
+                reason=reason,
+                at=event.occurred_at,
+                actor=self.actor,
+                event_id=event_id,
+                first=first,
+            )
+        )
 
     def _engine(
         self,
@@ -427,14 +564,7 @@ class _Batch:
         if isinstance(typed, Return):
             self.orders.add_return(typed)
             return typed.order_id
-        if isinstance(typed, Enrolment):
-            if member.status == "prospect":
-                member.status = "active"
-            self._link_identities(event, member)
-            members.update_profile(self.session, member=member, profile=typed.profile)
-            for consent in typed.consents:
-                self._consent(member, event, consent.channel, consent.granted, None)
-        elif isinstance(typed, ProfileUpdated):
+        if isinstance(typed, ProfileUpdated):
             self._link_identities(event, member)
             members.update_profile(self.session, member=member, profile=typed.profile)
         elif isinstance(typed, ConsentChanged):
@@ -446,7 +576,7 @@ class _Batch:
         yet adds them to that member (a store customer who signs up on the web with her card)."""
         keys = self.keys[id(event)]
         assert not isinstance(keys, FideliaError)
-        new = [k for k in keys if k.triple not in self.identities]
+        new = [k for k in [*keys, *self.more_keys[id(event)]] if k.triple not in self.identities]
         if new:
             self.session.add_all(members.identity_rows(self.programme, member.id, new))
             for key in new:
@@ -455,17 +585,31 @@ class _Batch:
     def _consent(
         self, member: Member, event: EventIn, channel: str, granted: bool, source: str | None
     ) -> None:
-        # A member enrolled by this batch must be inserted before its consent rows: the models
-        # have no relationship(), so one flush would insert them in class-name order.
-        self.session.flush()
-        members.set_consent(
-            self.session,
-            programme=self.programme,
+        at, source = event.occurred_at, source or f"event:{event.channel or 'api'}"
+        programme, session = self.programme, self.session
+        if member.id not in self.created:
+            members.set_consent(
+                session,
+                programme=programme,
+                member=member,
+                channel=channel,
+                granted=granted,
+                at=at,
+                source=source,
+            )
+            return
+        # A member this batch enrolled has no consent stored yet: no query, no flush (a bulk
+        # import enrols a thousand at a time).
+        key = (member.id, channel)
+        self.new_consents[key] = members.add_consent(
+            session,
+            programme=programme,
             member=member,
+            current=self.new_consents.get(key),
             channel=channel,
             granted=granted,
-            at=event.occurred_at,
-            source=source or f"event:{event.channel or 'api'}",
+            at=at,
+            source=source,
         )
 
     def _write(self) -> None:
@@ -477,8 +621,29 @@ class _Batch:
             self.session.execute(
                 insert(Base.metadata.tables["member_identities"]), self.new_identities
             )
+        if self.status_changes:
+            table = Base.metadata.tables["member_status_changes"]
+            self.session.execute(insert(table), self.status_changes)
         if self.rows:
             self.session.execute(insert(Base.metadata.tables["events"]), self.rows)
+
+
+def _more_keys(programme: Programme, event: EventIn) -> list[IdentityKey]:
+    """The further external ids an enrolment gives (``properties.external_ids``); if they are
+    malformed, the check of the properties refuses the event later."""
+    raw = event.properties.get("external_ids") if event.type == "enrolment" else None
+    if not raw or not isinstance(raw, list):
+        return []
+    try:
+        ids = [ExternalId.model_validate(x) for x in raw]
+    except ValidationError:
+        return []
+    return members.identity_keys(
+        programme,
+        external=[(x.namespace, x.value) for x in ids],
+        loc=("properties",),
+        external_field="external_ids",
+    )
 
 
 def _fact(event: EventIn, properties: dict[str, Any], typed: Any) -> EngineEvent:
@@ -513,7 +678,8 @@ def dry_run(
 ) -> dict[str, Any]:
     """The effects and explanations ``event`` would produce now; writes nothing.
 
-    An unknown member is evaluated as a new member with an empty history.
+    An unknown member is evaluated as a new member with an empty history; the enrolment of a
+    member already enrolled runs no rule.
     """
     now = now or utcnow()
     batch = _Batch(session, programme, now)
@@ -523,7 +689,8 @@ def dry_run(
     if isinstance(keys, FideliaError):
         raise keys
     member = batch._find_member(event, keys)
-    if batch.engine is None:
+    already = isinstance(typed, Enrolment) and member is not None and member.status != "prospect"
+    if batch.engine is None or already:
         return {
             "member_id": member.id if member else None,
             "version": 0,

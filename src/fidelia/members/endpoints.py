@@ -3,7 +3,7 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Query, status
+from fastapi import APIRouter, Header, Query, Response, status
 from sqlalchemy.orm import Session
 
 from fidelia.auth.dependencies import Admin, DbSession, Integrator, Reader
@@ -13,10 +13,12 @@ from fidelia.events.schemas import EventOut, ExternalId, MemberRef
 from fidelia.kit.bounds import Instant
 from fidelia.kit.clock import utcnow
 from fidelia.kit.pagination import Page
-from fidelia.members import service
+from fidelia.members import enrolment, service
 from fidelia.members.schemas import (
     ConsentIn,
     ConsentOut,
+    EnrolledMemberOut,
+    EnrolmentOut,
     IdentityAdd,
     LookupQuery,
     MemberCreate,
@@ -24,6 +26,7 @@ from fidelia.members.schemas import (
     MemberStatus,
     MemberUpdate,
     StatusChange,
+    StatusChangeOut,
 )
 from fidelia.models import Member, Programme
 
@@ -36,24 +39,54 @@ def _out(session: Session, member: Member) -> MemberOut:
 
 @router.post(
     "",
-    response_model=MemberOut,
+    response_model=EnrolledMemberOut,
     status_code=status.HTTP_201_CREATED,
-    summary="Enrol a member",
+    responses={200: {"model": EnrolledMemberOut, "description": "A resend: the first enrolment"}},
+    summary="Enrol a member (their enrolment event runs the programme)",
 )
-def enrol(body: MemberCreate, principal: Integrator, session: DbSession) -> MemberOut:
+def enrol(
+    body: MemberCreate,
+    principal: Integrator,
+    session: DbSession,
+    response: Response,
+    idempotency_key: Annotated[
+        str | None,
+        Header(
+            alias=enrolment.IDEMPOTENCY_HEADER,
+            min_length=1,
+            max_length=200,
+            description="Makes a retry safe: a resend answers the first enrolment (200); "
+            "it becomes the enrolment event's id",
+        ),
+    ] = None,
+) -> EnrolledMemberOut:
     """Enrol a person: their identities (card, email, phone, external ids: each unique in the
-    programme), profile and consents. Every identity is checked before anything is written.
+    programme), profile and consents. The enrolment runs through the event intake as an `enrolment`
+    event, so the programme's rules, badges and tier apply to it at once; `enrolment` in the answer
+    says what it earned (e.g. a welcome voucher).
 
-    Retries: a resend of the same enrolment is refused as a taken identity (409) and enrols no one
-    twice.
+    Retries: send an `Idempotency-Key` header; a resend with the same key answers the first
+    enrolment (200) and enrols no one twice. Without a key, a resend is refused as a taken identity
+    (409), which is harmless too.
 
-    409: an identity belongs to another member (`fields` names it, e.g. `["body", "card"]`). 422:
-    the same identity twice, or an invalid field.
+    409: an identity belongs to another member (`fields` names it, e.g. `["body", "card"]`), or the
+    `Idempotency-Key` was used for another request. 422: no identity at all, the same identity
+    twice, or an invalid field.
 
     Scope: `integration`.
     """
-    member = service.enrol(session, programme=principal.programme, data=body)
-    return _out(session, member)
+    enrolled = enrolment.enrol(
+        session,
+        programme=principal.programme,
+        data=body,
+        actor=f"api_key:{principal.key_id}",
+        idempotency_key=idempotency_key,
+    )
+    if enrolled.outcome.status == "duplicate":
+        response.status_code = status.HTTP_200_OK
+    member = service.details(session, member=enrolled.member)
+    outcome = enrolled.outcome.model_dump(include=set(EnrolmentOut.model_fields))
+    return EnrolledMemberOut.model_validate({**member, "enrolment": outcome})
 
 
 @router.get("", response_model=Page[MemberOut], summary="List members, filtered")
@@ -229,8 +262,9 @@ def change_status(
     member_id: uuid.UUID, body: StatusChange, principal: Admin, session: DbSession
 ) -> MemberOut:
     """Suspend, reactivate or close the member (prospect → active, suspended or closed; active ↔
-    suspended; either → closed). A closed member stays closed: intake refuses their events. Asking
-    for the current status changes nothing, so a retry is harmless.
+    suspended; either → closed). A closed member stays closed: intake refuses their events. The
+    change is kept in the status history with its reason and the key that made it; asking for the
+    current status changes nothing, so a retry is harmless.
 
     404: no such member. 409: the change is not allowed from the current status (e.g. reopening a
     closed member).
@@ -238,7 +272,34 @@ def change_status(
     Scope: `admin`.
     """
     member = _member(session, principal.programme, member_id, lock=True)
-    return _out(session, service.set_status(session, member=member, status=body.status))
+    service.set_status(
+        session,
+        member=member,
+        status=body.status,
+        reason=body.reason,
+        actor=f"api_key:{principal.key_id}",
+    )
+    return _out(session, member)
+
+
+@router.get(
+    "/{member_id}/status/history",
+    response_model=list[StatusChangeOut],
+    summary="The member's status changes, oldest first, with reasons and who made them",
+)
+def status_history(
+    member_id: uuid.UUID, principal: Reader, session: DbSession
+) -> list[StatusChangeOut]:
+    """Every status change of the member, oldest first: from and to, the reason, who made it (an API
+    key, the intake, an import) and the event that made it, if one did.
+
+    404: no such member.
+
+    Scope: `read`.
+    """
+    member = _member(session, principal.programme, member_id)
+    changes = service.status_history(session, member=member)
+    return [StatusChangeOut.model_validate(c) for c in changes]
 
 
 @router.get(

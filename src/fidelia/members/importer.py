@@ -1,9 +1,11 @@
 """Bulk import of members (CSV or JSON Lines), used by ``fidelia members import``.
 
-A line whose identities already belong to a member is a duplicate and changes nothing, so a
-file can be imported again safely. CSV columns: ``card, email, phone, external_namespace,
-external_id, first_name, last_name, birth_date, locale, postal_code, channel, store,
-enrolled_at, consent_email, consent_sms, consent_push, consent_postal, attributes`` (JSON).
+Each line is enrolled as through ``POST /members`` (an enrolment event, the programme's rules,
+badges and tier), a chunk at a time through the event intake. A line whose identities already
+belong to a member is a duplicate and changes nothing, so a file can be imported again safely.
+CSV columns: ``card, email, phone, external_namespace, external_id, first_name, last_name,
+birth_date, locale, postal_code, channel, store, enrolled_at, consent_email, consent_sms,
+consent_push, consent_postal, attributes`` (JSON).
 """
 
 from __future__ import annotations
@@ -17,13 +19,13 @@ from pydantic import ValidationError
 from sqlalchemy.orm import Session
 
 from fidelia.errors import FideliaError
-from fidelia.kit.clock import utcnow
-from fidelia.kit.ids import uuid7
+from fidelia.events.checks import validation_failed
+from fidelia.events.schemas import EventOutcome
+from fidelia.events.service import AlreadyEnrolled
 from fidelia.kit.records import LineOutcome, Record, detect_format, read_csv, read_jsonl
-from fidelia.members import service
-from fidelia.members.identities import EXTERNAL
+from fidelia.members import enrolment
 from fidelia.members.schemas import MemberCreate
-from fidelia.models import Consent, ConsentChange, Programme
+from fidelia.models import Programme
 
 CONSENT_CHANNELS = ("email", "sms", "push", "postal")
 TRUE, FALSE = {"1", "true", "yes", "y", "oui"}, {"0", "false", "no", "n", "non"}
@@ -82,68 +84,24 @@ def _line_id(data: dict[str, Any]) -> str:
 def process_members(
     session: Session, programme: Programme, lines: list[tuple[int, dict[str, Any]]]
 ) -> list[LineOutcome]:
-    """Create the members of a chunk of lines; each line gets its outcome."""
-    parsed: list[tuple[MemberCreate, list[service.IdentityKey]] | LineOutcome] = []
+    """Enrol the members of a chunk of lines, through the intake in one batch (the same
+    enrolment as ``POST /members``: event, rules, badges, tier); each line gets its outcome.
+    A line whose identities already belong to a member is a duplicate and changes nothing."""
+    requests: list[MemberCreate | FideliaError] = []
     for _, raw in lines:
         try:
-            data = MemberCreate.model_validate(raw)
-            keys = service.identity_keys(
-                programme,
-                card=data.card,
-                email=data.email,
-                phone=data.phone,
-                external=[(x.namespace, x.value) for x in data.external_ids],
-            )
-            if not keys:
-                raise ValueError("a member needs a card, email, phone or external id")
-            parsed.append((data, keys))
-        except (ValidationError, FideliaError, ValueError) as exc:
-            detail = exc.detail if isinstance(exc, FideliaError) else str(exc)
-            parsed.append(LineOutcome(_line_id(raw), "rejected", "validation_error", detail))
-    owners = service.find_identities(
-        session, programme=programme, keys=[k for p in parsed if isinstance(p, tuple) for k in p[1]]
+            requests.append(MemberCreate.model_validate(raw))
+        except ValidationError as exc:
+            requests.append(validation_failed(exc, ()))
+    outcomes = enrolment.enrol_many(
+        session, programme=programme, requests=requests, actor="import", consent_source="import"
     )
-    consents: list[Consent | ConsentChange] = []
-    outcomes = [
-        p if isinstance(p, LineOutcome) else _create(session, programme, *p, owners, consents)
-        for p in parsed
-    ]
-    # Members first, then their consents: the models have no relationship(), so one flush
-    # would insert them in class-name order (consents before members).
-    session.flush()
-    session.add_all(consents)
-    return outcomes
+    return [_line_outcome(_line_id(raw), o) for (_, raw), o in zip(lines, outcomes, strict=True)]
 
 
-def _create(
-    session: Session,
-    programme: Programme,
-    data: MemberCreate,
-    keys: list[service.IdentityKey],
-    owners: dict[tuple[str, str, str], Any],
-    consents: list[Consent | ConsentChange],
-) -> LineOutcome:
-    line_id = keys[0].value if keys[0].kind != EXTERNAL else f"{keys[0].namespace}:{keys[0].value}"
-    found = {owners[k.triple] for k in keys if k.triple in owners}
-    if len(found) == 1:
+def _line_outcome(line_id: str, outcome: EventOutcome) -> LineOutcome:
+    if outcome.status != "rejected":
+        return LineOutcome(line_id, "accepted")
+    if outcome.error == AlreadyEnrolled.code:
         return LineOutcome(line_id, "duplicate")
-    if found:
-        return LineOutcome(line_id, "rejected", "conflict", "identities of different members")
-    enrolled_at = data.enrolled_at or utcnow()
-    member = service.new_member(programme, data, status="active", enrolled_at=enrolled_at)
-    session.add(member)
-    session.add_all(service.identity_rows(programme, member.id, keys))
-    for consent in data.consents:
-        common = {
-            "programme_id": programme.id,
-            "member_id": member.id,
-            "channel": consent.channel,
-            "granted": consent.granted,
-            "changed_at": enrolled_at,
-            "source": consent.source or "import",
-        }
-        consents.append(Consent(id=uuid7(), **common))
-        consents.append(ConsentChange(id=uuid7(), **common))
-    for key in keys:
-        owners[key.triple] = member.id
-    return LineOutcome(line_id, "accepted")
+    return LineOutcome(line_id, "rejected", outcome.error, outcome.detail)

@@ -103,6 +103,21 @@ class ConsentOut(BaseModel):
     source: str
 
 
+class StatusChangeOut(BaseModel):
+    """One change of a member's status; ``from_status`` is null for the status they joined with."""
+
+    model_config = ConfigDict(
+        from_attributes=True, json_schema_extra=examples(ex.JOINED, ex.SUSPENDED)
+    )
+
+    from_status: MemberStatus | None
+    to_status: MemberStatus
+    reason: str | None
+    at: datetime
+    actor: str = Field(description="Who changed it: api_key:<key id>, intake, import")
+    event_id: uuid.UUID | None = Field(description="The event that changed it, if one did")
+
+
 class MemberOut(BaseModel):
     model_config = ConfigDict(from_attributes=True, json_schema_extra=examples(ex.MEMBER))
 
@@ -121,3 +136,28 @@ class MemberOut(BaseModel):
     consents: list[ConsentOut] = Field(default_factory=list)
     created_at: datetime
     updated_at: datetime
+
+
+class EnrolmentOut(BaseModel):
+    """The member's enrolment event and what the programme gave for it (its rules, badges and
+    tier ran on it, as on any enrolment event)."""
+
+    model_config = ConfigDict(json_schema_extra=examples(ex.ENROLMENT_OUTCOME))
+
+    id: str = Field(description="The event's id: the Idempotency-Key sent, or one made up")
+    event_id: uuid.UUID
+    status: Literal["accepted", "duplicate"] = Field(
+        description="duplicate: a resend with the same Idempotency-Key; nothing was done again"
+    )
+    totals: dict[str, Any] = Field(description="What it earned per wallet")
+    effects: list[dict[str, Any]] = Field(
+        description="Awards, vouchers, badges, the tier the member joined, with explanations"
+    )
+
+
+class EnrolledMemberOut(MemberOut):
+    """A new member, and what their enrolment earned."""
+
+    model_config = ConfigDict(json_schema_extra=examples(ex.ENROLLED))
+
+    enrolment: EnrolmentOut

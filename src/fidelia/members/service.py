@@ -32,7 +32,14 @@ from fidelia.members.identities import (
     normalise_phone,
 )
 from fidelia.members.schemas import IdentityAdd, MemberCreate
-from fidelia.models import Consent, ConsentChange, Member, MemberIdentity, Programme
+from fidelia.models import (
+    Consent,
+    ConsentChange,
+    Member,
+    MemberIdentity,
+    MemberStatusChange,
+    Programme,
+)
 
 STATUS_TRANSITIONS = {
     "prospect": {"active", "suspended", "closed"},
@@ -125,7 +132,7 @@ def find_identities(
     return found
 
 
-def _check_free(session: Session, programme: Programme, keys: list[IdentityKey]) -> None:
+def check_free(session: Session, programme: Programme, keys: list[IdentityKey]) -> None:
     taken = find_identities(session, programme=programme, keys=keys)
     clashes = [k for k in keys if (k.kind, k.namespace, k.value) in taken]
     if clashes:
@@ -136,15 +143,9 @@ def _check_free(session: Session, programme: Programme, keys: list[IdentityKey])
         )
 
 
-def enrol(
-    session: Session,
-    *,
-    programme: Programme,
-    data: MemberCreate,
-    status: str = "active",
-    now: datetime | None = None,
-) -> Member:
-    """Enrol a member with its identities and consents; 409 naming the field of a taken identity."""
+def keys_of_create(programme: Programme, data: MemberCreate) -> list[IdentityKey]:
+    """The normalised identities of an enrolment request, each named by its field; 422 if one
+    is given twice."""
     keys = identity_keys(
         programme,
         card=data.card,
@@ -152,11 +153,38 @@ def enrol(
         phone=data.phone,
         external=[(x.namespace, x.value) for x in data.external_ids],
     )
-    _check_duplicates_within(keys)
-    _check_free(session, programme, keys)
+    check_duplicates_within(keys)
+    return keys
+
+
+def insert_member(
+    session: Session,
+    *,
+    programme: Programme,
+    data: MemberCreate,
+    status: str = "active",
+    now: datetime | None = None,
+) -> Member:
+    """Write a member with its identities and consents, and nothing else: no enrolment event,
+    no programme run. Fixtures and benchmarks set members up with it (as a legacy base that was
+    never enrolled through Fidelia would be); people join through
+    :func:`fidelia.members.enrolment.enrol`, which every door uses. 409 naming the field of a
+    taken identity."""
+    keys = keys_of_create(programme, data)
+    check_free(session, programme, keys)
     now = now or utcnow()
     member = new_member(programme, data, status=status, enrolled_at=data.enrolled_at or now)
-    _insert(session, programme, keys, [member, *identity_rows(programme, member.id, keys)])
+    first = status_change(
+        member,
+        to=status,
+        reason="inserted",
+        at=member.enrolled_at,
+        actor="system",
+        event_id=None,
+        first=True,
+    )
+    rows = [member, *identity_rows(programme, member.id, keys), MemberStatusChange(**first)]
+    _insert(session, programme, keys, rows)
     for consent in data.consents:
         set_consent(
             session,
@@ -178,11 +206,11 @@ def _insert(
         with session.begin_nested():
             session.add_all(rows)
     except IntegrityError:
-        _check_free(session, programme, keys)  # names the field of the identity now taken
+        check_free(session, programme, keys)  # names the field of the identity now taken
         raise
 
 
-def _check_duplicates_within(keys: list[IdentityKey]) -> None:
+def check_duplicates_within(keys: list[IdentityKey]) -> None:
     seen: set[tuple[str, str, str]] = set()
     for key in keys:
         triple = (key.kind, key.namespace, key.value)
@@ -325,26 +353,35 @@ def list_members(
 
 def update_profile(session: Session, *, member: Member, profile: Profile) -> Member:
     """Apply the fields present in ``profile``; attributes are merged key by key (null deletes)."""
+    apply_profile(member, profile)
+    session.flush()
+    return member
+
+
+def apply_profile(member: Member, profile: Profile, *, fill_gaps: bool = False) -> None:
+    """Set the fields present in ``profile`` and merge its attributes key by key (null
+    deletes). ``fill_gaps``: only the fields and attributes the member has no value for (an
+    enrolment of a member already enrolled adds what we did not know, and overwrites nothing)."""
     changes = profile.model_dump(exclude_unset=True)
     attributes = changes.pop("attributes", None)
     for name, value in changes.items():
-        setattr(member, name, value)
+        if not fill_gaps or getattr(member, name) is None:
+            setattr(member, name, value)
     if attributes is not None:
-        merged = dict(member.attributes)
+        merged = dict(member.attributes or {})
         for key, value in attributes.items():
             if value is None:
-                merged.pop(key, None)
-            else:
+                if not fill_gaps:
+                    merged.pop(key, None)
+            elif not fill_gaps or merged.get(key) is None:
                 merged[key] = value
         member.attributes = merged
-    session.flush()
-    return member
 
 
 def add_identity(
     session: Session, *, programme: Programme, member: Member, key: IdentityKey
 ) -> None:
-    _check_free(session, programme, [key])
+    check_free(session, programme, [key])
     _insert(session, programme, [key], list(identity_rows(programme, member.id, [key])))
 
 
@@ -362,6 +399,36 @@ def set_consent(
 
     A change older than the current state is kept in the history but does not override it.
     """
+    current = session.scalar(
+        select(Consent).where(Consent.member_id == member.id, Consent.channel == channel)
+    )
+    consent = add_consent(
+        session,
+        programme=programme,
+        member=member,
+        current=current,
+        channel=channel,
+        granted=granted,
+        at=at,
+        source=source,
+    )
+    session.flush()
+    return consent
+
+
+def add_consent(
+    session: Session,
+    *,
+    programme: Programme,
+    member: Member,
+    current: Consent | None,
+    channel: str,
+    granted: bool,
+    at: datetime,
+    source: str,
+) -> Consent:
+    """``set_consent`` when the caller knows the current state (``current``, None if there is
+    none yet): no query, no flush."""
     session.add(
         ConsentChange(
             id=uuid7(),
@@ -372,9 +439,6 @@ def set_consent(
             changed_at=at,
             source=source,
         )
-    )
-    current = session.scalar(
-        select(Consent).where(Consent.member_id == member.id, Consent.channel == channel)
     )
     if current is None:
         current = Consent(
@@ -388,7 +452,6 @@ def set_consent(
         session.add(current)
     elif at >= current.changed_at:
         current.granted, current.changed_at, current.source = granted, at, source
-    session.flush()
     return current
 
 
@@ -401,14 +464,67 @@ def consent_history(session: Session, *, member: Member) -> list[ConsentChange]:
     return list(session.scalars(query))
 
 
-def set_status(session: Session, *, member: Member, status: str) -> Member:
+def set_status(
+    session: Session,
+    *,
+    member: Member,
+    status: str,
+    actor: str,
+    reason: str | None = None,
+    at: datetime | None = None,
+) -> Member:
+    """Move the member along ``STATUS_TRANSITIONS`` and keep the change in its history, with
+    the reason and who made it. Asking for the current status changes (and records) nothing."""
     if status == member.status:
         return member
     if status not in STATUS_TRANSITIONS[member.status]:
-        raise Conflict(f"a {member.status} member cannot become {status}")
+        raise Conflict(
+            f"a {member.status} member cannot become {status}",
+            fields=[FieldError(("status",), f"not allowed for a {member.status} member")],
+        )
+    change = status_change(
+        member, to=status, reason=reason, at=at or utcnow(), actor=actor, event_id=None
+    )
+    session.add(MemberStatusChange(**change))
     member.status = status
     session.flush()
     return member
+
+
+def status_change(
+    member: Member,
+    *,
+    to: str,
+    reason: str | None,
+    at: datetime,
+    actor: str,
+    event_id: uuid.UUID | None,
+    first: bool = False,
+) -> dict[str, Any]:
+    """A ``member_status_changes`` row (for bulk inserts too); ``first``: the member's first
+    status, set when they joined (no ``from_status``)."""
+    return {
+        "id": uuid7(),
+        "programme_id": member.programme_id,
+        "member_id": member.id,
+        "from_status": None if first else member.status,
+        "to_status": to,
+        "reason": reason,
+        "at": at,
+        "actor": actor,
+        "event_id": event_id,
+        "recorded_at": utcnow(),
+    }
+
+
+def status_history(session: Session, *, member: Member) -> list[MemberStatusChange]:
+    """The member's status changes, oldest first."""
+    query = (
+        select(MemberStatusChange)
+        .where(MemberStatusChange.member_id == member.id)
+        .order_by(MemberStatusChange.at, MemberStatusChange.id)
+    )
+    return list(session.scalars(query))
 
 
 def details(session: Session, *, member: Member) -> dict[str, Any]:

@@ -7,7 +7,7 @@ from datetime import datetime
 from pathlib import Path
 
 from pydantic import ValidationError
-from sqlalchemy import select
+from sqlalchemy import case, select
 from sqlalchemy.orm import Session
 
 from fidelia.events.schemas import EventIn, Purchase
@@ -22,7 +22,8 @@ def stored_events(
     start: datetime | None = None,
     end: datetime | None = None,
 ) -> Iterator[tuple[str, EngineEvent]]:
-    """The programme's events in time order, streamed, as ``(member id, event)``."""
+    """The programme's events in time order, streamed, as ``(member id, event)``; without the
+    enrolments of members already enrolled, which intake applied as profile updates (no rule)."""
     query = select(
         Event.member_id,
         Event.type,
@@ -31,6 +32,7 @@ def stored_events(
         Event.store,
         Event.properties,
         Event.idempotency_key,
+        case((Event.type == "enrolment", Event.outcome), else_=None),
     ).where(Event.programme_id == programme.id)
     if start is not None:
         query = query.where(Event.occurred_at >= start)
@@ -39,7 +41,9 @@ def stored_events(
     rows = session.execute(
         query.order_by(Event.occurred_at, Event.id).execution_options(yield_per=2000)
     )
-    for member_id, type_, occurred_at, channel, store, properties, key in rows:
+    for member_id, type_, occurred_at, channel, store, properties, key, outcome in rows:
+        if outcome and outcome.get("already_enrolled"):
+            continue
         purchase = Purchase.model_validate(properties) if type_ == "purchase" else None
         yield (
             str(member_id),
@@ -51,10 +55,12 @@ def file_events(path: Path) -> Iterator[tuple[str, EngineEvent]]:
     """Events from a JSON Lines file shaped as ``POST /api/v1/events`` bodies.
 
     Members are told apart by their identities as intake would: an event that names a card and
-    an email links them, so later events by either are the same member. Raises ``ValueError``
-    on a bad line.
+    an email links them, so later events by either are the same member. A member's enrolments
+    after the first are left out, as intake runs no rule on them. Raises ``ValueError`` on a
+    bad line.
     """
     owner: dict[str, str] = {}
+    enrolled: set[str] = set()
     with path.open(encoding="utf-8") as handle:
         for number, text in enumerate(handle, start=1):
             if not text.strip():
@@ -67,6 +73,10 @@ def file_events(path: Path) -> Iterator[tuple[str, EngineEvent]]:
             except ValidationError as exc:
                 raise ValueError(f"{path.name}, line {number}: {exc.errors()[0]['msg']}") from exc
             key = _member_key(event, owner)
+            if event.type == "enrolment":
+                if key in enrolled:
+                    continue
+                enrolled.add(key)
             yield (
                 key,
                 EngineEvent(

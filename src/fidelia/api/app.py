@@ -12,11 +12,13 @@ from fidelia import __version__
 from fidelia.api import errors
 from fidelia.api.middleware import CatchAll, Guard
 from fidelia.api.openapi import DESCRIPTION, FideliaAPI
+from fidelia.auth.dependencies import KeyCache
 from fidelia.auth.endpoints import router as apikeys_router
 from fidelia.config import get_settings
 from fidelia.db import Database
 from fidelia.engagement.endpoints import router as engagement_router
 from fidelia.events.endpoints import router as events_router
+from fidelia.events.group import GroupCommit
 from fidelia.ledger.endpoints import router as ledger_router
 from fidelia.members.endpoints import router as members_router
 from fidelia.programmes.endpoints import router as programmes_router
@@ -38,6 +40,7 @@ def create_app(database: Database, *, embedded_worker: bool = False) -> FastAPI:
         try:
             yield
         finally:
+            committer.stop()
             if worker is not None:
                 worker.stop()
 
@@ -45,6 +48,9 @@ def create_app(database: Database, *, embedded_worker: bool = False) -> FastAPI:
         title="Fidelia", version=__version__, description=DESCRIPTION, lifespan=lifespan
     )
     app.state.database = database
+    committer = GroupCommit(database)
+    app.state.group_commit = committer
+    app.state.key_cache = KeyCache()
     errors.install(app)
     settings = get_settings()
     app.add_middleware(

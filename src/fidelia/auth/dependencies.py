@@ -7,6 +7,7 @@ back on any exception.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterator
 from typing import Annotated
 
@@ -58,6 +59,55 @@ def require(scope: Scope) -> Callable[..., Principal]:
     return dependency
 
 
+class KeyCache:
+    """Keys recently authenticated by this process (digest -> principal, for ``ttl`` seconds).
+
+    Only for calls that check the key again where it counts: group commit re-reads every key
+    in the transaction that writes, so a revoked key is refused there at once."""
+
+    def __init__(self, ttl: float = 30.0, size: int = 10_000) -> None:
+        self.ttl, self.size = ttl, size
+        self._entries: dict[str, tuple[float, Principal]] = {}
+
+    def get(self, digest: str) -> Principal | None:
+        entry = self._entries.get(digest)
+        if entry is None or entry[0] < time.monotonic():
+            return None
+        return entry[1]
+
+    def put(self, digest: str, principal: Principal) -> None:
+        if len(self._entries) >= self.size:
+            self._entries.clear()
+        self._entries[digest] = (time.monotonic() + self.ttl, principal)
+
+
+def require_without_session(scope: Scope) -> Callable[..., Principal]:
+    """Like :func:`require`, without holding a session for the request: the key is looked up
+    in a short read-only transaction, or found in the app's :class:`KeyCache`."""
+
+    def dependency(
+        request: Request,
+        bearer: Annotated[HTTPAuthorizationCredentials | None, Security(_bearer)],
+        header: Annotated[str | None, Security(_header)],
+    ) -> Principal:
+        presented = bearer.credentials if bearer is not None else header
+        cache: KeyCache = request.app.state.key_cache
+        digest = service.digest_of(presented or "")
+        principal = cache.get(digest) if presented else None
+        if principal is None:
+            with get_database(request).transaction(readonly=True) as session:
+                principal = service.authenticate(session, key=presented)
+            cache.put(digest, principal)
+        if not principal.scope.allows(scope):
+            raise Forbidden(
+                f"this key has scope {principal.scope.value!r}; this call needs {scope.value!r}"
+            )
+        return principal
+
+    return dependency
+
+
 Reader = Annotated[Principal, Depends(require(Scope.read))]
 Integrator = Annotated[Principal, Depends(require(Scope.integration))]
 Admin = Annotated[Principal, Depends(require(Scope.admin))]
+GroupedIntegrator = Annotated[Principal, Depends(require_without_session(Scope.integration))]

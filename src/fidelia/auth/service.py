@@ -27,6 +27,11 @@ def _digest(key: str) -> str:
     return hashlib.sha256(key.encode()).hexdigest()
 
 
+def digest_of(key: str) -> str:
+    """What the database keeps of a key (SHA-256 of the whole key)."""
+    return _digest(key)
+
+
 @dataclass(frozen=True)
 class Principal:
     """Who is calling: a key of one programme with one scope."""

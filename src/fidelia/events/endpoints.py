@@ -3,13 +3,14 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from fastapi import APIRouter, Response, status
+from fastapi import APIRouter, Request, Response, status
 from pydantic import BaseModel, ConfigDict, Field
 
-from fidelia.auth.dependencies import Admin, DbSession, Integrator, Reader
+from fidelia.auth.dependencies import Admin, DbSession, GroupedIntegrator, Integrator, Reader
 from fidelia.errors import ERROR_RESPONSES, Conflict, FideliaError, FieldError, ValidationFailed
 from fidelia.events import examples as ex
 from fidelia.events import log, service, types
+from fidelia.events.group import GroupCommit
 from fidelia.events.schemas import BatchOutcome, EventIn, EventOut, EventOutcome
 from fidelia.events.types import EventTypeIn, EventTypeOut
 from fidelia.examples import examples
@@ -47,8 +48,8 @@ _ERRORS: dict[str, type[FideliaError]] = {
     responses={200: {"model": EventOutcome, "description": "A resend: the first outcome"}},
     summary="Send one event",
 )
-def post_event(
-    body: EventIn, principal: Integrator, session: DbSession, response: Response
+async def post_event(
+    body: EventIn, principal: GroupedIntegrator, request: Request, response: Response
 ) -> EventOutcome:
     """Send one event that happened to a member: a built-in type (`purchase`, `return`, `enrolment`,
     `profile_updated`, `consent_changed`) whose properties are checked, or a custom type (free
@@ -71,7 +72,9 @@ def post_event(
 
     Scope: `integration`.
     """
-    (outcome,) = service.ingest(session, programme=principal.programme, events=[body])
+    # Concurrent requests share one transaction (events/group.py); answered after its commit.
+    committer: GroupCommit = request.app.state.group_commit
+    outcome = await committer.submit(key_id=principal.key_id, event=body)
     if outcome.status == "rejected":
         error = _ERRORS.get(outcome.error or "", ValidationFailed)
         raise error(

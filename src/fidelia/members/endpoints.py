@@ -7,7 +7,7 @@ from fastapi import APIRouter, Header, Query, Response, status
 from sqlalchemy.orm import Session
 
 from fidelia.auth.dependencies import Admin, DbSession, Integrator, Reader
-from fidelia.errors import ERROR_RESPONSES
+from fidelia.errors import ERROR_RESPONSES, ValidationFailed
 from fidelia.events import log as events
 from fidelia.events.schemas import EventOut, ExternalId, MemberRef
 from fidelia.kit.bounds import Instant
@@ -138,6 +138,11 @@ def lookup(
 
     Scope: `read`.
     """
+    if (query.namespace is None) != (query.external_id is None):
+        missing = "external_id" if query.external_id is None else "namespace"
+        raise ValidationFailed.on(("query", missing), "give namespace and external_id together")
+    if not any((query.card, query.email, query.phone, query.external_id)):
+        raise ValidationFailed.on(("query",), "give card, email, phone or namespace+external_id")
     external = (
         ExternalId(namespace=query.namespace, value=query.external_id)
         if query.namespace and query.external_id

@@ -4,7 +4,7 @@ import uuid
 from datetime import date, datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field
 
 from fidelia.events.schemas import Channel, ConsentChannel, ExternalId, Profile
 from fidelia.examples import examples
@@ -69,14 +69,6 @@ class LookupQuery(Strict):
         description="System of an external id (with external_id)",
     )
     external_id: str | None = Field(default=None, min_length=1, max_length=200)
-
-    @model_validator(mode="after")
-    def _one_identity(self) -> LookupQuery:
-        if (self.namespace is None) != (self.external_id is None):
-            raise ValueError("give namespace and external_id together")
-        if not any((self.card, self.email, self.phone, self.external_id)):
-            raise ValueError("give card, email, phone or namespace+external_id")
-        return self
 
 
 class StatusChange(Strict):

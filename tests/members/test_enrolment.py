@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Callable
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -339,3 +340,25 @@ def test_back_tests_leave_out_the_enrolments_of_members_already_enrolled(
 
     assert [e.type for _, e in stored] == ["enrolment"]
     assert [e.type for _, e in from_file] == ["enrolment"]
+
+
+def test_an_import_can_keep_the_welcome_rule_to_new_members_by_its_channel(
+    api: Api, database: Database, tmp_path: Path
+) -> None:
+    rule = {
+        **WELCOME_POINTS["rules"][0],
+        "when": {"field": "event.channel", "op": "ne", "value": "import"},
+    }
+    assert api.put("/programme/document", json={"rules": [rule]}).status_code == 200
+    path = tmp_path / "legacy.jsonl"
+    path.write_text('{"card": "L-1", "channel": "import"}\n', encoding="utf-8")
+
+    run_import(database, programme_id=api.programme.id, path=path, kind="members")
+    joined = api.post("/members", json={"card": "N-1", "channel": "web"}).json()
+
+    legacy = api.get("/members/lookup", params={"card": "L-1"}).json()
+    (event,) = api.get(f"/members/{legacy['id']}/events").json()["items"]
+    assert event["type"] == "enrolment"
+    wallets = api.get(f"/members/{legacy['id']}/wallets").json()
+    assert all(Decimal(str(w["available"])) == 0 for w in wallets)  # no welcome points
+    assert joined["enrolment"]["totals"] == {"points": 50}

@@ -5,12 +5,16 @@ from pathlib import Path
 from typing import Literal
 
 import typer
+from pydantic import ValidationError
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from fidelia.cli.common import console, database, failing_cleanly, id_column, programme_by_slug
+from fidelia.events.checks import validation_failed
 from fidelia.events.imports import ImportReport, run_import
 from fidelia.jobs import service as jobs
+from fidelia.members import enrolment
+from fidelia.members.schemas import MemberCreate
 
 members_app = typer.Typer(help="Members.", no_args_is_help=True)
 events_app = typer.Typer(help="Events.", no_args_is_help=True)
@@ -101,8 +105,56 @@ def import_members(
     fmt: str = typer.Option("auto", "--format", help="csv, jsonl, or auto (by extension)"),
     chunk: int = typer.Option(1000, min=1, max=10000, help="Lines per transaction"),
 ) -> None:
-    """Import members; idempotent (existing identities are skipped) and resumable."""
+    """Import members; idempotent (existing identities are skipped) and resumable. Each new
+    member is enrolled as by ``members enrol``: the programme runs on their enrolment."""
     _import("members", path, programme, fmt, chunk)
+
+
+@members_app.command("enrol")
+def enrol_member(
+    programme: str = ProgrammeOpt,
+    card: str = typer.Option(None, help="Loyalty card number"),
+    email: str = typer.Option(None),
+    phone: str = typer.Option(None, help="Read in the programme's country unless +<code>"),
+    first_name: str = typer.Option(None),
+    last_name: str = typer.Option(None),
+    channel: str = typer.Option("store", help="store, web, app, import, call_centre, partner"),
+    store: str = typer.Option(None),
+    idempotency_key: str = typer.Option(None, help="Makes a retry safe: answers the first one"),
+) -> None:
+    """Enrol one member, as POST /api/v1/members does: their enrolment event runs the programme
+    (rules, badges, tier); prints the member's id and what the enrolment earned."""
+    given = {
+        "card": card,
+        "email": email,
+        "phone": phone,
+        "first_name": first_name,
+        "last_name": last_name,
+        "channel": channel,
+        "store": store,
+    }
+    with failing_cleanly():
+        try:
+            data = MemberCreate.model_validate({k: v for k, v in given.items() if v is not None})
+        except ValidationError as exc:
+            raise validation_failed(exc, ()) from exc
+        with database().transaction() as session:
+            enrolled = enrolment.enrol(
+                session,
+                programme=programme_by_slug(session, programme),
+                data=data,
+                actor="cli",
+                idempotency_key=idempotency_key,
+            )
+    outcome = enrolled.outcome
+    console.print(f"member {enrolled.member.id} enrolled (event {outcome.id})")
+    if outcome.status == "duplicate":
+        console.print("a retry: the first enrolment's answer, nothing done again")
+    for wallet, amount in outcome.totals.items():
+        console.print(f"  earned {amount} {wallet}")
+    for effect in outcome.effects:
+        what = effect.get("code") or effect.get("to") or effect.get("badge") or ""
+        console.print(f"  {effect.get('kind')} {what}".rstrip())
 
 
 @events_app.command("import")

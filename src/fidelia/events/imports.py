@@ -188,7 +188,11 @@ def run_import(
             session: Any, prog: Programme, lines: list[tuple[int, dict[str, Any]]]
         ) -> list[LineOutcome]:
             outcomes = intake.ingest_payloads(
-                session, programme=prog, payloads=[r for _, r in lines], enrol_unknown=enrol_unknown
+                session,
+                programme=prog,
+                payloads=[r for _, r in lines],
+                enrol_unknown=enrol_unknown,
+                actor="import",
             )
             return [LineOutcome(o.id, o.status, o.error, o.detail) for o in outcomes]
 

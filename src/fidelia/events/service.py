@@ -23,13 +23,13 @@ from sqlalchemy.orm import Session
 from fidelia.errors import Conflict, FideliaError, FieldError, ValidationFailed
 from fidelia.events import types
 from fidelia.events.checks import OrderBook, typed_properties, validation_failed
+from fidelia.events.joining import MemberChanges, more_keys
 from fidelia.events.schemas import (
     BUILT_IN_TYPES,
     ConsentChanged,
     Enrolment,
     EventIn,
     EventOutcome,
-    ExternalId,
     ProfileUpdated,
     Purchase,
     Return,
@@ -38,7 +38,7 @@ from fidelia.kit.clock import utcnow
 from fidelia.kit.ids import uuid7
 from fidelia.members import service as members
 from fidelia.members.service import IdentityKey
-from fidelia.models import Base, Consent, Event, Member, Programme
+from fidelia.models import Base, Event, Member, Programme
 from fidelia.programmes.service import settings_of
 from fidelia.rules import service as rules
 from fidelia.rules.counters import CountersMoved
@@ -58,14 +58,6 @@ class MemberClosed(FideliaError):
 class IdempotencyConflict(FideliaError):
     status_code = 409
     code = "idempotency_conflict"
-
-
-class AlreadyEnrolled(FideliaError):
-    """An enrolment for a member who is already enrolled, where the caller wants new members
-    only (``POST /members``, the members import)."""
-
-    status_code = 409
-    code = "already_enrolled"
 
 
 def fingerprint(event: EventIn) -> str:
@@ -185,10 +177,6 @@ class _Batch:
     identities: dict[tuple[str, str, str], uuid.UUID] = field(default_factory=dict)
     members: dict[uuid.UUID, Member] = field(default_factory=dict)
     rows: list[dict[str, Any]] = field(default_factory=list)
-    new_identities: list[dict[str, Any]] = field(default_factory=list)
-    status_changes: list[dict[str, Any]] = field(default_factory=list)
-    created: set[uuid.UUID] = field(default_factory=set)
-    new_consents: dict[tuple[uuid.UUID, str], Consent] = field(default_factory=dict)
 
     def run(self, items: Sequence[EventIn | EventOutcome]) -> list[EventOutcome]:
         outcomes: list[EventOutcome | None] = [None] * len(items)
@@ -263,11 +251,14 @@ class _Batch:
                 self.keys[id(event)] = err
                 continue
             self.keys[id(event)] = keys
-            self.more_keys[id(event)] = _more_keys(self.programme, event)
+            self.more_keys[id(event)] = more_keys(self.programme, event)
             all_keys.extend(keys)
             all_keys.extend(self.more_keys[id(event)])
         self.identities = members.find_identities(
             self.session, programme=self.programme, keys=all_keys
+        )
+        self.changes = MemberChanges(
+            self.session, self.programme, self.now, self.actor, self.identities
         )
         wanted = set(self.identities.values()) | {e.member.id for e in events if e.member.id}
         self._load_members(wanted)
@@ -324,16 +315,18 @@ class _Batch:
             raise MemberClosed(f"member {member.id} is closed")
         joining = typed if isinstance(typed, Enrolment) else None
         already = joining is not None and member is not None and member.status != "prospect"
+        more = self.more_keys[id(event)]
         if joining is not None:
-            self._check_enrolment(event, keys, member, already)
+            refuse = self.on_enrolled == "refuse"
+            self.changes.check_enrolment(keys, more, member, already=already, refuse=refuse)
         member_id = member.id if member is not None else uuid7()
         self._check_order(typed, member_id)
         created = member is None
         event_id = uuid7()
         if member is None:
-            member = self._enrol(event, keys, member_id, event_id, joining)
+            member = self._enrol(event, [*keys, *more], member_id, event_id, joining)
         elif joining is not None:
-            self._join(event, member, event_id, joining, already)
+            self.changes.join(event, [*keys, *more], member, event_id, joining, already=already)
         effects, totals = (
             ([], {}) if already else self._engine(event, properties, typed, event_id, member)
         )
@@ -404,32 +397,6 @@ class _Batch:
         elif isinstance(typed, Return):
             self.orders.check_return(member_id, typed)
 
-    def _check_enrolment(
-        self, event: EventIn, keys: list[IdentityKey], member: Member | None, already: bool
-    ) -> None:
-        """New members only, if the caller said so; the further external ids are given once
-        and belong to nobody else."""
-        if already and self.on_enrolled == "refuse":
-            assert member is not None
-            mine = [k for k in keys if self.identities.get(k.triple) == member.id]
-            raise AlreadyEnrolled(
-                f"member {member.id} is already enrolled",
-                fields=[FieldError(k.field, "already enrolled") for k in mine]
-                or [FieldError(("member", "id"), "already enrolled")],
-            )
-        seen = {k.triple for k in keys}
-        for key in self.more_keys[id(event)]:
-            if key.triple in seen:
-                raise ValidationFailed.on(key.field, "the same identity is given twice")
-            seen.add(key.triple)
-            owner = self.identities.get(key.triple)
-            if owner is not None and (member is None or owner != member.id):
-                raise Conflict(
-                    "identity already belongs to another member: "
-                    + ".".join(str(p) for p in key.field),
-                    fields=[FieldError(key.field, f"{key.kind} {key.value!r} is taken")],
-                )
-
     def _enrol(
         self,
         event: EventIn,
@@ -438,86 +405,16 @@ class _Batch:
         event_id: uuid.UUID,
         joining: Enrolment | None,
     ) -> Member:
-        """A new member: active if the event is their enrolment (with its profile, identities
-        and consents), else a prospect (or what ``enrol_unknown`` says)."""
+        """A new member: active if the event is their enrolment, else a prospect (or what
+        ``enrol_unknown`` says)."""
         status = "active" if joining is not None else (self.enrol_unknown or "prospect")
-        member = Member(
-            id=member_id,
-            programme_id=self.programme.id,
-            status=status,
-            enrolment_channel=event.channel or "import",
-            enrolment_store=event.store,
-            enrolled_at=event.occurred_at,
-            attributes={},
+        member = self.changes.create(
+            event, keys, member_id, event_id, status=status, joining=joining
         )
-        if joining is not None:
-            members.apply_profile(member, joining.profile)
-            keys = [*keys, *self.more_keys[id(event)]]
-        self.session.add(member)
-        self.created.add(member_id)
+        self.members[member_id] = member
         if self.engine is not None:
             self.engine.looked_up.add(member_id)  # a new member has no stored state to read
-        reason = "enrolment" if joining is not None else f"first event ({event.type})"
-        self._status(member, status, reason, event, event_id, first=True)
-        self.new_identities.extend(
-            {
-                "id": uuid7(),
-                "programme_id": self.programme.id,
-                "member_id": member_id,
-                "kind": key.kind,
-                "namespace": key.namespace,
-                "value": key.value,
-                "created_at": self.now,
-            }
-            for key in keys
-        )
-        self.members[member.id] = member
-        for key in keys:
-            self.identities[key.triple] = member.id
-        for consent in joining.consents if joining is not None else ():
-            self._consent(member, event, consent.channel, consent.granted, consent.source)
         return member
-
-    def _join(
-        self,
-        event: EventIn,
-        member: Member,
-        event_id: uuid.UUID,
-        joining: Enrolment,
-        already: bool,
-    ) -> None:
-        """The enrolment of a known member: a prospect becomes active and takes the profile;
-        a member already enrolled only has the profile's gaps filled. Both get the event's new
-        identities and consents."""
-        if member.status == "prospect":
-            self._status(member, "active", "enrolment", event, event_id)
-            member.status = "active"
-        members.apply_profile(member, joining.profile, fill_gaps=already)
-        self._link_identities(event, member)
-        for consent in joining.consents:
-            self._consent(member, event, consent.channel, consent.granted, consent.source)
-
-    def _status(
-        self,
-        member: Member,
-        to: str,
-        reason: str,
-        event: EventIn,
-        event_id: uuid.UUID,
-        *,
-        first: bool = False,
-    ) -> None:
-        self.status_changes.append(
-            members.status_change(
-                member,
-                to=to,
-                reason=reason,
-                at=event.occurred_at,
-                actor=self.actor,
-                event_id=event_id,
-                first=first,
-            )
-        )
 
     def _engine(
         self,
@@ -565,85 +462,22 @@ class _Batch:
             self.orders.add_return(typed)
             return typed.order_id
         if isinstance(typed, ProfileUpdated):
-            self._link_identities(event, member)
+            keys = self.keys[id(event)]
+            assert not isinstance(keys, FideliaError)
+            self.changes.link_identities(keys, member)
             members.update_profile(self.session, member=member, profile=typed.profile)
         elif isinstance(typed, ConsentChanged):
-            self._consent(member, event, typed.channel, typed.granted, typed.source)
+            self.changes.consent(member, event, typed.channel, typed.granted, typed.source)
         return None
-
-    def _link_identities(self, event: EventIn, member: Member) -> None:
-        """An enrolment or profile update that names a known member with identities nobody has
-        yet adds them to that member (a store customer who signs up on the web with her card)."""
-        keys = self.keys[id(event)]
-        assert not isinstance(keys, FideliaError)
-        new = [k for k in [*keys, *self.more_keys[id(event)]] if k.triple not in self.identities]
-        if new:
-            self.session.add_all(members.identity_rows(self.programme, member.id, new))
-            for key in new:
-                self.identities[key.triple] = member.id
-
-    def _consent(
-        self, member: Member, event: EventIn, channel: str, granted: bool, source: str | None
-    ) -> None:
-        at, source = event.occurred_at, source or f"event:{event.channel or 'api'}"
-        programme, session = self.programme, self.session
-        if member.id not in self.created:
-            members.set_consent(
-                session,
-                programme=programme,
-                member=member,
-                channel=channel,
-                granted=granted,
-                at=at,
-                source=source,
-            )
-            return
-        # A member this batch enrolled has no consent stored yet: no query, no flush (a bulk
-        # import enrols a thousand at a time).
-        key = (member.id, channel)
-        self.new_consents[key] = members.add_consent(
-            session,
-            programme=programme,
-            member=member,
-            current=self.new_consents.get(key),
-            channel=channel,
-            granted=granted,
-            at=at,
-            source=source,
-        )
 
     def _write(self) -> None:
         """Members (ORM, flushed together), then identities and events in one executemany each."""
         if self.engine is not None:
             self.engine.write()
         self.session.flush()
-        if self.new_identities:
-            self.session.execute(
-                insert(Base.metadata.tables["member_identities"]), self.new_identities
-            )
-        if self.status_changes:
-            table = Base.metadata.tables["member_status_changes"]
-            self.session.execute(insert(table), self.status_changes)
+        self.changes.write()
         if self.rows:
             self.session.execute(insert(Base.metadata.tables["events"]), self.rows)
-
-
-def _more_keys(programme: Programme, event: EventIn) -> list[IdentityKey]:
-    """The further external ids an enrolment gives (``properties.external_ids``); if they are
-    malformed, the check of the properties refuses the event later."""
-    raw = event.properties.get("external_ids") if event.type == "enrolment" else None
-    if not raw or not isinstance(raw, list):
-        return []
-    try:
-        ids = [ExternalId.model_validate(x) for x in raw]
-    except ValidationError:
-        return []
-    return members.identity_keys(
-        programme,
-        external=[(x.namespace, x.value) for x in ids],
-        loc=("properties",),
-        external_field="external_ids",
-    )
 
 
 def _fact(event: EventIn, properties: dict[str, Any], typed: Any) -> EngineEvent:

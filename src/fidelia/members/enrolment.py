@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session
 
 from fidelia.errors import Conflict, FideliaError, FieldError, ValidationFailed
 from fidelia.events import service as intake
+from fidelia.events.joining import AlreadyEnrolled
 from fidelia.events.schemas import EventIn, EventOutcome, MemberRef, Profile
 from fidelia.kit.clock import utcnow
 from fidelia.kit.ids import uuid7
@@ -40,7 +41,7 @@ _ERRORS: dict[str, type[FideliaError]] = {
         intake.UnknownMember,
         intake.MemberClosed,
         intake.IdempotencyConflict,
-        intake.AlreadyEnrolled,
+        AlreadyEnrolled,
     )
 }
 
@@ -176,7 +177,7 @@ def _refuse(
     idempotency_key: str | None,
 ) -> None:
     """Raise the error of a rejected enrolment, naming the request's fields."""
-    if outcome.error == intake.AlreadyEnrolled.code:  # taken meanwhile by another writer
+    if outcome.error == AlreadyEnrolled.code:  # taken meanwhile by another writer
         service.check_free(session, programme, keys)
     if outcome.error == intake.IdempotencyConflict.code:
         raise intake.IdempotencyConflict(

@@ -20,8 +20,8 @@ from sqlalchemy.orm import Session
 
 from fidelia.errors import FideliaError
 from fidelia.events.checks import validation_failed
+from fidelia.events.joining import AlreadyEnrolled
 from fidelia.events.schemas import EventOutcome
-from fidelia.events.service import AlreadyEnrolled
 from fidelia.kit.records import LineOutcome, Record, detect_format, read_csv, read_jsonl
 from fidelia.members import enrolment
 from fidelia.members.schemas import MemberCreate

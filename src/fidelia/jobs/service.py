@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import random
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -22,9 +22,10 @@ from sqlalchemy.orm import Session
 from fidelia.config import get_settings
 from fidelia.db import Database
 from fidelia.errors import Conflict, NotFound
+from fidelia.kit.bulk import insert_rows
 from fidelia.kit.clock import utcnow
 from fidelia.kit.ids import uuid7
-from fidelia.models import Job
+from fidelia.models import Base, Job
 
 Handler = Callable[[Session, Job], None]
 _HANDLERS: dict[str, Handler] = {}
@@ -79,6 +80,34 @@ def enqueue(
             raise
         return found
     return job
+
+
+NewJob = tuple[str, dict[str, Any], datetime, uuid.UUID | None]  # kind, payload, due, programme
+
+
+def enqueue_many(session: Session, jobs: Sequence[NewJob]) -> None:
+    """Add many jobs without idempotency keys in the caller's transaction, in one INSERT
+    (what :func:`enqueue` writes for each, without ORM objects)."""
+    attempts = get_settings().job_max_attempts
+    now = utcnow()
+    rows = [
+        {
+            "id": uuid7(),
+            "programme_id": programme_id,
+            "kind": kind,
+            "payload": payload,
+            "idempotency_key": None,
+            "status": "pending",
+            "due_at": due_at,
+            "attempts": 0,
+            "max_attempts": attempts,
+            "last_error": None,
+            "created_at": now,
+            "finished_at": None,
+        }
+        for kind, payload, due_at, programme_id in jobs
+    ]
+    insert_rows(session, Base.metadata.tables["jobs"], rows)
 
 
 def backoff(attempts: int, base_seconds: float) -> timedelta:

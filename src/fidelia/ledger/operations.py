@@ -7,11 +7,18 @@ plans the legs and hands them to :func:`fidelia.ledger.service.post`, the one wr
 are given in the wallet's unit (int points or Decimal money) and converted exactly to minor
 units. Every operation takes ``now`` (defaults to the clock) so that tests, replays and jobs
 pin time. Returns and reversals, which take value back, live in ``returns``.
+
+Awards also come many at a time (:func:`award_many`, and :class:`DeferredAwards`, which the
+engine run fills during a batch of events): they are planned one by one, exactly as
+:func:`award` plans them, and written together by
+:func:`fidelia.ledger.service.post_earns`, the set-based writer of earns.
 """
 
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
@@ -21,10 +28,10 @@ from sqlalchemy.orm import Session
 from fidelia.errors import ValidationFailed
 from fidelia.kit.clock import utcnow
 from fidelia.ledger import repository as repo
-from fidelia.ledger.errors import InsufficientPoints, NotSpendable
+from fidelia.ledger.errors import AlreadyPosted, InsufficientPoints, NotSpendable
 from fidelia.ledger.expiry import expiry_instant, pending_until
 from fidelia.ledger.schemas import Amount
-from fidelia.ledger.service import Leg, NewLot, Posting, post
+from fidelia.ledger.service import Earn, Leg, NewLot, Posting, check_unused, post, post_earns
 from fidelia.ledger.wallets import expiry_policy, get_wallet, pending_policy, to_minor
 from fidelia.models import Account, LedgerTransaction, Lot, Programme, Wallet
 
@@ -89,6 +96,133 @@ def award(
         fresh_key=fresh_key,
     )
     return post(session, programme=programme, posting=posting, accounts=accounts, now=now)
+
+
+@dataclass(frozen=True, slots=True)
+class AwardRequest:
+    """One award for :func:`award_many` or :class:`DeferredAwards`: :func:`award`'s arguments."""
+
+    member_id: uuid.UUID
+    wallet: str
+    amount: Amount
+    idempotency_key: str
+    occurred_at: datetime | None = None
+    source_type: str = "event"
+    source_id: str | None = None
+    rule_id: str | None = None
+    rule_version: int | None = None
+    expires_at: datetime | None = UNSET
+    available_at: datetime | None = None
+    hold: bool = False
+    fresh_key: bool = False
+
+
+def plan_award(
+    session: Session, *, programme: Programme, request: AwardRequest, now: datetime
+) -> Earn:
+    """The earn :func:`award` would post for ``request``, checked and dated now: the errors
+    of a bad wallet or amount are raised here, before anything is written."""
+    occurred_at = request.occurred_at or now
+    found = get_wallet(session, programme=programme, code=request.wallet)
+    minor = _positive(found, request.amount)
+    lot, pending = _new_lot(
+        programme,
+        found,
+        occurred_at,
+        now,
+        request.expires_at,
+        request.available_at,
+        request.hold,
+    )
+    return Earn(
+        wallet=found,
+        member_id=request.member_id,
+        amount=minor,
+        pending=pending,
+        lot=lot,
+        idempotency_key=request.idempotency_key,
+        occurred_at=occurred_at,
+        source_type=request.source_type,
+        source_id=request.source_id,
+        rule_id=request.rule_id,
+        rule_version=request.rule_version,
+        fresh_key=request.fresh_key,
+    )
+
+
+def award_many(
+    session: Session,
+    *,
+    programme: Programme,
+    awards: Sequence[AwardRequest],
+    now: datetime | None = None,
+) -> list[uuid.UUID]:
+    """Post many awards (of any members and wallets of ``programme``) at once, set-based
+    (:func:`~fidelia.ledger.service.post_earns`): the same rows, balances and jobs as
+    :func:`award` for each in turn, in a few statements. All or nothing. Returns the
+    transaction ids, in order."""
+    now = now or utcnow()
+    earns = [plan_award(session, programme=programme, request=r, now=now) for r in awards]
+    return post_earns(session, programme=programme, earns=earns, now=now)
+
+
+class DeferredAwards:
+    """Awards checked and planned as they come, posted together by :meth:`flush`.
+
+    While it holds awards, anything that locks or reads ledger rows through the repository
+    (another posting, a return, a balance) flushes it first, as the ORM autoflushes: every
+    reader sees the awards planned before it, in their order. One per session at a time
+    (registering replaces the previous one). If the transaction (or savepoint) it was made in
+    is rolled back, its awards are dropped; a flush from a savepoint opened since would be
+    lost with it if that savepoint rolled back, so it is refused (RuntimeError).
+    """
+
+    def __init__(self, session: Session, *, programme: Programme, now: datetime) -> None:
+        self.session, self.programme, self.now = session, programme, now
+        self.earns: list[Earn] = []
+        self.keys: set[str] = set()
+        self.home = session.get_nested_transaction()
+        self.root = session.get_transaction()
+        session.info[repo.DEFERRED] = self.flush
+
+    def __len__(self) -> int:
+        return len(self.earns)
+
+    def add(self, request: AwardRequest) -> None:
+        """Check and plan ``request``; raises what :func:`award` would for a bad wallet,
+        amount or used idempotency key."""
+        earn = plan_award(self.session, programme=self.programme, request=request, now=self.now)
+        if earn.idempotency_key in self.keys:
+            raise AlreadyPosted(earn.idempotency_key)
+        if not earn.fresh_key:
+            check_unused(self.session, programme=self.programme, key=earn.idempotency_key)
+        self.keys.add(earn.idempotency_key)
+        self.earns.append(earn)
+
+    def truncate(self, size: int) -> None:
+        """Drop the awards added after the first ``size`` (not posted yet)."""
+        for earn in self.earns[size:]:
+            self.keys.discard(earn.idempotency_key)
+        del self.earns[size:]
+
+    def flush(self) -> list[uuid.UUID]:
+        """Post the awards held (one :func:`post_earns`); their transaction ids."""
+        if not self.earns:
+            return []
+        home = self.home or self.root
+        if home is None or not home.is_active:  # rolled back: they were never written
+            self.earns.clear()
+            self.close()
+            return []
+        if self.session.get_nested_transaction() is not self.home:
+            raise RuntimeError("deferred awards flushed inside a savepoint opened after them")
+        earns, self.earns = self.earns, []
+        return post_earns(self.session, programme=self.programme, earns=earns, now=self.now)
+
+    def close(self) -> None:
+        """Unregister from the session (flush first: what is held is dropped)."""
+        if self.session.info.get(repo.DEFERRED) == self.flush:
+            del self.session.info[repo.DEFERRED]
 
 
 def _new_lot(

@@ -81,6 +81,7 @@ class _Taker:
 
 
 def _transaction(session: Session, programme: Programme, txn_id: uuid.UUID) -> LedgerTransaction:
+    repo.flush_deferred(session)
     txn = session.get(LedgerTransaction, txn_id)
     if txn is None or txn.programme_id != programme.id:
         raise NotFound(f"ledger transaction {txn_id} does not exist")

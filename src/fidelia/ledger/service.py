@@ -21,12 +21,14 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import insert, select
+from sqlalchemy import bindparam, insert, select, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
 
 from fidelia.jobs import service as jobs
 from fidelia.kit.bounds import MAX_BALANCE
+from fidelia.kit.bulk import insert_rows
 from fidelia.kit.clock import utcnow
 from fidelia.kit.ids import uuid7
 from fidelia.ledger.errors import (
@@ -35,7 +37,11 @@ from fidelia.ledger.errors import (
     InsufficientPoints,
     UnbalancedPosting,
 )
-from fidelia.ledger.repository import is_system_account
+from fidelia.ledger.repository import (
+    is_system_account,
+    lock_member_balances,
+    system_account_id,
+)
 from fidelia.models import (
     Account,
     Base,
@@ -128,7 +134,251 @@ def post(
     return txn
 
 
+@dataclass(frozen=True, slots=True)
+class Earn:
+    """One earn for :func:`post_earns`: ``amount`` (minor units) to a member as a new lot,
+    against the wallet's ``issued`` account; the posting :func:`post` would get from
+    :func:`fidelia.ledger.operations.award`. Its ids are drawn when it is planned, so a
+    deferred earn keeps its place among the transactions posted meanwhile."""
+
+    wallet: Wallet
+    member_id: uuid.UUID
+    amount: int
+    pending: bool
+    lot: NewLot
+    idempotency_key: str
+    occurred_at: datetime
+    source_type: str = "event"
+    source_id: str | None = None
+    rule_id: str | None = None
+    rule_version: int | None = None
+    fresh_key: bool = False
+    transaction_id: uuid.UUID = field(default_factory=uuid7)
+    lot_id: uuid.UUID = field(default_factory=uuid7)
+
+
+@dataclass(slots=True)
+class _Balance:
+    """A locked member account's cached balances, as :func:`_check_bounds` reads them."""
+
+    id: uuid.UUID
+    allows_debt: bool
+    available: int
+    pending: int
+    lifetime_earned: int
+    lifetime_spent: int
+    lifetime_expired: int
+    added: list[int] = field(default_factory=lambda: [0, 0])  # to available, to pending
+
+    def add(self, amount: int, *, pending: bool) -> None:
+        """Credit ``amount`` earned (the debt it repays moves nothing on the balance)."""
+        if pending:
+            self.pending += amount
+        else:
+            self.available += amount
+        self.added[pending] += amount
+        self.lifetime_earned += amount
+
+
+def post_earns(
+    session: Session,
+    *,
+    programme: Programme,
+    earns: Sequence[Earn],
+    now: datetime | None = None,
+) -> list[uuid.UUID]:
+    """Write many earns, of any members and wallets of ``programme``, set-based; returns
+    their transaction ids in order.
+
+    The rows and balances are those :func:`post` would write for each earn in turn (a lot
+    credited to an account in debt repays the debt first), with a few statements whatever
+    their number: one to lock the accounts (in primary-key order; missing ones are created),
+    one INSERT per table and one UPDATE of the balances. All or nothing: raises
+    :class:`AlreadyPosted` (a key used, or twice in ``earns``) or :class:`BalanceLimit`
+    before writing anything.
+    """
+    if not earns:
+        return []
+    now = now or utcnow()
+    session.flush()  # rows the earns refer to (a member enrolled by the batch) go first
+    _check_keys(session, programme, earns)
+    pairs = {(e.wallet.id, e.member_id): (e.wallet, e.member_id) for e in earns}.values()
+    balances = {
+        key: _Balance(*row)
+        for key, row in lock_member_balances(session, programme=programme, pairs=pairs).items()
+    }
+    issued = {
+        e.wallet.id: system_account_id(session, wallet=e.wallet, kind="issued") for e in earns
+    }
+    txns, lots, entries, jobs_due = [], [], [], []
+    for earn in earns:
+        account = balances[(earn.wallet.id, earn.member_id)]
+        txns.append(_earn_row(programme, earn, now))
+        remaining, held = earn.amount, earn.amount if earn.pending else 0
+        legs: list[tuple[uuid.UUID, uuid.UUID | None, bool, int]]
+        legs = [(account.id, earn.lot_id, earn.pending, earn.amount)]
+        legs.append((issued[earn.wallet.id], None, False, -earn.amount))
+        if account.available < 0 and not earn.pending:  # see _debt_repayments
+            paid = min(-account.available, earn.amount)
+            legs += [(account.id, earn.lot_id, False, -paid), (account.id, None, False, paid)]
+            remaining -= paid
+        lots.append(_lot_row(programme, earn, account.id, remaining, held, now))
+        entries += [
+            {
+                "id": uuid7(),
+                "programme_id": programme.id,
+                "transaction_id": earn.transaction_id,
+                "account_id": account_id,
+                "lot_id": lot_id,
+                "pending": pending,
+                "amount": amount,
+                "effective_at": earn.occurred_at,
+            }
+            for account_id, lot_id, pending, amount in legs
+        ]
+        account.add(earn.amount, pending=earn.pending)
+        if earn.pending and earn.lot.available_at is not None:
+            jobs_due.append((RELEASE_JOB, earn.lot_id, earn.lot.available_at))
+        if earn.lot.expires_at is not None:
+            jobs_due.append((EXPIRE_JOB, earn.lot_id, earn.lot.expires_at))
+    _check_bounds(balances.values(), [])
+    try:
+        _insert_many(session, "ledger_transactions", txns)
+    except IntegrityError as exc:  # a concurrent posting with one of these keys committed first
+        if "idempotency_key" in str(exc.orig) or "uq_ledger_transactions" in str(exc.orig):
+            raise AlreadyPosted(", ".join(e.idempotency_key for e in earns)) from exc
+        raise
+    _insert_many(session, "ledger_lots", lots)
+    _insert_many(session, "ledger_entries", entries)
+    jobs.enqueue_many(
+        session,
+        [
+            (kind, {"lot_id": str(lot_id), "programme_id": str(programme.id)}, due, programme.id)
+            for kind, lot_id, due in jobs_due
+        ],
+    )
+    _add_to_balances(session, [b for b in balances.values() if any(b.added)])
+    return [earn.transaction_id for earn in earns]
+
+
+def _check_keys(session: Session, programme: Programme, earns: Sequence[Earn]) -> None:
+    seen: set[str] = set()
+    for earn in earns:
+        if earn.idempotency_key in seen:
+            raise AlreadyPosted(earn.idempotency_key)
+        seen.add(earn.idempotency_key)
+    keys = [e.idempotency_key for e in earns if not e.fresh_key]
+    for start in range(0, len(keys), 500):
+        found = session.execute(
+            select(LedgerTransaction.idempotency_key, LedgerTransaction.id).where(
+                LedgerTransaction.programme_id == programme.id,
+                LedgerTransaction.idempotency_key.in_(keys[start : start + 500]),
+            )
+        ).first()
+        if found is not None:
+            raise AlreadyPosted(found[0], found[1])
+
+
+def _earn_row(programme: Programme, earn: Earn, now: datetime) -> dict[str, Any]:
+    return {
+        "id": earn.transaction_id,
+        "programme_id": programme.id,
+        "wallet_id": earn.wallet.id,
+        "member_id": earn.member_id,
+        "kind": "earn",
+        "idempotency_key": earn.idempotency_key,
+        "source_type": earn.source_type,
+        "source_id": earn.source_id,
+        "rule_id": earn.rule_id,
+        "rule_version": earn.rule_version,
+        "actor": None,
+        "reason": None,
+        "reverses_id": None,
+        "occurred_at": earn.occurred_at,
+        "posted_at": now,
+        "details": {},
+    }
+
+
+def _lot_row(
+    programme: Programme,
+    earn: Earn,
+    account_id: uuid.UUID,
+    remaining: int,
+    pending: int,
+    now: datetime,
+) -> dict[str, Any]:
+    if not 0 <= pending <= remaining <= earn.amount:
+        raise UnbalancedPosting(f"lot {earn.lot_id} out of bounds")
+    return {
+        "id": earn.lot_id,
+        "programme_id": programme.id,
+        "wallet_id": earn.wallet.id,
+        "account_id": account_id,
+        "transaction_id": earn.transaction_id,
+        "amount": earn.amount,
+        "remaining": remaining,
+        "pending": pending,
+        "available_at": earn.lot.available_at,
+        "expires_at": earn.lot.expires_at,
+        "created_at": now,
+    }
+
+
 _TABLES = Base.metadata.tables  # Core inserts: the rows are complete, no ORM bookkeeping needed
+
+
+def _insert_many(session: Session, table: str, rows: list[dict[str, Any]]) -> None:
+    insert_rows(session, _TABLES[table], rows)
+
+
+_ACCOUNTS = Base.metadata.tables["ledger_accounts"]
+_ADD_TO_BALANCES = (
+    update(_ACCOUNTS)
+    .where(_ACCOUNTS.c.id == bindparam("b_id"))
+    .values(
+        available=_ACCOUNTS.c.available + bindparam("b_available"),
+        pending=_ACCOUNTS.c.pending + bindparam("b_pending"),
+        lifetime_earned=_ACCOUNTS.c.lifetime_earned
+        + bindparam("b_available")
+        + bindparam("b_pending"),
+    )
+)
+_ADD_TO_BALANCES_PG = text(
+    "UPDATE ledger_accounts AS a SET available = a.available + d.available, "
+    "pending = a.pending + d.pending, "
+    "lifetime_earned = a.lifetime_earned + d.available + d.pending "
+    "FROM unnest(CAST(:ids AS uuid[]), CAST(:available AS bigint[]), CAST(:pending AS bigint[])) "
+    "AS d(id, available, pending) WHERE a.id = d.id"
+)
+
+
+def _add_to_balances(session: Session, balances: list[_Balance]) -> None:
+    """Add what :func:`post_earns` credited to the cached balances: one UPDATE from arrays on
+    PostgreSQL, an executemany on SQLite (in process); accounts the session holds as objects
+    get the new values too, so that nothing reads a stale balance from its identity map."""
+    if not balances:
+        return
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(
+            _ADD_TO_BALANCES_PG,
+            {
+                "ids": [b.id for b in balances],
+                "available": [b.added[0] for b in balances],
+                "pending": [b.added[1] for b in balances],
+            },
+        )
+    else:
+        session.execute(
+            _ADD_TO_BALANCES,
+            [{"b_id": b.id, "b_available": b.added[0], "b_pending": b.added[1]} for b in balances],
+        )
+    identities = session.identity_map
+    for balance in balances:
+        held = identities.get(Session.identity_key(Account, balance.id))
+        if held is not None:
+            for column in ("available", "pending", "lifetime_earned"):
+                set_committed_value(held, column, getattr(balance, column))
 
 
 def _insert(

@@ -106,19 +106,26 @@ def enrol(
     programme gave them. 409 naming the field of a taken identity; a resend with the same
     ``idempotency_key`` answers the first enrolment."""
     now = now or utcnow()
-    first_at = _stored_at(session, programme, idempotency_key) if idempotency_key else None
-    event, keys = enrolment_event(
-        programme,
-        data,
-        key=idempotency_key or f"members:{uuid7()}",
-        at=data.enrolled_at or first_at or now,  # a resend without a date is the same event
-        consent_source=f"enrolment:{data.channel}",
-    )
-    if first_at is None:
-        service.check_free(session, programme, keys)
-    (outcome,) = intake.ingest(
-        session, programme=programme, events=[event], now=now, on_enrolled="refuse", actor=actor
-    )
+    key = idempotency_key or f"members:{uuid7()}"
+    for attempt in (1, 2):
+        first_at = _stored_at(session, programme, idempotency_key) if idempotency_key else None
+        event, keys = enrolment_event(
+            programme,
+            data,
+            key=key,
+            at=data.enrolled_at or first_at or now,  # a resend without a date is the same event
+            consent_source=f"enrolment:{data.channel}",
+        )
+        if first_at is None:
+            service.check_free(session, programme, keys)
+        (outcome,) = intake.ingest(
+            session, programme=programme, events=[event], now=now, on_enrolled="refuse", actor=actor
+        )
+        # A concurrent resend stored the key between our look and our insert: look again, so
+        # that the same request is answered as a resend (its time is the first one's).
+        reused = outcome.error == intake.IdempotencyConflict.code
+        if not (reused and first_at is None and attempt == 1):
+            break
     if outcome.status == "rejected":
         _refuse(session, programme, keys, outcome, idempotency_key)
     assert outcome.member_id is not None

@@ -304,3 +304,15 @@ def test_pools_generate_import_issue_and_delete(
         "printed",
         "ten-euros",
     ]
+
+
+def test_a_pool_update_cannot_remove_the_name(api: Api, rewards_programme: Programme) -> None:
+    # found by the API fuzz: a null name reached the NOT NULL column, a 500
+    api.post("/voucher-pools", json=POOL)
+
+    response = api.patch("/voucher-pools/ten-euros", json={"name": None, "validity_days": 30})
+
+    assert response.status_code == 422, response.text
+    assert response.json()["fields"][0]["loc"] == ["body", "name"]
+    pool = api.get("/voucher-pools/ten-euros", scope="read").json()
+    assert (pool["name"], pool["validity_days"]) == (POOL["name"], POOL["validity_days"])

@@ -240,6 +240,14 @@ class PoolUpdate(_In):
     valid_until: Instant | None = None
     validity_days: int | None = Field(default=None, ge=1, le=3650)
 
+    @field_validator("name")
+    @classmethod
+    def _name_stays(cls, value: str | None) -> str:
+        # absent leaves the name as it is; null would remove it, and a pool always has one
+        if value is None:
+            raise ValueError("a pool keeps a name: give a new one or leave the field out")
+        return value
+
 
 class PoolOut(BaseModel):
     model_config = ConfigDict(json_schema_extra=examples(ex.POOL))

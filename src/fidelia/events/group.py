@@ -130,7 +130,10 @@ class GroupCommit:
             self.groups += 1
             self.grouped += len(group)
         for submission, result in zip(group, results, strict=True):
-            submission.loop.call_soon_threadsafe(_settle, submission.future, result)
+            try:
+                submission.loop.call_soon_threadsafe(_settle, submission.future, result)
+            except RuntimeError:  # its event loop has closed (shutdown): nobody is waiting
+                log.warning("event %s committed after its caller left", submission.event.id)
 
     def _alone(self, submission: Submission) -> Result:
         try:

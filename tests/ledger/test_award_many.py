@@ -21,6 +21,7 @@ from fidelia.ledger import operations as ops
 from fidelia.ledger import returns, wallets
 from fidelia.ledger.errors import AlreadyPosted, BalanceLimit
 from fidelia.ledger.schemas import ExpiryPolicy, PendingPolicy, WalletIn
+from fidelia.ledger.service import EXPIRE_JOB, RELEASE_JOB
 from fidelia.ledger.verify import verify
 from fidelia.models import Account, Entry, Job, LedgerTransaction, Lot, Programme, Wallet
 from tests.fixtures.factories import make_member, make_programme
@@ -153,7 +154,11 @@ def snapshot(database: Database, programme: Programme, members: list[uuid.UUID])
         lots = s.scalars(select(Lot).where(Lot.programme_id == pid).order_by(Lot.id)).all()
         l_at = {lot.id: i for i, lot in enumerate(lots)}
         entries = s.scalars(select(Entry).where(Entry.programme_id == pid).order_by(Entry.id))
-        jobs = s.scalars(select(Job).where(Job.programme_id == pid).order_by(Job.id))
+        jobs = s.scalars(
+            select(Job)
+            .where(Job.programme_id == pid, Job.kind.in_([RELEASE_JOB, EXPIRE_JOB]))
+            .order_by(Job.id)
+        )
         report = verify(s, programme_id=pid)
         return {
             "transactions": [

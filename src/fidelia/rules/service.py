@@ -6,9 +6,14 @@ Intake calls :class:`EngineRun` once per batch. It loads the members' engine sta
 query (and the programme counters of rules with a budget or a first-N limit, locked), runs the
 pure :func:`~fidelia.rules.engine.evaluate` per event, posts awards through the ledger, and
 writes the new states and counters back before the batch commits: effects, state and event are
-one transaction. Returns take back, award by award, what the returned lines earned, computed
-from the per-line allocation the purchase's awards recorded (never recomputed with today's
-rules). Compiled programmes are cached per (programme, version): versions never change.
+one transaction. Awards are planned (checked) as each event is evaluated and posted together
+at :meth:`EngineRun.write`, set-based (:class:`~fidelia.ledger.operations.DeferredAwards`):
+anything that reads the ledger earlier flushes them first -- a return in the same batch as its
+purchase (:meth:`EngineRun.take_back`), a challenge completion's points (through the ledger
+repository) -- so that every reader sees the batch's earlier awards, in their order.
+Returns take back, award by award, what the returned lines earned, computed from the per-line
+allocation the purchase's awards recorded (never recomputed with today's rules). Compiled
+programmes are cached per (programme, version): versions never change.
 
 After the awards, :meth:`EngineRun.process` applies the effects other domains own (badges
 through engagement, vouchers through rewards), advances the state, then lets the tiers and
@@ -123,6 +128,7 @@ class EngineRun:
     book: CounterBook | None = None
     returns: dict[uuid.UUID, tuple[uuid.UUID, datetime]] = field(default_factory=dict)
     orders: dict[str, tuple[datetime, dict[str, Decimal]]] = field(default_factory=dict)
+    awards: ledger.DeferredAwards | None = None
 
     def __post_init__(self) -> None:
         rules = [r for rs in self.compiled.by_type.values() for r in (*rs.base, *rs.boosters)]
@@ -174,7 +180,24 @@ class EngineRun:
         """Evaluate one event, post its awards, apply its other effects, advance the member's
         state, then let tiers and engagement follow (upgrade, badges, challenges).
 
-        ``profile`` is what rules read as ``member.attributes`` (and the birth month)."""
+        ``profile`` is what rules read as ``member.attributes`` (and the birth month). The
+        awards are planned now and posted with the batch's (see :meth:`write`); if the event
+        fails on the way, those not posted yet are dropped with it."""
+        held = len(self.awards) if self.awards is not None else 0
+        try:
+            return self._process(event, event_id, member_id, profile)
+        except BaseException:
+            if self.awards is not None:
+                self.awards.truncate(held)
+            raise
+
+    def _process(
+        self,
+        event: EngineEvent,
+        event_id: uuid.UUID,
+        member_id: uuid.UUID,
+        profile: Mapping[str, Any] | None,
+    ) -> Evaluation:
         state, evaluation = self.evaluate(event, member_id, profile)
         for effect in evaluation.awards:
             self._post(effect, event, event_id, member_id)
@@ -271,6 +294,7 @@ class EngineRun:
         returned_before: dict[str, Decimal],
     ) -> list[dict[str, Any]]:
         """Reverse what the returned lines earned, then apply the tier policy for returns."""
+        self.flush_awards()  # the purchase may be in this batch: its awards must be written
         effects = returns.reversals(
             self.session,
             programme=self.programme,
@@ -319,26 +343,40 @@ class EngineRun:
     def _post(
         self, award: Award, event: EngineEvent, event_id: uuid.UUID, member_id: uuid.UUID
     ) -> None:
-        ledger.award(
-            self.session,
-            programme=self.programme,
-            member_id=member_id,
-            wallet=award.wallet,
-            amount=award.amount,
-            idempotency_key=f"event:{event_id}:{award.rule_id}:{award.wallet}",
-            occurred_at=event.occurred_at,
-            source_type="event",
-            source_id=str(event_id),
-            rule_id=award.rule_id,
-            rule_version=award.rule_version,
-            expires_at=award.expires_at if award.expires_at is not None else ledger.UNSET,
-            available_at=award.available_at,
-            fresh_key=True,  # derived from the event's new id
-            now=self.now,
+        """Plan the award (a bad wallet or amount fails the event here); it is posted with
+        the batch's awards, or before anything reads the ledger."""
+        if self.awards is None:
+            self.awards = ledger.DeferredAwards(
+                self.session, programme=self.programme, now=self.now
+            )
+        self.awards.add(
+            ledger.AwardRequest(
+                member_id=member_id,
+                wallet=award.wallet,
+                amount=award.amount,
+                idempotency_key=f"event:{event_id}:{award.rule_id}:{award.wallet}",
+                occurred_at=event.occurred_at,
+                source_type="event",
+                source_id=str(event_id),
+                rule_id=award.rule_id,
+                rule_version=award.rule_version,
+                expires_at=award.expires_at if award.expires_at is not None else ledger.UNSET,
+                available_at=award.available_at,
+                fresh_key=True,  # derived from the event's new id
+            )
         )
 
+    def flush_awards(self) -> None:
+        """Post the awards planned so far (one set-based posting for all of them)."""
+        if self.awards is not None:
+            self.awards.flush()
+
     def write(self) -> None:
-        """Store the states and counters this run changed."""
+        """Post the run's awards, then store the states and counters it changed."""
+        if self.awards is not None:
+            self.awards.flush()
+            self.awards.close()
+            self.awards = None
         for member_id in self.changed:
             data = self.states[member_id].to_json()
             if member_id in self.stored:

@@ -21,7 +21,7 @@ from referencing import Registry
 from referencing.jsonschema import DRAFT202012
 
 from fidelia.api.app import API_PREFIX, create_app
-from fidelia.auth.dependencies import Admin, Integrator, Reader
+from fidelia.auth.dependencies import Admin, GroupedIntegrator, Integrator, Reader
 from fidelia.auth.endpoints import router as apikeys_router
 from fidelia.db import Database, make_engine
 from fidelia.engagement.endpoints import router as engagement_router
@@ -49,7 +49,12 @@ ROUTERS: tuple[APIRouter, ...] = (
 )
 SCOPES = {
     get_args(annotated)[1].dependency: name
-    for annotated, name in ((Reader, "read"), (Integrator, "integration"), (Admin, "admin"))
+    for annotated, name in (
+        (Reader, "read"),
+        (Integrator, "integration"),
+        (GroupedIntegrator, "integration"),
+        (Admin, "admin"),
+    )
 }
 DOC_URI = "https://fidelia.invalid/openapi.json"
 METHODS = ("get", "put", "post", "patch", "delete")

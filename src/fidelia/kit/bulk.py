@@ -1,28 +1,69 @@
 """Set-based writes: many rows of one table in one statement.
 
-``session.execute(insert(table), rows)`` is a DBAPI ``executemany``: psycopg pipelines it but
-the server still runs one INSERT per row. Asking for ``RETURNING`` makes SQLAlchemy batch the
-rows into multi-row ``INSERT ... VALUES (...), (...)`` statements (its "insertmanyvalues"
-mode, up to 1,000 rows each) on both engines, compiled once per table whatever the number of
-rows.
+``session.execute(insert(table), rows)`` is a DBAPI ``executemany``. On SQLite that is a loop
+in C inside the process, as cheap as it gets. On PostgreSQL psycopg pipelines it, but the
+server still parses and runs one INSERT per row; SQLAlchemy's multi-row VALUES mode
+("insertmanyvalues") costs more CPU on the client than it saves. So on PostgreSQL the rows go
+as one array per column into one constant statement,
+``INSERT INTO t (a, b) SELECT * FROM unnest(CAST(:a AS type[]), CAST(:b AS type[]))``:
+one statement, compiled once per table, whatever the number of rows, with the values bound by
+each column's own type (JSON, UTC timestamps) as SQLAlchemy would.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import threading
+from collections.abc import Callable, Sequence
 from typing import Any
 
-from sqlalchemy import Table, insert
+from sqlalchemy import Dialect, Table, TextClause, insert, text
 from sqlalchemy.orm import Session
+
+Processor = Callable[[Any], Any] | None
+_UNNEST: dict[tuple[str, tuple[str, ...]], tuple[TextClause, list[Processor]]] = {}
+_LOCK = threading.Lock()
 
 
 def insert_rows(session: Session, table: Table, rows: Sequence[dict[str, Any]]) -> None:
     """Insert ``rows`` (complete, all with the same keys) into ``table`` in the caller's
-    transaction, as few multi-row INSERTs as possible."""
+    transaction: an executemany on SQLite, one ``INSERT ... SELECT FROM unnest`` on
+    PostgreSQL."""
     if not rows:
         return
-    if len(rows) == 1:
-        session.execute(insert(table), rows[0])
+    dialect = session.get_bind().dialect
+    if len(rows) == 1 or dialect.name != "postgresql":
+        session.execute(insert(table), rows[0] if len(rows) == 1 else list(rows))
         return
-    key = next(iter(table.primary_key.columns))
-    session.execute(insert(table).returning(key), list(rows))
+    keys = tuple(rows[0])
+    statement, processors = _unnest_insert(table, keys, dialect)
+    params = {}
+    for i, (key, process) in enumerate(zip(keys, processors, strict=True)):
+        values = [row[key] for row in rows]
+        params[f"c{i}"] = values if process is None else [process(v) for v in values]
+    session.execute(statement, params)
+
+
+def _unnest_insert(
+    table: Table, keys: tuple[str, ...], dialect: Dialect
+) -> tuple[TextClause, list[Processor]]:
+    cache_key = (table.name, keys)
+    with _LOCK:
+        found = _UNNEST.get(cache_key)
+    if found is not None:
+        return found
+    columns = [table.c[key] for key in keys]
+    arrays = ", ".join(
+        f"CAST(:c{i} AS {column.type.compile(dialect=dialect)}[])"
+        for i, column in enumerate(columns)
+    )
+    names = ", ".join(dialect.identifier_preparer.quote(column.name) for column in columns)
+    statement = text(
+        f"INSERT INTO {dialect.identifier_preparer.format_table(table)} ({names}) "
+        f"SELECT * FROM unnest({arrays})"
+    )
+    processors: list[Processor] = [
+        column.type.dialect_impl(dialect).bind_processor(dialect) for column in columns
+    ]
+    with _LOCK:
+        _UNNEST[cache_key] = (statement, processors)
+    return statement, processors

@@ -114,12 +114,18 @@ def find_wallet(
     session: Session, *, programme: Programme, code: str, lock: bool = False
 ) -> Wallet | None:
     """The programme's wallet ``code``, or None. Found wallets are remembered for the session
-    (every posting looks its wallet up; a wallet row changes only through this module)."""
+    (every posting looks its wallet up; a wallet row changes only through this module); the
+    first lookup reads all the programme's wallets (a purchase earns in several)."""
     cache: dict[tuple[object, str], Wallet] = session.info.setdefault("fidelia.wallets", {})
     if not lock and (programme.id, code) in cache:
         return cache[(programme.id, code)]
-    query = select(Wallet).where(Wallet.programme_id == programme.id, Wallet.code == code)
-    wallet = session.scalar(query.with_for_update() if lock else query)
+    query = select(Wallet).where(Wallet.programme_id == programme.id)
+    if lock:
+        wallet = session.scalar(query.where(Wallet.code == code).with_for_update())
+    else:
+        found = {w.code: w for w in session.scalars(query)}
+        cache.update({(programme.id, c): w for c, w in found.items()})
+        wallet = found.get(code)
     if wallet is not None:
         cache[(programme.id, code)] = wallet
     return wallet

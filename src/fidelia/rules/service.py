@@ -34,14 +34,17 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
 
 from fidelia.engagement import service as engagement
 from fidelia.engagement.rewarding import give_voucher
 from fidelia.events.schemas import Purchase, Return
+from fidelia.kit.bulk import insert_rows
+from fidelia.kit.clock import utcnow
 from fidelia.ledger import operations as ledger
-from fidelia.models import Event, Programme
+from fidelia.models import Base, Event, Programme
 from fidelia.models import MemberState as MemberStateRow
 from fidelia.programmes.documents import get_version, rules_of
 from fidelia.rules import returns
@@ -59,6 +62,12 @@ from fidelia.rules.state import (
 )
 from fidelia.tiers import service as tiers
 
+_STATES = Base.metadata.tables["member_states"]
+_UPDATE_STATES = (
+    update(_STATES)
+    .where(_STATES.c.member_id == bindparam("b_member_id"))
+    .values(state=bindparam("b_state"), updated_at=bindparam("b_at"))
+)
 _CACHE: OrderedDict[tuple[uuid.UUID, int], CompiledProgramme] = OrderedDict()
 _CACHE_LOCK = threading.Lock()
 _CACHE_SIZE = 64
@@ -372,24 +381,40 @@ class EngineRun:
             self.awards.flush()
 
     def write(self) -> None:
-        """Post the run's awards, then store the states and counters it changed."""
+        """Post the run's awards, then store the states and counters it changed: states in
+        one UPDATE (executemany) and one INSERT, without loading them as objects."""
         if self.awards is not None:
             self.awards.flush()
             self.awards.close()
             self.awards = None
-        for member_id in self.changed:
-            data = self.states[member_id].to_json()
-            if member_id in self.stored:
-                row = self.session.get(MemberStateRow, member_id)
-                assert row is not None
-                row.state = data
-            else:
-                self.session.add(
-                    MemberStateRow(member_id=member_id, programme_id=self.programme.id, state=data)
-                )
-                self.stored.add(member_id)
+        self.session.flush()  # members enrolled by the batch go before their states
+        at = utcnow()
+        changed = sorted(self.changed)
+        updated = [
+            {"b_member_id": m, "b_state": self.states[m].to_json(), "b_at": at}
+            for m in changed
+            if m in self.stored
+        ]
+        if updated:
+            self.session.execute(_UPDATE_STATES, updated)
+            held = self.session.identity_map
+            for row in updated:
+                found = held.get(Session.identity_key(MemberStateRow, row["b_member_id"]))
+                if found is not None:
+                    set_committed_value(found, "state", row["b_state"])
+        new = [
+            {
+                "member_id": m,
+                "programme_id": self.programme.id,
+                "state": self.states[m].to_json(),
+                "updated_at": at,
+            }
+            for m in changed
+            if m not in self.stored
+        ]
+        insert_rows(self.session, _STATES, new)
+        self.stored.update(self.changed)
         self.changed.clear()
-        self.session.flush()
         if self.book is not None:
             self.book.write()  # last: CountersMoved rolls the caller's savepoint back
 

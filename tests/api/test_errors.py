@@ -74,6 +74,15 @@ def test_a_wrong_method_is_405_in_the_same_shape(api: Api) -> None:
     assert response.json()["error"] == "method_not_allowed"
 
 
+def test_a_405_lists_the_allowed_methods(api: Api) -> None:
+    # found by the API fuzz: the error handler dropped the Allow header RFC 9110 requires
+    # (Starlette names the methods of the first route of the path only: one route here)
+    response = api.request("TRACE", "/programme/versions")
+
+    assert response.status_code == 405
+    assert response.headers["allow"] == "GET"
+
+
 def test_an_unexpected_exception_is_500_without_a_traceback(database: Database) -> None:
     app = create_app(database)
 

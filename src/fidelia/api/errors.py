@@ -55,7 +55,9 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(StarletteHTTPException)
     async def _http(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
         code = _HTTP_CODES.get(exc.status_code, "http_error")
-        return JSONResponse(_body(code, str(exc.detail)), status_code=exc.status_code)
+        body = _body(code, str(exc.detail))
+        # the exception's headers are part of the answer: a 405 lists the allowed methods
+        return JSONResponse(body, status_code=exc.status_code, headers=exc.headers)
 
     # Unexpected exceptions are answered by ``fidelia.api.middleware.CatchAll``: an
     # exception handler for ``Exception`` would run in Starlette's outermost middleware, which

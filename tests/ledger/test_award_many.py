@@ -427,3 +427,24 @@ def test_accounts_held_by_the_session_see_the_new_balances(database: Database) -
         )
         assert (held.available, held.lifetime_earned) == (12, 12)
         assert held not in session.dirty
+
+
+def test_a_failed_flush_keeps_the_deferred_awards(database: Database) -> None:
+    """A flush refused (a balance beyond the bound) posts nothing and keeps every award, so
+    the next flush fails too: no event stands without its awards."""
+    programme, members = ledger_programme(database)
+    big = MAX_BALANCE // MAX_POSTING + 1
+    with database.transaction() as session:
+        deferred = ops.DeferredAwards(session, programme=programme, now=NOW)
+        deferred.add(ops.AwardRequest(members[0], "points", 5, idempotency_key="small"))
+        for i in range(big):
+            deferred.add(ops.AwardRequest(members[1], "status", MAX_POSTING, f"big{i}"))
+        for _ in range(2):
+            with pytest.raises(BalanceLimit):
+                deferred.flush()
+            assert len(deferred) == 1 + big
+        deferred.truncate(1)  # the event that planned the big ones is refused
+        assert len(deferred.flush()) == 1
+        deferred.close()
+    assert balance(database, programme, members[0]) == (5, 0)
+    assert balance(database, programme, members[1], "status") == (0, 0)

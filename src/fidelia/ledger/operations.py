@@ -174,7 +174,8 @@ class DeferredAwards:
     reader sees the awards planned before it, in their order. One per session at a time
     (registering replaces the previous one). If the transaction (or savepoint) it was made in
     is rolled back, its awards are dropped; a flush from a savepoint opened since would be
-    lost with it if that savepoint rolled back, so it is refused (RuntimeError).
+    lost with it if that savepoint rolled back, so it is refused (RuntimeError). A flush that
+    fails (:class:`BalanceLimit`, :class:`AlreadyPosted`) posts none and keeps them all.
     """
 
     def __init__(self, session: Session, *, programme: Programme, now: datetime) -> None:
@@ -216,8 +217,14 @@ class DeferredAwards:
             return []
         if self.session.get_nested_transaction() is not self.home:
             raise RuntimeError("deferred awards flushed inside a savepoint opened after them")
-        earns, self.earns = self.earns, []
-        return post_earns(self.session, programme=self.programme, earns=earns, now=self.now)
+        earns, self.earns = self.earns, []  # a flush from inside post_earns finds nothing
+        try:
+            return post_earns(self.session, programme=self.programme, earns=earns, now=self.now)
+        except BaseException:
+            # Nothing was posted: the awards stay, so that the next flush (the batch's write
+            # at the latest) fails too, rather than their events standing without them.
+            self.earns[:0] = earns
+            raise
 
     def close(self) -> None:
         """Unregister from the session (flush first: what is held is dropped)."""

@@ -5,6 +5,7 @@ first; all or nothing; deferred awards flushed before anything reads the ledger.
 from __future__ import annotations
 
 import uuid
+from dataclasses import replace
 from datetime import timedelta
 from decimal import Decimal
 from typing import Any
@@ -18,7 +19,7 @@ from sqlalchemy.orm import Session
 from fidelia.db import Database
 from fidelia.kit.bounds import MAX_BALANCE, MAX_POSTING
 from fidelia.ledger import operations as ops
-from fidelia.ledger import returns, wallets
+from fidelia.ledger import repository, returns, wallets
 from fidelia.ledger.errors import AlreadyPosted, BalanceLimit
 from fidelia.ledger.schemas import ExpiryPolicy, PendingPolicy, WalletIn
 from fidelia.ledger.service import EXPIRE_JOB, RELEASE_JOB
@@ -448,3 +449,36 @@ def test_a_failed_flush_keeps_the_deferred_awards(database: Database) -> None:
         deferred.close()
     assert balance(database, programme, members[0]) == (5, 0)
     assert balance(database, programme, members[1], "status") == (0, 0)
+
+
+def test_many_accounts_are_locked_chunk_after_chunk(
+    database: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Beyond one query's worth of accounts (2,000; 3 here), the accounts are looked up, then
+    locked by id in order, chunk after chunk; new and existing accounts alike."""
+    programme, members = ledger_programme(database)
+    with database.transaction() as session:
+        ops.award(
+            session,
+            programme=programme,
+            member_id=members[2],
+            wallet="cashback",
+            amount=1,
+            idempotency_key="existing",
+            now=NOW,
+        )
+    monkeypatch.setattr(repository, "_PAIRS_PER_QUERY", 3)
+    awards = [
+        ops.AwardRequest(member_id, wallet, 2, idempotency_key=f"{wallet}-{i}")
+        for i, member_id in enumerate(members)
+        for wallet in ("points", "cashback")
+    ]
+    for round_ in range(2):  # the accounts are created, then found
+        with database.transaction() as session:
+            again = [replace(a, idempotency_key=f"{a.idempotency_key}-{round_}") for a in awards]
+            ops.award_many(session, programme=programme, awards=again, now=NOW)
+    cents = [balance(database, programme, m, "cashback")[0] for m in members]
+    assert cents == [400, 400, 500, 400]
+    assert [balance(database, programme, m)[0] for m in members] == [4] * 4
+    with database.transaction(readonly=True) as session:
+        assert verify(session, programme_id=programme.id).ok

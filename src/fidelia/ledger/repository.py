@@ -179,12 +179,27 @@ def lock_member_balances(
 def _lock_balances(
     session: Session, pairs: set[tuple[uuid.UUID, uuid.UUID]]
 ) -> dict[tuple[uuid.UUID, uuid.UUID], tuple[Any, ...]]:
-    """Lock in primary-key order. Beyond one query's worth of pairs, the ids are looked up
-    first (unlocked) and locked by id in order, chunk after chunk: still one global order."""
-    pair = tuple_(Account.wallet_id, Account.member_id)
+    """Lock in primary-key order, on PostgreSQL: the pairs in one query, or beyond one query's
+    worth, their ids looked up first (unlocked) and locked by id in order, chunk after chunk:
+    still one global order. SQLite locks nothing (one writer) and its planner scans the whole
+    table for a list of pairs (row values): it reads the accounts of these members in these
+    wallets through the (wallet, member) index and keeps the pairs asked for."""
     columns = (Account.wallet_id, Account.member_id, *BALANCE_COLUMNS)
     ordered = sorted(pairs)
     chunks = [ordered[i : i + _PAIRS_PER_QUERY] for i in range(0, len(ordered), _PAIRS_PER_QUERY)]
+    found: dict[tuple[uuid.UUID, uuid.UUID], tuple[Any, ...]] = {}
+    if session.get_bind().dialect.name != "postgresql":
+        for chunk in chunks:
+            query = select(*columns).where(
+                Account.member_id.is_not(None),
+                Account.wallet_id.in_({wallet_id for wallet_id, _ in chunk}),
+                Account.member_id.in_({member_id for _, member_id in chunk}),
+            )
+            for row in session.execute(query):
+                if (row.wallet_id, row.member_id) in pairs:
+                    found[(row.wallet_id, row.member_id)] = tuple(row)[2:]
+        return found
+    pair = tuple_(Account.wallet_id, Account.member_id)
     if len(chunks) <= 1:
         conditions = [[pair.in_(ordered)]]
     else:
@@ -197,7 +212,6 @@ def _lock_balances(
         )
         step = _PAIRS_PER_QUERY
         conditions = [[Account.id.in_(ids[i : i + step])] for i in range(0, len(ids), step)]
-    found: dict[tuple[uuid.UUID, uuid.UUID], tuple[Any, ...]] = {}
     for where in conditions:
         query = (
             select(*columns)

@@ -39,6 +39,9 @@ class Totals:
         }
 
 
+NOTHING = Totals()  # a window without activity
+
+
 def add(
     metrics: dict[str, Any],
     day: date,
@@ -94,12 +97,18 @@ class Daily:
             return totals(self.metrics, None, None)
         lo = bisect_left(self.keys, start.isoformat()) if start else 0
         hi = bisect_left(self.keys, end.isoformat()) if end else len(self.keys)
+        if lo >= hi:
+            return NOTHING
         purchases, spend, status = 0, _ZERO, 0
         for p, s, sp in self.values[lo:hi]:
             purchases += p
             spend += s
             status += sp
         return Totals(purchases, spend, status)
+
+    def quiet_from(self, day: date) -> bool:
+        """Whether there is no activity on local ``day`` or after."""
+        return not self.keys or self.keys[-1] < day.isoformat()
 
 
 def _anniversary(enrolled: date, year: int) -> date:

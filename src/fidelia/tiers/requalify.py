@@ -157,6 +157,11 @@ def _judge(
         rewrite = False  # more than the review date changed: write the whole row
         daily = m.Daily.of(metrics)
         while held.review_at is not None and held.review_at <= at:
+            if _quiet(dates, held, daily, enrolled):  # every review left keeps the level
+                review_at, count = dates.quiet(held.review_at, enrolled, at)
+                report.reviewed += count
+                held = _Held(held.tier, held.source, review_at, held.manual_until, None)
+                break
             held, whole, move = _review(section, dates, held, daily, enrolled, at, report)
             rewrite = rewrite or whole
             if move is not None:
@@ -168,6 +173,18 @@ def _judge(
         else:
             out.keep[held.review_at].append(member_id)
     return out
+
+
+def _quiet(dates: _Dates, held: _Held, daily: m.Daily, enrolled: datetime) -> bool:
+    """Whether this review and every one after it keep the level: the member holds, on the
+    metric, the level a window without activity earns, and has no activity from this review's
+    window on (the window of a later review starts later)."""
+    if held.source != "metric" or held.grace_until is not None:
+        return False
+    if dates.section.rank(held.tier) != dates.idle or held.review_at is None:
+        return False
+    start = dates.of(held.review_at, enrolled, False)[0]
+    return start is not None and daily.quiet_from(start)
 
 
 def _review(
@@ -191,7 +208,7 @@ def _review(
     running = manual_over or held.grace_until is not None
     start, end, next_at = dates.of(review_at, enrolled, running)
     got = daily.totals(start, end)
-    earned = m.qualified(section, got)
+    earned = dates.idle if got is m.NOTHING else m.qualified(section, got)
     target = earned if manual_over else m.target_at_review(section, current, earned)
     if target < current and section.grace_days and held.grace_until is None and not manual_over:
         grace = review_at + timedelta(days=section.grace_days)
@@ -214,6 +231,11 @@ class _Dates:
     section: TiersSection
     tz: ZoneInfo
     seen: dict[tuple[Any, ...], tuple[Any, Any, datetime | None]] = field(default_factory=dict)
+    runs: dict[tuple[Any, ...], tuple[datetime | None, int]] = field(default_factory=dict)
+    idle: int = field(init=False)  # the level a window without activity earns
+
+    def __post_init__(self) -> None:
+        self.idle = m.qualified(self.section, m.NOTHING)
 
     def of(
         self, review_at: datetime, enrolled: datetime, running: bool
@@ -223,6 +245,23 @@ class _Dates:
         found = self.seen.get(key)
         if found is None:
             found = self.seen[key] = self._compute(review_at, enrolled, running)
+        return found
+
+    def quiet(
+        self, review_at: datetime, enrolled: datetime, at: datetime
+    ) -> tuple[datetime | None, int]:
+        """The first review after ``at`` in the run of reviews from ``review_at`` (None: no
+        more), and how many reviews the run holds up to ``at``."""
+        per_member = self.section.window == "anniversary"
+        key = (review_at, enrolled if per_member else None, at)
+        found = self.runs.get(key)
+        if found is None:
+            nxt: datetime | None = review_at
+            count = 0
+            while nxt is not None and nxt <= at:
+                count += 1
+                nxt = self.of(nxt, enrolled, False)[2]
+            found = self.runs[key] = (nxt, count)
         return found
 
     def _compute(

@@ -13,10 +13,12 @@ together.
 A member more than one review behind (a worker that was down, history imported years late) is
 caught up in the same step: their reviews are applied one after the other in memory, each
 judging its own window of the daily metric (which no review changes), and the row is written
-once with the outcome of the last, next to the history rows of every change on the way. The
-result is what reviewing the members pass after pass would give (``tests/tiers`` checks it);
-writing the same rows once per pass instead left a dead row version per member and pass on
-PostgreSQL, and every pass of a long catch-up slower than the one before.
+once with the outcome of the last, next to the history rows of every change on the way. Once
+a member holds the base level with no activity left to judge, the reviews still due can only
+keep it: they are counted, not judged. The result is what reviewing the members pass after
+pass would give (``tests/tiers/test_catch_up.py`` checks it); writing the same rows once per
+pass instead left a dead row version per member and pass on PostgreSQL, and every pass of a
+long catch-up slower than the one before.
 """
 
 from __future__ import annotations

@@ -40,6 +40,7 @@ from fidelia.models import (
 from fidelia.programmes import documents
 from tests.fixtures.events import line, purchase, ref
 from tests.fixtures.factories import make_member, make_programme
+from tests.integration.test_rule_limits import BUDGET, FIRST_N, LIMITED
 
 THREADS, NEW = 16, 18
 
@@ -247,24 +248,7 @@ def test_concurrent_events_are_grouped_and_each_answered_with_its_own_outcome(
 
 # -- (b) two servers on one PostgreSQL database: caps stay exact ---------------------------------
 
-FIRST_N, BUDGET = 5, 250
-LIMITED: dict[str, Any] = {
-    "rules": [
-        {"id": "base", "name": "1 € = 1 point", "award": {"kind": "spend", "rate": 1}},
-        {
-            "id": "first-five",
-            "name": "+100 points for the first five members who buy",
-            "first_n_members": FIRST_N,
-            "award": {"kind": "fixed", "amount": 100},
-        },
-        {
-            "id": "launch",
-            "name": "+30 points per purchase, 250 points in all",
-            "budget": BUDGET,
-            "award": {"kind": "fixed", "amount": 30},
-        },
-    ]
-}
+# The document of tests/integration/test_rule_limits.py (FIRST_N, BUDGET, LIMITED).
 
 
 def _by_rule(outcome: dict[str, Any]) -> dict[str, int]:

@@ -371,7 +371,8 @@ def main(argv: list[str] | None = None) -> int:
         if history and "postgresql" in backends:
             small = limited_copy(CDNOW, 5_000, tmp)
             figures.append(measure_large(small, raw_rows(CDNOW), history, runs, tmp))
-    emit(NAME, figures, skipped=skipped)
+    load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
+    emit(NAME, figures, notes=[f"load average at the end: {load}"], skipped=skipped)
     return 0
 
 

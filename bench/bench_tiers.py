@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import itertools
+import os
 import random
 import shutil
 import sys
@@ -338,7 +339,8 @@ def main(argv: list[str] | None = None) -> int:
             figures.append(measure(backend, members, runs))
         if args.case in ("catch-up", "both"):
             figures.extend(measure_catch_up(backend, members, runs))
-    emit(NAME, figures, skipped=skipped)
+    load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
+    emit(NAME, figures, notes=[f"load average at the end: {load}"], skipped=skipped)
     return 0
 
 

@@ -78,7 +78,7 @@ def totals(metrics: dict[str, Any], start: date | None, end: date | None) -> Tot
     return Totals(purchases, spend, status)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Daily:
     """One member's metric parsed once, to sum many windows of it (a catch-up judges one window
     per review): :meth:`totals` gives what :func:`totals` gives."""

@@ -76,7 +76,7 @@ class _Chunk:
     changes: list[dict[str, Any]] = field(default_factory=list)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class _Held:
     """What a review reads and leaves of a ``member_tiers`` row (its metric aside)."""
 

@@ -6,6 +6,7 @@ from fidelia.models.engagement import ChallengeCompletion, EngagementState, Memb
 from fidelia.models.event import Event, EventType, ImportRun
 from fidelia.models.job import Job
 from fidelia.models.ledger import Account, Entry, LedgerTransaction, Lot, LotReversal, Wallet
+from fidelia.models.merges import MemberMerge, MemberMergeItem
 from fidelia.models.member import (
     Consent,
     ConsentChange,
@@ -17,6 +18,7 @@ from fidelia.models.programme import Programme
 from fidelia.models.rewards import Redemption, Reward, Voucher, VoucherPool, VoucherUse
 from fidelia.models.rules import MemberState, ProgrammeVersion, RuleCounter
 from fidelia.models.tiers import MemberTier, TierChange
+from fidelia.models.traits import MemberTraits
 
 __all__ = [
     "Account",
@@ -40,6 +42,7 @@ __all__ = [
     "MemberState",
     "MemberStatusChange",
     "MemberTier",
+    "MemberTraits",
     "Programme",
     "ProgrammeVersion",
     "Redemption",

@@ -6,7 +6,6 @@ from fidelia.models.engagement import ChallengeCompletion, EngagementState, Memb
 from fidelia.models.event import Event, EventType, ImportRun
 from fidelia.models.job import Job
 from fidelia.models.ledger import Account, Entry, LedgerTransaction, Lot, LotReversal, Wallet
-from fidelia.models.merges import MemberMerge, MemberMergeItem
 from fidelia.models.member import (
     Consent,
     ConsentChange,
@@ -14,6 +13,7 @@ from fidelia.models.member import (
     MemberIdentity,
     MemberStatusChange,
 )
+from fidelia.models.merges import MemberMerge, MemberMergeItem
 from fidelia.models.programme import Programme
 from fidelia.models.rewards import Redemption, Reward, Voucher, VoucherPool, VoucherUse
 from fidelia.models.rules import MemberState, ProgrammeVersion, RuleCounter
@@ -39,6 +39,8 @@ __all__ = [
     "Member",
     "MemberBadge",
     "MemberIdentity",
+    "MemberMerge",
+    "MemberMergeItem",
     "MemberState",
     "MemberStatusChange",
     "MemberTier",

@@ -1,0 +1,1 @@
+"""Computed member traits: recency, frequency, monetary value, RFM, lifecycle, affinities."""

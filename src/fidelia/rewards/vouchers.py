@@ -2,7 +2,8 @@
 
 Issuing hands the member a stocked code of the pool (``FOR UPDATE SKIP LOCKED``, so
 concurrent issues never wait on each other) or, when the pool has none left, makes a fresh one
-from its pattern. Issuance is idempotent by key: the same key returns the same voucher.
+from its pattern. Issuance is idempotent by key: the same key returns the same voucher. One
+voucher or many, it goes through the set-based :func:`fidelia.rewards.issuing.issue_many`.
 
 Expiry is computed wherever it matters (validation at the till refuses a code past its
 ``valid_until`` whatever its stored status); a job at ``valid_until`` also records it on the
@@ -17,17 +18,14 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from fidelia.errors import ValidationFailed
-from fidelia.jobs import service as jobs
 from fidelia.kit.clock import utcnow
 from fidelia.members import service as members
 from fidelia.models import Programme, Reward, Voucher, VoucherPool
-from fidelia.rewards import codes, pools
-from fidelia.rewards.errors import PoolExhausted
+from fidelia.rewards import pools
+from fidelia.rewards.issuing import EXPIRE_JOB, SOURCES, VoucherRequest, issue_many
 from fidelia.rewards.schemas import VoucherOut
 
-EXPIRE_JOB = "rewards.voucher_expire"
-SOURCES = ("redemption", "operator", "rule")
+__all__ = ["EXPIRE_JOB", "SOURCES", "issue", "issue_voucher", "resolve_pool"]
 
 
 def resolve_pool(session: Session, *, programme: Programme, ref: str) -> VoucherPool:
@@ -60,29 +58,12 @@ def issue_voucher(
 
     The same ``idempotency_key`` returns the voucher issued the first time. Raises 404 for an
     unknown pool or member, 409 :class:`PoolExhausted` when an imported pool has no code left.
+    Many at once: :func:`fidelia.rewards.issuing.issue_many`.
     """
-    if source not in SOURCES:
-        raise ValidationFailed.on("source", f"one of {', '.join(SOURCES)}")
-    existing = _by_key(session, programme, idempotency_key)
-    if existing is not None:
-        return existing
-    return issue(
-        session,
-        programme=programme,
-        member_id=member_id,
-        pool=resolve_pool(session, programme=programme, ref=pool),
-        source=source,
-        idempotency_key=idempotency_key,
-        now=now,
-        source_id=source_id,
-        redemption_id=redemption_id,
-    )
-
-
-def _by_key(session: Session, programme: Programme, key: str) -> Voucher | None:
-    return session.scalar(
-        select(Voucher).where(Voucher.programme_id == programme.id, Voucher.idempotency_key == key)
-    )
+    request = VoucherRequest(
+        member_id, pool, source, idempotency_key, source_id, redemption_id
+    )  # fmt: skip
+    return _one(session, programme, request, now)
 
 
 def issue(
@@ -98,60 +79,19 @@ def issue(
     redemption_id: uuid.UUID | None = None,
 ) -> Voucher:
     """:func:`issue_voucher` for a pool already found."""
-    now = now or utcnow()
-    if redemption_id is None:  # a redemption's voucher is new, and its member checked
-        existing = _by_key(session, programme, idempotency_key)
-        if existing is not None:
-            return existing
-    found = pool
-    if member_id is not None and redemption_id is None:
-        members.get(session, programme=programme, member_id=member_id)
-    voucher = _stocked(session, found) or _fresh(session, programme, found, now)
-    voucher.member_id, voucher.redemption_id = member_id, redemption_id
-    voucher.status, voucher.issued_at, voucher.updated_at = "active", now, now
-    voucher.valid_from, voucher.valid_until = pools.validity(found, now)
-    voucher.source, voucher.source_id = source, source_id
-    voucher.idempotency_key = idempotency_key
-    session.flush()
-    if voucher.valid_until is not None:
-        jobs.enqueue(
-            session,
-            kind=EXPIRE_JOB,
-            payload={"programme_id": str(programme.id), "voucher_id": str(voucher.id)},
-            due_at=voucher.valid_until,
-            programme_id=programme.id,
-        )
-    return voucher
-
-
-def _stocked(session: Session, pool: VoucherPool) -> Voucher | None:
-    query = (
-        select(Voucher)
-        .where(Voucher.pool_id == pool.id, Voucher.status == "available")
-        .order_by(Voucher.id)
-        .limit(1)
-        .with_for_update(skip_locked=True)
+    # a redemption's voucher is new (its key comes from the redemption), its member checked
+    fresh = redemption_id is not None
+    request = VoucherRequest(
+        member_id, pool, source, idempotency_key, source_id, redemption_id, fresh_key=fresh
     )
-    return session.scalar(query)
+    return _one(session, programme, request, now)
 
 
-def _fresh(session: Session, programme: Programme, pool: VoucherPool, now: datetime) -> Voucher:
-    if pool.pattern is None:
-        raise PoolExhausted(f"voucher pool {pool.code!r} has no code left to issue")
-    code = codes.generate(pool.pattern)
-    while pools.existing_codes(session, programme, [code]):
-        code = codes.generate(pool.pattern)
-    voucher = Voucher(
-        programme_id=programme.id,
-        pool_id=pool.id,
-        code=code,
-        status="available",
-        uses=0,
-        max_uses=pool.max_uses,
-        source="generated",
-        created_at=now,
-    )
-    session.add(voucher)
+def _one(
+    session: Session, programme: Programme, request: VoucherRequest, now: datetime | None
+) -> Voucher:
+    (voucher,) = issue_many(session, programme=programme, requests=[request], now=now)
+    assert isinstance(voucher, Voucher)  # without partial, a failure is raised
     return voucher
 
 

@@ -1,0 +1,286 @@
+"""Set-based spends: many debits posted together (redemptions, a group of them).
+
+Design note
+-----------
+:func:`spend_many` writes the rows :func:`fidelia.ledger.operations.spend` would write for each
+spend in turn (kind ``spend`` against the wallet's ``redeemed`` account; lots consumed
+soonest-expiring first, never-expiring last, then oldest; pending and overdue lots left out;
+:class:`InsufficientPoints` when the lots or the available balance do not cover it), in a
+fixed number of statements whatever the number of spends: the member accounts locked in one
+query (primary-key order, missing ones created), their spendable lots read in one query, then
+one INSERT of the transactions, one of the entries, one UPDATE of the lots and one of the
+balances, Core rows without ORM objects.
+
+The lots are read in a statement of their own, after the lock: under PostgreSQL's READ
+COMMITTED a statement sees the rows of other tables as they were when it started, so lots read
+by the locking statement itself would be stale if it had to wait for the lock (another spend,
+an expiry, a return of the same account committing meanwhile), and could be spent twice.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import bindparam, or_, select, text, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
+
+from fidelia.errors import ValidationFailed
+from fidelia.kit.bulk import insert_rows
+from fidelia.kit.clock import utcnow
+from fidelia.kit.ids import uuid7
+from fidelia.ledger.errors import AlreadyPosted, InsufficientPoints, NotSpendable
+from fidelia.ledger.repository import lock_member_balances, system_account_id
+from fidelia.ledger.schemas import Amount
+from fidelia.ledger.service import _Balance, _check_bounds, check_unused
+from fidelia.ledger.wallets import get_wallet, to_minor
+from fidelia.models import Account, Base, Lot, Programme, Wallet
+
+_TABLES = Base.metadata.tables
+_LOTS, _ACCOUNTS = _TABLES["ledger_lots"], _TABLES["ledger_accounts"]
+
+
+@dataclass(frozen=True, slots=True)
+class SpendRequest:
+    """One spend for :func:`spend_many`: :func:`~fidelia.ledger.operations.spend`'s arguments.
+    ``fresh_key``: the key comes from a row created in this transaction (a redemption's id), so
+    no lookup is needed first (the unique constraint still guards it). ``transaction_id`` is
+    drawn when the request is made, so that the caller can refer to it before it is posted."""
+
+    member_id: uuid.UUID
+    amount: Amount
+    idempotency_key: str
+    wallet: str = "points"
+    source_type: str = "redemption"
+    source_id: str | None = None
+    occurred_at: datetime | None = None
+    fresh_key: bool = False
+    transaction_id: uuid.UUID = field(default_factory=uuid7)
+
+
+@dataclass(slots=True)
+class _SpendableLot:
+    id: uuid.UUID
+    remaining: int
+    taken: int = 0  # by the spends of this call
+
+
+def spend_many(
+    session: Session,
+    *,
+    programme: Programme,
+    spends: Sequence[SpendRequest],
+    now: datetime | None = None,
+) -> list[uuid.UUID]:
+    """Post ``spends`` (of any members and spendable wallets of ``programme``) set-based, in
+    order: a member's second spend consumes what the first left. All or nothing: raises
+    :class:`InsufficientPoints`, :class:`NotSpendable`, :class:`AlreadyPosted` or
+    :class:`BalanceLimit` before writing anything. Returns the transaction ids, in order."""
+    if not spends:
+        return []
+    now = now or utcnow()
+    session.flush()  # ORM changes to accounts or lots must not land after these updates
+    wallets, minors = _check_requests(session, programme, spends)
+    pairs = {(wallets[s.wallet].id, s.member_id): (wallets[s.wallet], s.member_id) for s in spends}
+    balances = {
+        key: _Balance(*row)
+        for key, row in lock_member_balances(
+            session, programme=programme, pairs=pairs.values()
+        ).items()
+    }
+    lots = _spendable_lots(session, [b.id for b in balances.values()], now)
+    txns: list[dict[str, Any]] = []
+    entries: list[dict[str, Any]] = []
+    spent: dict[uuid.UUID, int] = {}
+    for request, minor in zip(spends, minors, strict=True):
+        wallet = wallets[request.wallet]
+        account = balances[(wallet.id, request.member_id)]
+        taken = _consume(wallet, account, lots.get(account.id, []), minor)
+        redeemed = system_account_id(session, wallet=wallet, kind="redeemed")
+        occurred_at = request.occurred_at or now
+        txns.append(_spend_row(programme, wallet, request, occurred_at, now))
+        legs = [(account.id, lot.id, -part) for lot, part in taken] + [(redeemed, None, minor)]
+        entries += [
+            {
+                "id": uuid7(),
+                "programme_id": programme.id,
+                "transaction_id": request.transaction_id,
+                "account_id": account_id,
+                "lot_id": lot_id,
+                "pending": False,
+                "amount": amount,
+                "effective_at": occurred_at,
+            }
+            for account_id, lot_id, amount in legs
+        ]
+        account.available -= minor
+        account.lifetime_spent += minor
+        spent[account.id] = spent.get(account.id, 0) + minor
+    _check_bounds(balances.values(), [])
+    try:
+        insert_rows(session, _TABLES["ledger_transactions"], txns)
+    except IntegrityError as exc:  # a concurrent posting with one of these keys committed first
+        if "idempotency_key" in str(exc.orig) or "uq_ledger_transactions" in str(exc.orig):
+            raise AlreadyPosted(", ".join(s.idempotency_key for s in spends)) from exc
+        raise
+    insert_rows(session, _TABLES["ledger_entries"], entries)
+    consumed = [lot for found in lots.values() for lot in found if lot.taken]
+    _write(session, consumed, [b for b in balances.values() if b.id in spent], spent)
+    return [s.transaction_id for s in spends]
+
+
+def _check_requests(
+    session: Session, programme: Programme, spends: Sequence[SpendRequest]
+) -> tuple[dict[str, Wallet], list[int]]:
+    """The wallets and minor amounts of ``spends``; the errors of a bad one, in order."""
+    wallets: dict[str, Wallet] = {}
+    minors, keys = [], set()
+    for request in spends:
+        wallet = wallets.get(request.wallet)
+        if wallet is None:
+            wallet = wallets[request.wallet] = get_wallet(
+                session, programme=programme, code=request.wallet
+            )
+        if not wallet.spendable:
+            raise NotSpendable(f"wallet {request.wallet!r} cannot be spent")
+        minor = to_minor(wallet, request.amount)
+        if minor <= 0:
+            raise ValidationFailed.on("amount", "must be greater than zero")
+        if request.idempotency_key in keys:
+            raise AlreadyPosted(request.idempotency_key)
+        keys.add(request.idempotency_key)
+        if not request.fresh_key:
+            check_unused(session, programme=programme, key=request.idempotency_key)
+        minors.append(minor)
+    return wallets, minors
+
+
+def _spendable_lots(
+    session: Session, account_ids: list[uuid.UUID], now: datetime
+) -> dict[uuid.UUID, list[_SpendableLot]]:
+    """The accounts' available lots in consumption order (as ``repository.available_lots``)."""
+    query = (
+        select(Lot.id, Lot.account_id, Lot.remaining)
+        .where(
+            Lot.account_id.in_(account_ids),
+            Lot.remaining > 0,
+            Lot.pending == 0,
+            or_(Lot.expires_at.is_(None), Lot.expires_at > now),
+        )
+        .order_by(Lot.account_id, Lot.expires_at.is_(None), Lot.expires_at, Lot.id)
+    )
+    found: dict[uuid.UUID, list[_SpendableLot]] = {}
+    for lot_id, account_id, remaining in session.execute(query):
+        found.setdefault(account_id, []).append(_SpendableLot(lot_id, remaining))
+    return found
+
+
+def _consume(
+    wallet: Wallet, account: _Balance, lots: list[_SpendableLot], minor: int
+) -> list[tuple[_SpendableLot, int]]:
+    spendable = sum(lot.remaining - lot.taken for lot in lots)
+    usable = min(spendable, account.available)
+    if usable < minor:
+        raise InsufficientPoints(
+            f"wallet {wallet.code!r} has {max(usable, 0)} available (minor units), {minor} needed"
+        )
+    taken: list[tuple[_SpendableLot, int]] = []
+    for lot in lots:
+        if minor <= 0:
+            break
+        part = min(minor, lot.remaining - lot.taken)
+        if part > 0:
+            taken.append((lot, part))
+            lot.taken += part
+            minor -= part
+    return taken
+
+
+def _spend_row(
+    programme: Programme,
+    wallet: Wallet,
+    request: SpendRequest,
+    occurred_at: datetime,
+    now: datetime,
+) -> dict[str, Any]:
+    return {
+        "id": request.transaction_id,
+        "programme_id": programme.id,
+        "wallet_id": wallet.id,
+        "member_id": request.member_id,
+        "kind": "spend",
+        "idempotency_key": request.idempotency_key,
+        "source_type": request.source_type,
+        "source_id": request.source_id,
+        "rule_id": None,
+        "rule_version": None,
+        "actor": None,
+        "reason": None,
+        "reverses_id": None,
+        "occurred_at": occurred_at,
+        "posted_at": now,
+        "details": {},
+    }
+
+
+_TAKE_FROM_LOTS = (
+    update(_LOTS)
+    .where(_LOTS.c.id == bindparam("l_id"))
+    .values(remaining=_LOTS.c.remaining - bindparam("l_taken"))
+)
+_TAKE_FROM_LOTS_PG = text(
+    "UPDATE ledger_lots AS l SET remaining = l.remaining - d.taken "
+    "FROM unnest(CAST(:ids AS uuid[]), CAST(:taken AS bigint[])) AS d(id, taken) "
+    "WHERE l.id = d.id"
+)
+_TAKE_FROM_BALANCES = (
+    update(_ACCOUNTS)
+    .where(_ACCOUNTS.c.id == bindparam("a_id"))
+    .values(
+        available=_ACCOUNTS.c.available - bindparam("a_spent"),
+        lifetime_spent=_ACCOUNTS.c.lifetime_spent + bindparam("a_spent"),
+    )
+)
+_TAKE_FROM_BALANCES_PG = text(
+    "UPDATE ledger_accounts AS a SET available = a.available - d.spent, "
+    "lifetime_spent = a.lifetime_spent + d.spent "
+    "FROM unnest(CAST(:ids AS uuid[]), CAST(:spent AS bigint[])) AS d(id, spent) "
+    "WHERE a.id = d.id"
+)
+
+
+def _write(
+    session: Session,
+    lots: list[_SpendableLot],
+    balances: list[_Balance],
+    spent: dict[uuid.UUID, int],
+) -> None:
+    """What the spends took from the lots and the cached balances: one UPDATE each (from
+    arrays on PostgreSQL, an executemany on SQLite); lots and accounts the session holds as
+    objects get the new values too, so that nothing reads a stale value from its identity map."""
+    if session.get_bind().dialect.name == "postgresql" and len(lots) > 1:
+        ids, taken = [lot.id for lot in lots], [lot.taken for lot in lots]
+        session.execute(_TAKE_FROM_LOTS_PG, {"ids": ids, "taken": taken})
+    else:
+        session.execute(_TAKE_FROM_LOTS, [{"l_id": lot.id, "l_taken": lot.taken} for lot in lots])
+    if session.get_bind().dialect.name == "postgresql" and len(balances) > 1:
+        ids, amounts = [b.id for b in balances], [spent[b.id] for b in balances]
+        session.execute(_TAKE_FROM_BALANCES_PG, {"ids": ids, "spent": amounts})
+    else:
+        rows = [{"a_id": b.id, "a_spent": spent[b.id]} for b in balances]
+        session.execute(_TAKE_FROM_BALANCES, rows)
+    identities = session.identity_map
+    for lot in lots:
+        held_lot = identities.get(Session.identity_key(Lot, lot.id))
+        if held_lot is not None:
+            set_committed_value(held_lot, "remaining", lot.remaining - lot.taken)
+    for balance in balances:
+        held = identities.get(Session.identity_key(Account, balance.id))
+        if held is not None:
+            for column in ("available", "lifetime_spent"):
+                set_committed_value(held, column, getattr(balance, column))

@@ -82,7 +82,7 @@ def import_once(
 ) -> tuple[float, int]:
     """Seconds and accepted events of one import into a new programme (of a fresh database)."""
     from fidelia.db import Database
-    from fidelia.events.imports import run_import
+    from fidelia.intake.imports import run_import
 
     programme_id = new_programme(url, slug)
     database = Database.from_url(url)
@@ -113,7 +113,7 @@ def import_once(
 
 def raw_rows(path: Path) -> list[dict[str, Any]]:
     """The rows the importer writes to ``events``, built once, outside the clock."""
-    from fidelia.events.imports import read_cdnow
+    from fidelia.intake.imports import read_cdnow
     from fidelia.kit.ids import uuid7
 
     programme_id = uuid7()

@@ -1,7 +1,7 @@
 """The rules path in process: SQL statements and CPU per purchase under the demo programme.
 
 What intake costs around the engine, without HTTP: batches of purchases (two lines each, one
-per member, 16 members per batch) through :func:`fidelia.events.service.ingest_payloads`, one
+per member, 16 members per batch) through :func:`fidelia.intake.service.ingest_payloads`, one
 transaction per batch, on a database prepared like the HTTP benchmark's (the demo programme
 live, members enrolled with a card). Every member makes a first purchase before the clock
 starts, so the figures are for the usual purchase, not the first one. Each purchase is made on
@@ -56,7 +56,7 @@ from bench.common import (
     stats,
 )
 from fidelia.db import Database
-from fidelia.events import service as intake
+from fidelia.intake import service as intake
 from fidelia.models import Programme
 
 NAME = "rules_path"

@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import func, select
 
 from fidelia.db import Database
-from fidelia.events.imports import run_import
+from fidelia.intake.imports import run_import
 from fidelia.models import Event, Member, MemberIdentity, Programme
 
 CDNOW = Path(__file__).resolve().parents[3] / "shared" / "data" / "cdnow_master.txt"

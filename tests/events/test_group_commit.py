@@ -15,8 +15,8 @@ from fidelia.auth import service as apikeys
 from fidelia.auth.schemas import Scope
 from fidelia.db import Database
 from fidelia.errors import FideliaError, Unauthorized
-from fidelia.events.group import GroupCommit, Submission
 from fidelia.events.schemas import EventIn, EventOutcome
+from fidelia.intake.group import GroupCommit, Submission
 from fidelia.ledger.verify import verify
 from fidelia.models import Event, LedgerTransaction, Programme
 from fidelia.programmes import documents

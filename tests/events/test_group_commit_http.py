@@ -26,7 +26,7 @@ from fidelia.api.app import create_app
 from fidelia.auth import service as apikeys
 from fidelia.auth.schemas import Scope
 from fidelia.db import Database
-from fidelia.events.group import GroupCommit
+from fidelia.intake.group import GroupCommit
 from fidelia.ledger.verify import verify
 from fidelia.models import (
     Account,

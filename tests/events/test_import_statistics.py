@@ -9,8 +9,8 @@ import pytest
 from sqlalchemy import text
 
 from fidelia.db import Database
-from fidelia.events import service as intake
-from fidelia.events.imports import ANALYSED, run_import, stale_tables
+from fidelia.intake import service as intake
+from fidelia.intake.imports import ANALYSED, run_import, stale_tables
 from fidelia.models import Programme
 from tests.events.test_imports import event_lines, write_jsonl
 from tests.fixtures.events import line, purchase

@@ -11,9 +11,9 @@ import pytest
 from sqlalchemy import select
 
 from fidelia.db import Database
-from fidelia.events import service as intake
-from fidelia.events.imports import run_import
-from fidelia.members import importer
+from fidelia.intake import members_import as importer
+from fidelia.intake import service as intake
+from fidelia.intake.imports import run_import
 from fidelia.models import Consent, Event, ImportRun, Member, MemberIdentity, Programme
 from tests.fixtures.events import event, line, purchase
 from tests.fixtures.factories import count_rows

@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 
 from fidelia.db import Database
-from fidelia.events import service as intake
 from fidelia.events.schemas import EventOutcome
+from fidelia.intake import service as intake
 from fidelia.models import Event, Member, Programme
 from tests.fixtures.events import event, purchase
 from tests.fixtures.factories import count_rows

@@ -110,7 +110,7 @@ def test_backtest_of_cdnow_matches_an_independent_sum(
 def test_backtest_against_the_live_version_over_stored_events(
     cli_db: Database, files: dict[str, Path]
 ) -> None:
-    from fidelia.events import service as intake
+    from fidelia.intake import service as intake
     from fidelia.programmes import documents
 
     programme = make_programme(cli_db)

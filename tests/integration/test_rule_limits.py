@@ -11,8 +11,8 @@ import pytest
 from sqlalchemy import func, select
 
 from fidelia.db import Database
-from fidelia.events import service as intake
 from fidelia.events.schemas import EventOutcome
+from fidelia.intake import service as intake
 from fidelia.ledger.verify import verify
 from fidelia.models import Entry, Event, LedgerTransaction, Member, Programme
 from fidelia.programmes import documents

@@ -17,12 +17,12 @@ from sqlalchemy import func, select
 
 from fidelia.db import Database
 from fidelia.errors import Conflict
-from fidelia.events import service as intake
+from fidelia.intake import effects as rules
+from fidelia.intake import service as intake
 from fidelia.ledger import operations as ledger
 from fidelia.ledger.verify import verify
 from fidelia.models import LedgerTransaction, Programme
 from fidelia.programmes import documents
-from fidelia.rules import service as rules
 from fidelia.rules.demo import programme_document
 from fidelia.rules.outcome import Award
 from fidelia.rules.state import EngineEvent

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from fidelia.db import Database
-from fidelia.events.imports import run_import
+from fidelia.intake.imports import run_import
 from fidelia.models import Event, Member, MemberIdentity, Programme, Voucher
 from fidelia.rules.demo import programme_document
 from fidelia.rules.history import file_events, stored_events

@@ -9,7 +9,7 @@ import pytest
 
 from fidelia.db import Database
 from fidelia.errors import Conflict
-from fidelia.members.enrolment import Enrolled, enrol
+from fidelia.intake.enrolment import Enrolled, enrol
 from fidelia.members.schemas import MemberCreate
 from fidelia.models import Event, Member, Programme
 from tests.fixtures.factories import count_rows

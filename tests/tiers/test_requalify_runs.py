@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 from fidelia.cli.main import app
 from fidelia.config import get_settings
 from fidelia.db import Database
-from fidelia.events import service as events
+from fidelia.intake import service as events
 from fidelia.jobs import service as jobs
 from fidelia.models import Job, MemberTier, Programme
 from fidelia.programmes import documents

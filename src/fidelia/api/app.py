@@ -17,8 +17,9 @@ from fidelia.auth.endpoints import router as apikeys_router
 from fidelia.config import get_settings
 from fidelia.db import Database
 from fidelia.engagement.endpoints import router as engagement_router
-from fidelia.events.endpoints import router as events_router
-from fidelia.events.group import GroupCommit
+from fidelia.intake.endpoints import router as events_router
+from fidelia.intake.enrolment_endpoints import router as enrolment_router
+from fidelia.intake.group import GroupCommit
 from fidelia.ledger.endpoints import router as ledger_router
 from fidelia.members.endpoints import router as members_router
 from fidelia.programmes.endpoints import router as programmes_router
@@ -60,7 +61,8 @@ def create_app(database: Database, *, embedded_worker: bool = False) -> FastAPI:
         large_paths=frozenset({f"{API_PREFIX}/events/batch"}),
     )
     app.add_middleware(CatchAll)  # added last: outermost, so it also catches Guard's errors
-    for router in (programmes_router, apikeys_router, members_router, events_router, ledger_router):
+    routers = (programmes_router, apikeys_router, enrolment_router, members_router, events_router)
+    for router in (*routers, ledger_router):
         app.include_router(router, prefix=API_PREFIX)
     app.include_router(rewards_router, prefix=API_PREFIX)
     app.include_router(tiers_router, prefix=API_PREFIX)

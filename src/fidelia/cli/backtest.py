@@ -19,7 +19,7 @@ from fidelia.cli.programme import load_document
 from fidelia.models import Programme
 from fidelia.programmes import documents
 from fidelia.rules import history
-from fidelia.rules import service as rules
+from fidelia.intake import effects as rules
 from fidelia.rules.backtest import BacktestReport, backtest, load_cdnow
 from fidelia.rules.compiler import CompiledProgramme, compile_programme
 from fidelia.rules.state import EngineEvent

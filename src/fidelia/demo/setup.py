@@ -25,7 +25,7 @@ from fidelia.auth.schemas import Scope
 from fidelia.db import Database
 from fidelia.demo.generator import GeneratorConfig, generate
 from fidelia.errors import Conflict
-from fidelia.events import service as intake
+from fidelia.intake import service as intake
 from fidelia.jobs import service as jobs
 from fidelia.kit.clock import utcnow
 from fidelia.models import Account, Programme, Voucher, Wallet
@@ -198,7 +198,7 @@ def build_cdnow(database: Database, *, path: str, progress: Progress | None = No
     """The demo programme fed with the real CDNOW purchase log instead of generated data."""
     from pathlib import Path
 
-    from fidelia.events.imports import run_import
+    from fidelia.intake.imports import run_import
 
     clock = time.perf_counter()
     with database.transaction() as session:

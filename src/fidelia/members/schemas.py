@@ -11,7 +11,7 @@ from fidelia.examples import examples
 from fidelia.kit.bounds import Instant
 from fidelia.members import examples as ex
 
-MemberStatus = Literal["prospect", "active", "suspended", "closed"]
+MemberStatus = Literal["prospect", "active", "suspended", "closed", "merged"]
 
 
 class Strict(BaseModel):

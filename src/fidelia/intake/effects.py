@@ -20,7 +20,7 @@ through engagement, vouchers through rewards), advances the state, then lets the
 engagement domains follow the event (upgrade, condition badges, challenge progress); what
 they did is appended to the outcome (:class:`RunOutcome`). A return's tier policy runs at the
 end of :meth:`EngineRun.take_back`, once the returned lines' points (status points included)
-are taken back (:mod:`fidelia.rules.returns`).
+are taken back (:mod:`fidelia.intake.returns`).
 """
 
 from __future__ import annotations
@@ -41,15 +41,15 @@ from sqlalchemy.orm.attributes import set_committed_value
 from fidelia.engagement import service as engagement
 from fidelia.engagement.rewarding import give_voucher
 from fidelia.events.schemas import Purchase, Return
+from fidelia.intake import returns
+from fidelia.intake.counters import CounterBook
 from fidelia.kit.bulk import insert_rows
 from fidelia.kit.clock import utcnow
 from fidelia.ledger import operations as ledger
 from fidelia.models import Base, Event, Programme
 from fidelia.models import MemberState as MemberStateRow
 from fidelia.programmes.documents import get_version, rules_of
-from fidelia.rules import returns
 from fidelia.rules.compiler import CompiledProgramme, compile_programme
-from fidelia.rules.counters import CounterBook
 from fidelia.rules.engine import evaluate
 from fidelia.rules.outcome import Amount, Award, AwardBadge, Evaluation, IssueVoucher
 from fidelia.rules.state import (
@@ -160,7 +160,7 @@ class EngineRun:
 
     def _counters(self) -> ProgrammeCounters:
         """Programme-wide counters of rules with budgets or first-N, read once per run:
-        without a lock, or locked when ``lock_counters`` (see :mod:`fidelia.rules.counters`)."""
+        without a lock, or locked when ``lock_counters`` (see :mod:`fidelia.intake.counters`)."""
         if self.book is None:
             self.book = CounterBook.load(
                 self.session, self.programme.id, self.limited, locked=self.lock_counters

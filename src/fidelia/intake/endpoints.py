@@ -9,11 +9,12 @@ from pydantic import BaseModel, ConfigDict, Field
 from fidelia.auth.dependencies import Admin, DbSession, GroupedIntegrator, Integrator, Reader
 from fidelia.errors import ERROR_RESPONSES, Conflict, FideliaError, FieldError, ValidationFailed
 from fidelia.events import examples as ex
-from fidelia.events import log, service, types
-from fidelia.events.group import GroupCommit
+from fidelia.events import log, types
 from fidelia.events.schemas import BatchOutcome, EventIn, EventOut, EventOutcome
 from fidelia.events.types import EventTypeIn, EventTypeOut
 from fidelia.examples import examples
+from fidelia.intake import service
+from fidelia.intake.group import GroupCommit
 
 router = APIRouter(tags=["events"], responses=ERROR_RESPONSES)
 

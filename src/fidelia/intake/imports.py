@@ -24,7 +24,7 @@ from sqlalchemy.orm import Session
 
 from fidelia.db import Database
 from fidelia.events import cdnow
-from fidelia.events import service as intake
+from fidelia.intake import service as intake
 from fidelia.kit.clock import utcnow
 from fidelia.kit.records import (
     LineOutcome,
@@ -197,7 +197,7 @@ def run_import(
             return [LineOutcome(o.id, o.status, o.error, o.detail) for o in outcomes]
 
     else:
-        from fidelia.members.importer import member_records, process_members
+        from fidelia.intake.members_import import member_records, process_members
 
         source = member_records(path, fmt)
         process = process_members

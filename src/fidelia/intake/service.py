@@ -23,7 +23,6 @@ from sqlalchemy.orm import Session
 from fidelia.errors import Conflict, FideliaError, FieldError, ValidationFailed
 from fidelia.events import types
 from fidelia.events.checks import OrderBook, typed_properties, validation_failed
-from fidelia.events.joining import MemberChanges, more_keys
 from fidelia.events.schemas import (
     BUILT_IN_TYPES,
     ConsentChanged,
@@ -34,14 +33,15 @@ from fidelia.events.schemas import (
     Purchase,
     Return,
 )
+from fidelia.intake import effects as rules
+from fidelia.intake.counters import CountersMoved
+from fidelia.intake.joining import MemberChanges, more_keys
 from fidelia.kit.clock import utcnow
 from fidelia.kit.ids import uuid7
 from fidelia.members import service as members
 from fidelia.members.service import IdentityKey
 from fidelia.models import Base, Event, Member, Programme
 from fidelia.programmes.service import settings_of
-from fidelia.rules import service as rules
-from fidelia.rules.counters import CountersMoved
 from fidelia.rules.state import EngineEvent
 
 
@@ -130,7 +130,7 @@ def ingest(
     between our checks and our insert, the savepoint is rolled back and the batch is checked
     again, which now sees the other writer's rows. Likewise if another writer moved a
     programme-wide rule counter (budget, first-N) this batch read: the batch runs again with
-    those counters locked (:mod:`fidelia.rules.counters`). ``enrol_unknown`` overrides the
+    those counters locked (:mod:`fidelia.intake.counters`). ``enrol_unknown`` overrides the
     programme's policy for unknown identities (bulk imports of a customer base enrol them
     ``active``).
 

@@ -20,10 +20,10 @@ from sqlalchemy.orm import Session
 
 from fidelia.errors import FideliaError
 from fidelia.events.checks import validation_failed
-from fidelia.events.joining import AlreadyEnrolled
 from fidelia.events.schemas import EventOutcome
+from fidelia.intake import enrolment
+from fidelia.intake.joining import AlreadyEnrolled
 from fidelia.kit.records import LineOutcome, Record, detect_format, read_csv, read_jsonl
-from fidelia.members import enrolment
 from fidelia.members.schemas import MemberCreate
 from fidelia.models import Programme
 

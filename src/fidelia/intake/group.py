@@ -9,7 +9,7 @@ event on its queue and wait; the writer takes whatever has queued up (at most
 ``max_group``), and ingests it in one transaction: the callers' keys are checked in one query
 (a key revoked a moment ago is refused here even if the request's own check passed), events
 are grouped per key (so per programme) and each group goes through one
-:func:`fidelia.events.service.ingest` call, in arrival order: two events of one member are
+:func:`fidelia.intake.service.ingest` call, in arrival order: two events of one member are
 applied in the order they came. Then one commit, and only then is each request answered with
 its own outcome: durability is unchanged.
 
@@ -40,8 +40,8 @@ from sqlalchemy.orm import Session
 
 from fidelia.db import Database
 from fidelia.errors import Unauthorized
-from fidelia.events import service
 from fidelia.events.schemas import EventIn, EventOutcome
+from fidelia.intake import service
 from fidelia.models import ApiKey, Programme
 
 log = logging.getLogger("fidelia.intake")

@@ -22,9 +22,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from fidelia.errors import Conflict, FideliaError, FieldError, ValidationFailed
-from fidelia.events import service as intake
-from fidelia.events.joining import AlreadyEnrolled
 from fidelia.events.schemas import EventIn, EventOutcome, MemberRef, Profile
+from fidelia.intake import service as intake
+from fidelia.intake.joining import AlreadyEnrolled
 from fidelia.kit.clock import utcnow
 from fidelia.kit.ids import uuid7
 from fidelia.members import service

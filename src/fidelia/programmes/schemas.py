@@ -15,6 +15,19 @@ from fidelia.programmes import examples as ex
 UnknownMemberPolicy = Literal["reject", "enrol_prospect"]
 
 
+class MergePolicy(BaseModel):
+    """How the programme joins two records of one person (see docs/profiles.md)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    on_sure_match: Literal["reject", "merge"] = Field(
+        default="reject",
+        description="When an enrolment or an event names identities of two members, or an "
+        "enrolment surely matches a member (same email or phone, or same name, birth date and "
+        "postal code): refuse it (409), or merge the newer member into the older one",
+    )
+
+
 class ProgrammeSettings(BaseModel):
     """Policies of a programme, stored as JSON on the programme row."""
 
@@ -24,6 +37,9 @@ class ProgrammeSettings(BaseModel):
         default="reject",
         description="What intake does with an event for an identity nobody has: reject it, "
         "or enrol a prospect member with that identity",
+    )
+    merge: MergePolicy = Field(
+        default_factory=MergePolicy, description="Joining two records of one person"
     )
 
 

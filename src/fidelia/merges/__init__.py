@@ -1,0 +1,1 @@
+"""Identity resolution: merging two members of one person, undoing it, finding duplicates."""

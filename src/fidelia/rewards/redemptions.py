@@ -1,10 +1,11 @@
 """Redemptions: requested -> issued -> used / expired / cancelled.
 
-Redeeming locks the reward row (``FOR UPDATE``) first: stock, the member's limit and first-N
-scarcity are read and changed under that lock, so of two redemptions of the last unit exactly
-one wins. The points are spent through the ledger in the same transaction (which locks the
-member's account), then the voucher or the fulfilment record is created; any failure rolls all
-of it back. Lock order everywhere: voucher, redemption, reward, ledger accounts.
+Redeeming (:func:`redeem`, in ``redeeming``) locks the member, then takes the reward's stock
+with a conditional update (or locks it for first-N scarcity), so of two redemptions of the
+last unit exactly one wins. The points are spent through the ledger in the same transaction
+(which locks the member's account), then the voucher or the fulfilment record is created; any
+failure rolls all of it back. Lock order everywhere: voucher, redemption, reward, ledger
+accounts.
 
 A redemption is idempotent by the caller's key: a retry returns the first redemption and
 spends nothing. Cancelling an issued redemption reverses its spend (a linked ledger reversal),
@@ -19,78 +20,21 @@ from datetime import datetime
 from decimal import Decimal
 
 from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from fidelia.errors import NotFound, ValidationFailed
 from fidelia.kit.clock import utcnow
 from fidelia.kit.pagination import decode_cursor, encode_cursor
-from fidelia.ledger import operations, returns
+from fidelia.ledger import returns
 from fidelia.ledger.wallets import currency_scale
 from fidelia.members import service as members
-from fidelia.models import Programme, Redemption, Reward, Voucher, VoucherPool
-from fidelia.rewards import eligibility, vouchers
+from fidelia.models import Programme, Redemption, Voucher
 from fidelia.rewards import service as catalogue
-from fidelia.rewards.errors import IdempotencyMismatch, InvalidState, NotRedeemable, OutOfStock
+from fidelia.rewards.errors import InvalidState
+from fidelia.rewards.redeeming import redeem
 from fidelia.rewards.schemas import FULFILLED_KINDS
 
-
-def redeem(
-    session: Session,
-    *,
-    programme: Programme,
-    member_id: uuid.UUID,
-    reward: str,
-    idempotency_key: str,
-    quantity: int = 1,
-    fulfilment: dict[str, object] | None = None,
-    now: datetime | None = None,
-) -> Redemption:
-    """Redeem ``quantity`` units of ``reward`` (code or id) for the member.
-
-    Raises 404 (member, reward), 409 :class:`OutOfStock`, :class:`NotRedeemable` (window, tier,
-    condition, limit, first-N), ``InsufficientPoints``, :class:`IdempotencyMismatch` (the key
-    was used for another member or reward); the caller's transaction must then roll back.
-    """
-    now = now or utcnow()
-    member = members.get_for_update(session, programme=programme, member_id=member_id)
-    found = catalogue.find(session, programme=programme, ref=reward)
-    if found.stock is not None or found.first_n is not None:
-        # scarce: lock the reward so that the last unit (or the N-th member) is given once;
-        # unlimited rewards stay unlocked, so members redeeming them never wait for each other
-        session.refresh(found, with_for_update=True)
-    first = by_key(session, programme, idempotency_key)
-    if first is not None:
-        if (first.member_id, first.reward_id) != (member_id, found.id):
-            raise IdempotencyMismatch(f"key {idempotency_key!r} redeemed another reward or member")
-        return first
-    if quantity > 1 and found.kind == "voucher":
-        raise ValidationFailed.on("quantity", "a voucher reward is redeemed one at a time")
-    state = eligibility.member_state(session, member_id=member_id)
-    ctx = eligibility.context(member, state)
-    _check(session, programme, found, ctx, member_id, quantity, now)
-    points = eligibility.price(found, ctx["member"]["tier"]) * quantity
-    redemption = _insert(
-        session, programme, found, member_id, idempotency_key, quantity, points, now
-    )
-    redemption.fulfilment = dict(fulfilment or {})
-    spend = operations.spend(
-        session,
-        programme=programme,
-        member_id=member_id,
-        wallet="points",
-        amount=points,
-        idempotency_key=f"redemption:{redemption.id}",
-        source_type="redemption",
-        source_id=str(redemption.id),
-        now=now,
-    )
-    redemption.spend_transaction_id = spend.id
-    if found.stock is not None:
-        found.stock -= quantity
-    _issue(session, programme, found, redemption, now)
-    session.flush()
-    return redemption
+__all__ = ["by_key", "cancel", "expire_with_voucher", "fulfil", "get", "redeem", "value_of"]
 
 
 def by_key(session: Session, programme: Programme, key: str) -> Redemption | None:
@@ -99,106 +43,6 @@ def by_key(session: Session, programme: Programme, key: str) -> Redemption | Non
             Redemption.programme_id == programme.id, Redemption.idempotency_key == key
         )
     )
-
-
-def _check(
-    session: Session,
-    programme: Programme,
-    reward: Reward,
-    ctx: dict[str, object],
-    member_id: uuid.UUID,
-    quantity: int,
-    now: datetime,
-) -> None:
-    held = 0
-    if reward.limit_per_member is not None or reward.first_n is not None:
-        units = eligibility.units_of_member(session, member_id=member_id, reward_ids=[reward.id])
-        held = units.get(reward.id, 0)
-    served = 0
-    if reward.first_n is not None and held == 0:
-        served = eligibility.members_served(session, reward_ids=[reward.id]).get(reward.id, 0)
-    why = eligibility.reasons(
-        programme, reward, ctx=ctx, now=now, quantity=quantity, held=held, served=served
-    )
-    if why == ["out_of_stock"]:
-        raise OutOfStock(f"reward {reward.code!r} has {reward.stock} left, {quantity} wanted")
-    if why:
-        raise NotRedeemable(f"reward {reward.code!r} cannot be redeemed", reasons=why)
-
-
-def _insert(
-    session: Session,
-    programme: Programme,
-    reward: Reward,
-    member_id: uuid.UUID,
-    key: str,
-    quantity: int,
-    points: int,
-    now: datetime,
-) -> Redemption:
-    redemption = Redemption(
-        programme_id=programme.id,
-        member_id=member_id,
-        reward_id=reward.id,
-        kind=reward.kind,
-        status="requested",
-        idempotency_key=key,
-        quantity=quantity,
-        points=points,
-        association=reward.association,
-        value_minor=_value_minor(programme, reward, quantity),
-        requested_at=now,
-    )
-    session.add(redemption)
-    try:
-        session.flush()
-    except IntegrityError as exc:  # the same key, committed meanwhile for another reward
-        # the caller rolls back the whole transaction, so no savepoint is needed
-        raise IdempotencyMismatch(f"key {key!r} was used by a concurrent redemption") from exc
-    return redemption
-
-
-def _value_minor(programme: Programme, reward: Reward, quantity: int) -> int | None:
-    if reward.value is None:
-        return None
-    minor = (reward.value * quantity).scaleb(currency_scale(programme.currency))
-    return int(minor.to_integral_value())
-
-
-def _issue(
-    session: Session, programme: Programme, reward: Reward, redemption: Redemption, now: datetime
-) -> None:
-    """Create what the member gets: a voucher, a cashback credit, or a fulfilment to do."""
-    redemption.status, redemption.issued_at = "issued", now
-    if reward.kind == "voucher" and reward.pool_id is not None:
-        pool = session.get(VoucherPool, reward.pool_id)
-        assert pool is not None
-        voucher = vouchers.issue(
-            session,
-            programme=programme,
-            member_id=redemption.member_id,
-            pool=pool,
-            source="redemption",
-            source_id=str(redemption.id),
-            idempotency_key=f"redemption:{redemption.id}",
-            redemption_id=redemption.id,
-            now=now,
-        )
-        redemption.expires_at = voucher.valid_until
-    elif reward.kind == "cashback" and reward.value is not None:
-        credit = operations.award(
-            session,
-            programme=programme,
-            member_id=redemption.member_id,
-            wallet="cashback",
-            amount=reward.value * redemption.quantity,
-            idempotency_key=f"redemption:{redemption.id}:cashback",
-            source_type="redemption",
-            source_id=str(redemption.id),
-            now=now,
-        )
-        redemption.cashback_transaction_id = credit.id
-        redemption.status, redemption.used_at = "used", now
 
 
 def get(

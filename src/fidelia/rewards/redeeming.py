@@ -1,0 +1,294 @@
+"""Redeeming a reward: the hot path of the catalogue, in a fixed number of statements.
+
+Design note
+-----------
+The member row is locked first (every write of a member's redemptions and state holds it);
+one query then reads the reward, its voucher pool, the redemption made earlier with the same
+key, the member's rules state and whether the pool has a code in stock, all as of after that
+lock. A reward with first-N scarcity is locked to count the members served; stock is taken
+by one conditional ``UPDATE ... SET stock = stock - n WHERE stock >= n RETURNING``, so of two
+redemptions of the last unit exactly one gets a row back (the other is :class:`OutOfStock`),
+and rewards without scarcity are never locked. Lock order: member, reward, ledger accounts.
+The points are spent set-based (:func:`fidelia.ledger.spends.spend_many`), the redemption is
+inserted once, complete (its ids, spend and voucher expiry are known before), as one Core row
+attached to the session without a re-read, and its voucher comes from
+:func:`fidelia.rewards.issuing.issue_many`. Any failure leaves the caller's transaction to
+roll back: nothing stands half done.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import insert, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, make_transient_to_detached
+from sqlalchemy.orm.attributes import set_committed_value
+
+from fidelia.errors import NotFound, ValidationFailed
+from fidelia.kit.clock import utcnow
+from fidelia.kit.ids import uuid7
+from fidelia.ledger import operations
+from fidelia.ledger.spends import SpendRequest, spend_many
+from fidelia.ledger.wallets import currency_scale
+from fidelia.members import service as members
+from fidelia.models import Base, MemberState, Programme, Redemption, Reward, Voucher, VoucherPool
+from fidelia.rewards import eligibility, pools
+from fidelia.rewards.errors import IdempotencyMismatch, NotRedeemable, OutOfStock
+from fidelia.rewards.issuing import VoucherRequest, issue_many
+
+_REDEMPTIONS = Base.metadata.tables["redemptions"]
+_REWARDS = Base.metadata.tables["rewards"]
+
+
+def redeem(
+    session: Session,
+    *,
+    programme: Programme,
+    member_id: uuid.UUID,
+    reward: str,
+    idempotency_key: str,
+    quantity: int = 1,
+    fulfilment: dict[str, object] | None = None,
+    now: datetime | None = None,
+) -> Redemption:
+    """Redeem ``quantity`` units of ``reward`` (code or id) for the member.
+
+    Raises 404 (member, reward), 409 :class:`OutOfStock`, :class:`NotRedeemable` (window, tier,
+    condition, limit, first-N), ``InsufficientPoints``, :class:`IdempotencyMismatch` (the key
+    was used for another member or reward); the caller's transaction must then roll back.
+    """
+    now = now or utcnow()
+    member = members.get_for_update(session, programme=programme, member_id=member_id)
+    read = _read(session, programme, reward, member_id, idempotency_key)
+    found = read.reward
+    if found.first_n is not None:
+        # first-N: the members served are counted under the reward's lock; other rewards stay
+        # unlocked, so members redeeming them never wait for each other (stock: _take_stock)
+        session.refresh(found, with_for_update=True)
+    if read.first_id is not None:
+        first = session.get(Redemption, read.first_id)
+        assert first is not None
+        if (first.member_id, first.reward_id) != (member_id, found.id):
+            raise IdempotencyMismatch(f"key {idempotency_key!r} redeemed another reward or member")
+        return first
+    if quantity > 1 and found.kind == "voucher":
+        raise ValidationFailed.on("quantity", "a voucher reward is redeemed one at a time")
+    ctx = eligibility.context(member, read.state)
+    _check(session, programme, found, ctx, member_id, quantity, now)
+    if found.stock is not None:
+        _take_stock(session, found, quantity)
+    row = _row(programme, found, member_id, idempotency_key, quantity, now)
+    row["points"] = eligibility.price(found, ctx["member"]["tier"]) * quantity
+    row["fulfilment"] = dict(fulfilment or {})
+    (row["spend_transaction_id"],) = spend_many(
+        session,
+        programme=programme,
+        spends=[
+            SpendRequest(
+                member_id,
+                row["points"],
+                idempotency_key=f"redemption:{row['id']}",
+                source_id=str(row["id"]),
+                fresh_key=True,
+            )
+        ],
+        now=now,
+    )
+    if found.kind == "cashback" and found.value is not None:
+        row["cashback_transaction_id"] = _cashback(session, programme, found, row, now)
+        row["status"], row["used_at"] = "used", now
+    if found.kind == "voucher" and read.pool is not None:
+        row["expires_at"] = pools.validity(read.pool, now)[1]
+    redemption = _insert(session, row)
+    if found.kind == "voucher" and read.pool is not None:
+        _issue_voucher(session, programme, read, redemption, now)
+    return redemption
+
+
+@dataclass(frozen=True, slots=True)
+class _Read:
+    reward: Reward
+    pool: VoucherPool | None
+    first_id: uuid.UUID | None  # the redemption made earlier with the same key
+    state: dict[str, Any]  # the rules engine's state of the member
+    stocked: bool  # whether the pool had a code in stock
+
+
+def _read(
+    session: Session, programme: Programme, ref: str, member_id: uuid.UUID, key: str
+) -> _Read:
+    """The reward (by id or code) and its pool, with what the redemption needs to know first,
+    in one query. Run after the member's lock, so that the key and the state it reads are
+    those of the member's last committed write."""
+    first = select(Redemption.id).where(
+        Redemption.programme_id == programme.id, Redemption.idempotency_key == key
+    )
+    state = select(MemberState.state).where(MemberState.member_id == member_id)
+    stocked = (
+        select(Voucher.id)
+        .where(Voucher.pool_id == Reward.pool_id, Voucher.status == "available")
+        .limit(1)
+        .correlate(Reward)
+    )
+    try:
+        which = Reward.id == uuid.UUID(ref)
+    except ValueError:
+        which = Reward.code == ref
+    query = (
+        select(
+            Reward,
+            VoucherPool,
+            first.scalar_subquery(),
+            state.scalar_subquery(),
+            stocked.scalar_subquery(),
+        )
+        .outerjoin(VoucherPool, VoucherPool.id == Reward.pool_id)
+        .where(Reward.programme_id == programme.id, which)
+    )
+    found = session.execute(query).first()
+    if found is None:
+        raise NotFound(f"reward {ref!r} does not exist")
+    reward, pool, first_id, member_state, stock_id = found
+    return _Read(reward, pool, first_id, dict(member_state or {}), stock_id is not None)
+
+
+def _check(
+    session: Session,
+    programme: Programme,
+    reward: Reward,
+    ctx: dict[str, object],
+    member_id: uuid.UUID,
+    quantity: int,
+    now: datetime,
+) -> None:
+    held = 0
+    if reward.limit_per_member is not None or reward.first_n is not None:
+        units = eligibility.units_of_member(session, member_id=member_id, reward_ids=[reward.id])
+        held = units.get(reward.id, 0)
+    served = 0
+    if reward.first_n is not None and held == 0:
+        served = eligibility.members_served(session, reward_ids=[reward.id]).get(reward.id, 0)
+    why = eligibility.reasons(
+        programme, reward, ctx=ctx, now=now, quantity=quantity, held=held, served=served
+    )
+    if why == ["out_of_stock"]:
+        raise OutOfStock(f"reward {reward.code!r} has {reward.stock} left, {quantity} wanted")
+    if why:
+        raise NotRedeemable(f"reward {reward.code!r} cannot be redeemed", reasons=why)
+
+
+def _value_minor(programme: Programme, reward: Reward, quantity: int) -> int | None:
+    if reward.value is None:
+        return None
+    minor = (reward.value * quantity).scaleb(currency_scale(programme.currency))
+    return int(minor.to_integral_value())
+
+
+def _take_stock(session: Session, reward: Reward, quantity: int) -> None:
+    """Take ``quantity`` units of the reward's stock, or raise :class:`OutOfStock` if another
+    redemption took them since the reward was read. The row stays locked until the end of the
+    transaction; a stock move is not an edit of the reward (``updated_at`` stays)."""
+    left = session.scalar(
+        update(_REWARDS)
+        .where(_REWARDS.c.id == reward.id, _REWARDS.c.stock >= quantity)
+        .values(stock=_REWARDS.c.stock - quantity, updated_at=_REWARDS.c.updated_at)
+        .returning(_REWARDS.c.stock)
+    )
+    if left is None:
+        raise OutOfStock(f"reward {reward.code!r} has fewer than {quantity} left")
+    set_committed_value(reward, "stock", left)
+
+
+def _row(
+    programme: Programme,
+    reward: Reward,
+    member_id: uuid.UUID,
+    key: str,
+    quantity: int,
+    now: datetime,
+) -> dict[str, Any]:
+    """The redemption's row, issued (what is left to fill: points, spend, cashback, expiry)."""
+    return {
+        "id": uuid7(),
+        "programme_id": programme.id,
+        "member_id": member_id,
+        "reward_id": reward.id,
+        "kind": reward.kind,
+        "status": "issued",
+        "idempotency_key": key,
+        "quantity": quantity,
+        "points": 0,
+        "value_minor": _value_minor(programme, reward, quantity),
+        "association": reward.association,
+        "spend_transaction_id": None,
+        "refund_transaction_id": None,
+        "cashback_transaction_id": None,
+        "fulfilment": {},
+        "requested_at": now,
+        "issued_at": now,
+        "used_at": None,
+        "expires_at": None,
+        "cancelled_at": None,
+        "cancel_reason": None,
+        "updated_at": now,
+    }
+
+
+def _insert(session: Session, row: dict[str, Any]) -> Redemption:
+    """Insert the row and return it as a persistent object (no re-read)."""
+    try:
+        session.execute(insert(_REDEMPTIONS), row)
+    except IntegrityError as exc:  # the same key, committed meanwhile for another member
+        # the caller rolls back the whole transaction, so no savepoint is needed
+        key = row["idempotency_key"]
+        raise IdempotencyMismatch(f"key {key!r} was used by a concurrent redemption") from exc
+    redemption = Redemption(**row)
+    make_transient_to_detached(redemption)
+    session.add(redemption)
+    return redemption
+
+
+def _cashback(
+    session: Session, programme: Programme, reward: Reward, row: dict[str, Any], now: datetime
+) -> uuid.UUID:
+    """Credit a cashback conversion to the member's cashback wallet; its transaction id."""
+    assert reward.value is not None
+    credit = operations.award(
+        session,
+        programme=programme,
+        member_id=row["member_id"],
+        wallet="cashback",
+        amount=reward.value * row["quantity"],
+        idempotency_key=f"redemption:{row['id']}:cashback",
+        source_type="redemption",
+        source_id=str(row["id"]),
+        now=now,
+    )
+    return credit.id
+
+
+def _issue_voucher(
+    session: Session, programme: Programme, read: _Read, redemption: Redemption, now: datetime
+) -> None:
+    assert read.pool is not None
+    request = VoucherRequest(
+        redemption.member_id,
+        read.pool,
+        "redemption",
+        idempotency_key=f"redemption:{redemption.id}",
+        source_id=str(redemption.id),
+        redemption_id=redemption.id,
+        fresh_key=True,
+    )
+    issue_many(
+        session,
+        programme=programme,
+        requests=[request],
+        now=now,
+        members_known=True,
+        unstocked=() if read.stocked else (read.pool.id,),
+    )

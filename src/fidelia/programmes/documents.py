@@ -35,6 +35,7 @@ from fidelia.programmes.schemas import ProgrammeSettings, validate_locale
 from fidelia.rewards.schemas import PoolIn, RewardIn
 from fidelia.rules.schemas import EarningRule, ProgrammeRules, Strategy, load_programme
 from fidelia.tiers.schemas import TiersSection
+from fidelia.traits.schemas import TraitsSection
 
 
 class ProgrammeDocument(BaseModel):
@@ -49,6 +50,7 @@ class ProgrammeDocument(BaseModel):
     exclusive_groups: dict[ShortText, Strategy] = Field(default_factory=dict, max_length=50)
     rules: list[EarningRule] = Field(default_factory=list, max_length=500)
     tiers: TiersSection | None = None
+    traits: TraitsSection | None = None
     badges: list[BadgeDef] = Field(default_factory=list, max_length=200)
     challenges: list[ChallengeDef] = Field(default_factory=list, max_length=200)
     voucher_pools: list[PoolIn] = Field(default_factory=list, max_length=200)
@@ -260,4 +262,8 @@ def apply(
         from fidelia.tiers.jobs import schedule  # tiers reads documents: import late
 
         schedule(session, programme=locked, after=utcnow())
+    if document.get("traits"):
+        from fidelia.traits.jobs import schedule as schedule_traits  # late, as the tiers'
+
+        schedule_traits(session, programme=locked, after=utcnow())
     return ApplyResult(version, True, changes, document)

@@ -1,0 +1,212 @@
+"""Computed traits, kept current by the intake: one read and one write per group of events.
+
+Design note
+-----------
+``apply_events`` runs in the event's own transaction, after the group's writes: it reads the
+``member_traits`` rows of the group's members in one SELECT, folds the purchases into them in
+Python (:mod:`fidelia.traits.compute`) and writes them back in one multi-row upsert. A member's
+row is written when one of their purchases arrived or when they have no row yet (a prospect);
+other events change nothing stored. The intake holds the member's lock while it does this, so
+two groups never fold into the same row at once.
+
+RFM scores are quintiles of the whole programme, so they are not moved by one event: the daily
+job and the rebuild score everyone (:mod:`fidelia.traits.rebuild`). The lifecycle stage is
+re-evaluated on every write and by the daily job (a stage such as "lapsed" moves with time).
+"""
+
+from __future__ import annotations
+
+import threading
+import uuid
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import Table, select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from fidelia.kit.conditions import Predicate, compile_condition
+from fidelia.models import MemberTraits, Programme, ProgrammeVersion
+from fidelia.rules.state import EngineEvent
+from fidelia.traits import compute as c
+from fidelia.traits.schemas import TraitsSection
+
+TABLE: Table = MemberTraits.__table__  # type: ignore[assignment]
+KEPT = ("rfm_r", "rfm_f", "rfm_m", "rfm_cell", "last_redemption_at")
+_CACHE: dict[tuple[uuid.UUID, int], Compiled] = {}
+_LOCK = threading.Lock()
+
+
+class Compiled:
+    """A programme's traits section with what is derived from it once per version."""
+
+    def __init__(self, section: TraitsSection, declared: bool) -> None:
+        self.section = section
+        self.declared = declared
+        self.matcher = c.Matcher(section)
+        self.stages: list[tuple[str, Predicate]] = [
+            (stage.id, compile_condition(stage.when)) for stage in section.lifecycle
+        ]
+
+    def stage(self, traits: Mapping[str, Any]) -> str | None:
+        """The first lifecycle stage whose condition holds for this traits context."""
+        ctx = {"traits": traits}
+        return next((sid for sid, holds in self.stages if holds(ctx)), None)
+
+
+def section_for(session: Session, programme: Programme) -> Compiled:
+    """The live document's ``traits`` section (defaults when it declares none), cached per
+    version."""
+    key = (programme.id, programme.live_version)
+    with _LOCK:
+        if key in _CACHE:
+            return _CACHE[key]
+    raw: Mapping[str, Any] = {}
+    if programme.live_version:
+        raw = (
+            session.scalar(
+                select(ProgrammeVersion.document).where(
+                    ProgrammeVersion.programme_id == programme.id,
+                    ProgrammeVersion.version == programme.live_version,
+                )
+            )
+            or {}
+        )
+    declared = bool(raw.get("traits"))
+    section = TraitsSection.model_validate(raw["traits"]) if declared else TraitsSection()
+    compiled = Compiled(section, declared)
+    with _LOCK:
+        if len(_CACHE) > 256:
+            _CACHE.clear()
+        _CACHE[key] = compiled
+    return compiled
+
+
+def context_for(row: Mapping[str, Any], *, now: datetime, section: TraitsSection) -> dict[str, Any]:
+    """A member's traits as conditions read them (``traits.<name>``), as of ``now``.
+
+    Stored scalars as they are, plus what moves with time (recency, windows from the day
+    buckets) and the shares (see :mod:`fidelia.traits.fields`)."""
+    out: dict[str, Any] = {k: row.get(k) for k in _SCALARS}
+    last, first, nxt = row.get("last_purchase_at"), row.get("first_purchase_at"), None
+    out["recency_days"] = _days(now, last)
+    out["days_since_first_purchase"] = _days(now, first)
+    nxt = row.get("expected_next_purchase_at")
+    out["days_to_next_purchase"] = _days(nxt, now) if nxt is not None else None
+    today = now.astimezone(UTC).date()
+    for n, figures in c.windows(row.get("days") or {}, section, today).items():
+        out[f"frequency_{n}d"] = figures["purchases"]
+        out[f"monetary_{n}d"] = Decimal(figures["spend"])
+    count, spend = row.get("purchases_count") or 0, Decimal(row.get("spend_total") or 0)
+    spend_share: dict[str, dict[str, float]] = {}
+    purchases_share: dict[str, dict[str, float]] = {}
+    for dim, values in (row.get("affinities") or {}).items():
+        spend_share[dim] = {v: _ratio(Decimal(s), spend) for v, (n, s) in values.items()}
+        purchases_share[dim] = {v: _ratio(n, count) for v, (n, s) in values.items()}
+    out["spend_share"], out["purchases_share"] = spend_share, purchases_share
+    channels = row.get("channels") or {}
+    out["channel_share"] = {ch: _ratio(n, count) for ch, n in channels.items()}
+    return out
+
+
+_SCALARS = (
+    "first_purchase_at", "last_purchase_at", "purchases_count", "spend_total", "average_basket",
+    "interval_mean_days", "interval_median_days", "last_interval_days",
+    "expected_next_purchase_at", "rfm_r", "rfm_f", "rfm_m", "rfm_cell", "lifecycle_stage",
+    "promo_purchases_share", "promo_spend_share", "favourite_store", "favourite_channel",
+    "last_redemption_at",
+)  # fmt: skip
+
+
+def _days(later: datetime | None, earlier: datetime | None) -> int | None:
+    if later is None or earlier is None:
+        return None
+    return int((later - earlier).total_seconds() // 86400)
+
+
+def _ratio(part: Decimal | int, whole: Decimal | int) -> float:
+    return float(part) / float(whole) if whole else 0.0
+
+
+def apply_events(
+    session: Session,
+    *,
+    programme: Programme,
+    events: Sequence[tuple[uuid.UUID, EngineEvent]],
+    now: datetime,
+) -> None:
+    """Fold a group's accepted events into their members' traits (one SELECT, one upsert)."""
+    if not events:
+        return
+    compiled = section_for(session, programme)
+    member_ids = list(dict.fromkeys(mid for mid, _ in events))
+    stored: dict[uuid.UUID, Mapping[str, Any]] = {
+        r["member_id"]: dict(r)
+        for r in session.execute(select(TABLE).where(TABLE.c.member_id.in_(member_ids))).mappings()
+    }
+    figures: dict[uuid.UUID, c.Figures] = {}
+    for mid, event in events:
+        if event.type != "purchase" or event.purchase is None:
+            continue
+        fig = figures.get(mid)
+        if fig is None:
+            fig = figures[mid] = c.Figures.of(stored[mid]) if mid in stored else c.Figures()
+        c.add_purchase(
+            fig,
+            at=event.occurred_at,
+            purchase=event.purchase,
+            channel=event.channel,
+            store=event.store,
+            matcher=compiled.matcher,
+        )
+    rows = []
+    for mid in member_ids:
+        if mid in stored and mid not in figures:
+            continue
+        old = stored.get(mid)
+        row = build_row(
+            compiled,
+            figures.get(mid) or c.Figures(),
+            member_id=mid,
+            programme_id=programme.id,
+            now=now,
+            kept={k: old[k] for k in KEPT} if old is not None else None,
+        )
+        rows.append(row)
+    upsert(session, rows)
+
+
+def build_row(
+    compiled: Compiled,
+    fig: c.Figures,
+    *,
+    member_id: uuid.UUID,
+    programme_id: uuid.UUID,
+    now: datetime,
+    kept: Mapping[str, Any] | None,
+) -> dict[str, Any]:
+    """A complete ``member_traits`` row: derived figures, kept scores, the lifecycle stage."""
+    row: dict[str, Any] = {"member_id": member_id, "programme_id": programme_id}
+    row.update(c.derive(fig, section=compiled.section, now=now))
+    row.update(kept or dict.fromkeys(KEPT))
+    row["lifecycle_stage"] = compiled.stage(context_for(row, now=now, section=compiled.section))
+    return row
+
+
+def upsert(session: Session, rows: Sequence[dict[str, Any]]) -> None:
+    """Insert or replace whole rows, in one statement."""
+    if not rows:
+        return
+    dialect = session.get_bind().dialect.name
+    ins = postgresql.insert(TABLE) if dialect == "postgresql" else sqlite.insert(TABLE)
+    stmt = ins.values(list(rows))
+    updates = {k: stmt.excluded[k] for k in rows[0] if k != "member_id"}
+    session.execute(stmt.on_conflict_do_update(index_elements=["member_id"], set_=updates))
+
+
+def traits_row(session: Session, *, member_id: uuid.UUID) -> dict[str, Any] | None:
+    """A member's stored traits as a mapping of columns, or None."""
+    found = session.execute(select(TABLE).where(TABLE.c.member_id == member_id)).mappings().first()
+    return dict(found) if found is not None else None

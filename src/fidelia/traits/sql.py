@@ -1,0 +1,205 @@
+"""The rebuild's SQL: purchase aggregates per member, on SQLite and on PostgreSQL.
+
+Every query reads one chunk of a programme's members (``member_id`` between ``:lo`` and
+``:hi``) and groups in the database: per member (counts, spend, promotions, first and last
+purchase), per member and UTC day (the day buckets), per member and affinity value, per member
+and channel or store, and the intervals between consecutive purchases (``LAG``; the median as
+the mean of the middle one or two by ``ROW_NUMBER``). The lines of a purchase are expanded
+from its JSON (``jsonb_array_elements`` / ``json_each``). Money on SQLite is REAL: each
+purchase is rounded to the cent in SQL and the sums are rounded to the cent in Python.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from fidelia.traits.schemas import TraitsSection
+
+
+@dataclass(frozen=True, slots=True)
+class Dialect:
+    events: str
+    lines: str
+    day: str
+    epoch: str
+
+
+PG = Dialect(
+    events="""
+    SELECT id, member_id, occurred_at, channel, store, properties,
+      EXISTS (SELECT 1 FROM jsonb_array_elements_text(
+                COALESCE(properties->'payment_means', '[]'::jsonb)) AS m
+              WHERE lower(m) LIKE '%voucher%') AS voucher""",
+    lines="""
+    SELECT e.id AS event_id, e.member_id, x->>'sku' AS sku, x->>'category' AS category,
+      x->>'brand' AS brand,
+      CAST(x->>'quantity' AS numeric) * CAST(x->>'unit_price' AS numeric)
+        - COALESCE(CAST(x->>'discount' AS numeric), 0) AS amount,
+      COALESCE(CAST(x->>'discount' AS numeric), 0) > 0 AS discounted
+    FROM e CROSS JOIN LATERAL jsonb_array_elements(e.properties->'lines') AS x""",
+    day="to_char(occurred_at AT TIME ZONE 'UTC', 'YYYY-MM-DD')",
+    epoch="CAST(floor(extract(epoch FROM occurred_at)) AS bigint)",
+)
+
+SQLITE = Dialect(
+    events="""
+    SELECT id, member_id, occurred_at, channel, store, properties,
+      EXISTS (SELECT 1 FROM json_each(properties, '$.payment_means') AS m
+              WHERE lower(m.value) LIKE '%voucher%') AS voucher""",
+    lines="""
+    SELECT e.id AS event_id, e.member_id, json_extract(x.value, '$.sku') AS sku,
+      json_extract(x.value, '$.category') AS category, json_extract(x.value, '$.brand') AS brand,
+      CAST(json_extract(x.value, '$.quantity') AS REAL)
+        * CAST(json_extract(x.value, '$.unit_price') AS REAL)
+        - COALESCE(CAST(json_extract(x.value, '$.discount') AS REAL), 0) AS amount,
+      COALESCE(CAST(json_extract(x.value, '$.discount') AS REAL), 0) > 0 AS discounted
+    FROM e, json_each(e.properties, '$.lines') AS x""",
+    day="substr(occurred_at, 1, 10)",
+    epoch="CAST(strftime('%s', occurred_at) AS INTEGER)",
+)
+
+
+def dialect(name: str) -> Dialect:
+    return PG if name == "postgresql" else SQLITE
+
+
+def _with(d: Dialect) -> str:
+    return f"""
+WITH e AS ({d.events}
+  FROM events
+  WHERE programme_id = :programme_id AND type = 'purchase'
+    AND member_id >= :lo AND member_id <= :hi
+), l AS ({d.lines}
+), b AS (
+  SELECT e.id, e.member_id, e.occurred_at, e.channel, e.store,
+    ROUND(SUM(l.amount), 2) AS basket,
+    CASE WHEN MAX(CASE WHEN l.discounted THEN 1 ELSE 0 END) = 1 OR e.voucher THEN 1 ELSE 0 END
+      AS promo
+  FROM e JOIN l ON l.event_id = e.id
+  GROUP BY e.id, e.member_id, e.occurred_at, e.channel, e.store, e.voucher
+)"""
+
+
+def members(d: Dialect) -> str:
+    return (
+        _with(d)
+        + """
+SELECT member_id, COUNT(*) AS purchases, SUM(basket) AS spend, SUM(promo) AS promo_purchases,
+  SUM(CASE WHEN promo = 1 THEN basket ELSE 0 END) AS promo_spend,
+  MIN(occurred_at) AS first_at, MAX(occurred_at) AS last_at
+FROM b GROUP BY member_id"""
+    )
+
+
+def days(d: Dialect) -> str:
+    return (
+        _with(d)
+        + f"""
+SELECT member_id, {d.day} AS day, COUNT(*) AS purchases, SUM(basket) AS spend
+FROM b WHERE occurred_at >= :since GROUP BY member_id, {d.day}"""
+    )
+
+
+def counts(d: Dialect, column: str) -> str:
+    """Purchases per member and channel (or store)."""
+    assert column in ("channel", "store")
+    return (
+        _with(d)
+        + f"""
+SELECT member_id, {column} AS value, COUNT(*) AS purchases
+FROM b WHERE {column} IS NOT NULL GROUP BY member_id, {column}"""
+    )
+
+
+def times(d: Dialect) -> str:
+    return (
+        _with(d)
+        + f"""
+SELECT member_id, {d.epoch} AS at_s FROM b ORDER BY member_id, at_s"""
+    )
+
+
+def intervals(d: Dialect) -> str:
+    return (
+        _with(d)
+        + f"""
+, t AS (
+  SELECT member_id, {d.epoch} AS t FROM b
+), g AS (
+  SELECT member_id, t - LAG(t) OVER (PARTITION BY member_id ORDER BY t) AS gap,
+    ROW_NUMBER() OVER (PARTITION BY member_id ORDER BY t DESC) AS from_last
+  FROM t
+), r AS (
+  SELECT member_id, gap, from_last,
+    ROW_NUMBER() OVER (PARTITION BY member_id ORDER BY gap) AS rn,
+    COUNT(*) OVER (PARTITION BY member_id) AS n
+  FROM g WHERE gap IS NOT NULL
+)
+SELECT member_id, SUM(gap) AS gaps, MAX(n) AS n,
+  AVG(CASE WHEN rn = (n + 1) / 2 OR rn = (n + 2) / 2 THEN 1.0 * gap END) AS median,
+  MAX(CASE WHEN from_last = 1 THEN gap END) AS last_gap
+FROM r GROUP BY member_id"""
+    )
+
+
+def affinities(d: Dialect, section: TraitsSection) -> tuple[str, dict[str, Any]]:
+    """Purchases and spend per member and affinity value (category, brand, declared
+    attributes: exact SKUs first, then the longest prefix, as :class:`compute.Matcher`)."""
+    params: dict[str, Any] = {}
+    parts = [
+        f"SELECT event_id, member_id, '{dim}' AS dim, {dim} AS value, amount FROM l"
+        for dim in section.affinities.by
+    ]
+    for i, attr in enumerate(section.affinities.attributes):
+        exact: dict[str, str] = {}
+        prefixes: list[tuple[str, str]] = []
+        for value, skus in attr.values.items():
+            for sku in skus:
+                if sku.endswith("*"):
+                    prefixes.append((sku[:-1], value))
+                else:
+                    exact.setdefault(sku, value)
+        whens = []
+        for j, (sku, value) in enumerate(exact.items()):
+            params[f"a{i}e{j}"], params[f"a{i}e{j}v"] = sku, value
+            whens.append(f"WHEN sku = :a{i}e{j} THEN :a{i}e{j}v")
+        for j, (prefix, value) in enumerate(sorted(prefixes, key=lambda p: -len(p[0]))):
+            params[f"a{i}p{j}"], params[f"a{i}p{j}v"] = prefix, value
+            whens.append(f"WHEN substr(sku, 1, {len(prefix)}) = :a{i}p{j} THEN :a{i}p{j}v")
+        params[f"a{i}"] = attr.id
+        parts.append(
+            f"SELECT event_id, member_id, :a{i} AS dim, CASE {' '.join(whens)} END AS value, "
+            "amount FROM l"
+        )
+    if not parts:
+        parts.append("SELECT event_id, member_id, '' AS dim, NULL AS value, amount FROM l")
+    union = "\n  UNION ALL ".join(parts)
+    query = (
+        _with(d)
+        + f"""
+, a AS (
+  {union}
+), ae AS (
+  SELECT member_id, dim, value, ROUND(SUM(amount), 2) AS spend
+  FROM a WHERE value IS NOT NULL GROUP BY event_id, member_id, dim, value
+)
+SELECT member_id, dim, value, COUNT(*) AS purchases, SUM(spend) AS spend
+FROM ae GROUP BY member_id, dim, value"""
+    )
+    return query, params
+
+
+def rfm(dialect_name: str) -> str:
+    """Scores 1-5 by rank within the programme's purchasers: ``1 + 5 * (rank - 1) / n``
+    (ties share the lowest rank, so equal figures get equal scores)."""
+    scores = """
+  SELECT member_id,
+    1 + (5 * (RANK() OVER (ORDER BY last_purchase_at) - 1)) / COUNT(*) OVER () AS r,
+    1 + (5 * (RANK() OVER (ORDER BY purchases_count) - 1)) / COUNT(*) OVER () AS f,
+    1 + (5 * (RANK() OVER (ORDER BY spend_total) - 1)) / COUNT(*) OVER () AS m
+  FROM member_traits WHERE programme_id = :programme_id AND purchases_count > 0"""
+    return f"""
+UPDATE member_traits SET rfm_r = s.r, rfm_f = s.f, rfm_m = s.m
+FROM ({scores}) AS s
+WHERE member_traits.member_id = s.member_id"""

@@ -9,6 +9,7 @@ take badges or challenge progress back (a badge is a recognition of an act, not 
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -82,6 +83,23 @@ def event_context(event: EngineEvent) -> dict[str, Any]:
     return {"event": ev}
 
 
+def states_for(
+    session: Session, *, programme: Programme, member_ids: Sequence[uuid.UUID]
+) -> dict[uuid.UUID, EngagementState]:
+    """The engagement states of these members, read in one query per 500 (none when the
+    programme has no badge or challenge), for :func:`after_event` to find without a query per
+    event."""
+    found: dict[uuid.UUID, EngagementState] = {}
+    if not member_ids or definitions_for(session, programme).empty:
+        return found
+    for start in range(0, len(member_ids), 500):
+        chunk = member_ids[start : start + 500]
+        query = select(EngagementState).where(EngagementState.member_id.in_(chunk))
+        for row in session.scalars(query):
+            found[row.member_id] = row
+    return found
+
+
 def after_event(
     session: Session,
     *,
@@ -90,15 +108,21 @@ def after_event(
     event: EngineEvent,
     event_id: uuid.UUID,
     now: datetime,
+    states: dict[uuid.UUID, EngagementState] | None = None,
 ) -> list[dict[str, Any]]:
-    """Count the event for the programme's badges and challenges; the effects it caused."""
+    """Count the event for the programme's badges and challenges; the effects it caused.
+
+    ``states``, when given, holds the member's state if it exists (see :func:`states_for`),
+    and receives it if it is created."""
     defs = definitions_for(session, programme)
     if defs.empty:
         return []
-    row = session.get(EngagementState, member_id)
+    row = states.get(member_id) if states is not None else session.get(EngagementState, member_id)
     if row is None:
         row = EngagementState(member_id=member_id, programme_id=programme.id, data={})
         session.add(row)
+        if states is not None:
+            states[member_id] = row
     data = {
         "badges": dict(row.data.get("badges", {})),
         "challenges": dict(row.data.get("challenges", {})),

@@ -138,6 +138,8 @@ class EngineRun:
     returns: dict[uuid.UUID, tuple[uuid.UUID, datetime]] = field(default_factory=dict)
     orders: dict[str, tuple[datetime, dict[str, Decimal]]] = field(default_factory=dict)
     awards: ledger.DeferredAwards | None = None
+    tier_rows: dict[uuid.UUID, Any] = field(default_factory=dict)
+    engagement_states: dict[uuid.UUID, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         rules = [r for rs in self.compiled.by_type.values() for r in (*rs.base, *rs.boosters)]
@@ -148,6 +150,14 @@ class EngineRun:
         """Read the stored states of these members (once each per run)."""
         wanted = [m for m in member_ids if m not in self.looked_up]
         self.looked_up.update(wanted)
+        # Tier rows and engagement states too, in one query each for the batch: the per-event
+        # steps then find them without a query (and without the autoflush before one).
+        self.tier_rows.update(
+            tiers.rows_for(self.session, programme=self.programme, member_ids=wanted)
+        )
+        self.engagement_states.update(
+            engagement.states_for(self.session, programme=self.programme, member_ids=wanted)
+        )
         for start in range(0, len(wanted), 500):
             rows = self.session.execute(
                 select(MemberStateRow.member_id, MemberStateRow.state).where(
@@ -279,6 +289,7 @@ class EngineRun:
             event_id=event_id,
             spend=basket_amount(purchase) if purchase is not None else None,
             earned=evaluation.totals(),
+            rows=self.tier_rows,
         )
         if tier is not None and tier != state.tier:
             state = replace(state, tier=tier)
@@ -289,6 +300,7 @@ class EngineRun:
             event=event,
             event_id=event_id,
             now=self.now,
+            states=self.engagement_states,
         )
         return state, effects
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import threading
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -104,6 +104,21 @@ def _new_row(programme: Programme, member_id: uuid.UUID, section: TiersSection) 
     )
 
 
+def rows_for(
+    session: Session, *, programme: Programme, member_ids: Sequence[uuid.UUID]
+) -> dict[uuid.UUID, MemberTier]:
+    """The tier rows of these members, read in one query per 500 (none when the programme has
+    no tiers), for :func:`after_event` to find without a query per event."""
+    found: dict[uuid.UUID, MemberTier] = {}
+    if not member_ids or section_for(session, programme) is None:
+        return found
+    for start in range(0, len(member_ids), 500):
+        chunk = member_ids[start : start + 500]
+        for row in session.scalars(select(MemberTier).where(MemberTier.member_id.in_(chunk))):
+            found[row.member_id] = row
+    return found
+
+
 def after_event(
     session: Session,
     *,
@@ -113,12 +128,14 @@ def after_event(
     event_id: uuid.UUID,
     spend: Decimal | None,
     earned: Mapping[str, Amount],
+    rows: dict[uuid.UUID, MemberTier] | None = None,
 ) -> tuple[str | None, list[dict[str, Any]]]:
     """Count the event in the member's metric and upgrade them if they now qualify.
 
     ``spend`` is the basket of a purchase (None for other events), ``earned`` what the event
-    awarded per wallet. Returns the member's tier (None: the programme has no tiers) and the
-    effects for the event's outcome.
+    awarded per wallet. ``rows``, when given, holds the member's row if it exists (see
+    :func:`rows_for`), and receives it if it is created. Returns the member's tier (None: the
+    programme has no tiers) and the effects for the event's outcome.
     """
     section = section_for(session, programme)
     if section is None:
@@ -126,11 +143,13 @@ def after_event(
     status_points = int(earned.get(section.status_wallet, 0))
     tz = tz_of(programme)
     day = at.astimezone(tz).date()
-    row = session.get(MemberTier, member_id)
+    row = rows.get(member_id) if rows is not None else session.get(MemberTier, member_id)
     effects: list[dict[str, Any]] = []
     if row is None:
         row = _new_row(programme, member_id, section)
         session.add(row)
+        if rows is not None:
+            rows[member_id] = row
         effects.append(
             change(
                 session,

@@ -35,7 +35,12 @@ from fidelia.kit.bulk import insert_rows
 from fidelia.kit.clock import utcnow
 from fidelia.kit.ids import uuid7
 from fidelia.ledger.errors import AlreadyPosted, InsufficientPoints, NotSpendable
-from fidelia.ledger.repository import lock_member_balances, system_account_id
+from fidelia.ledger.repository import (
+    BALANCE_COLUMNS,
+    flush_deferred,
+    lock_member_balances,
+    system_account_id,
+)
 from fidelia.ledger.schemas import Amount
 from fidelia.ledger.service import _Balance, _check_bounds, check_unused
 from fidelia.ledger.wallets import get_wallet, to_minor
@@ -86,13 +91,7 @@ def spend_many(
     now = now or utcnow()
     session.flush()  # ORM changes to accounts or lots must not land after these updates
     wallets, minors = _check_requests(session, programme, spends)
-    pairs = {(wallets[s.wallet].id, s.member_id): (wallets[s.wallet], s.member_id) for s in spends}
-    balances = {
-        key: _Balance(*row)
-        for key, row in lock_member_balances(
-            session, programme=programme, pairs=pairs.values()
-        ).items()
-    }
+    balances = _lock(session, programme, wallets, spends)
     lots = _spendable_lots(session, [b.id for b in balances.values()], now)
     txns: list[dict[str, Any]] = []
     entries: list[dict[str, Any]] = []
@@ -160,22 +159,62 @@ def _check_requests(
     return wallets, minors
 
 
+_LOCK = (
+    select(Account.member_id, *BALANCE_COLUMNS)
+    .where(
+        Account.wallet_id == bindparam("wallet_id"),
+        Account.member_id.in_(bindparam("member_ids", expanding=True)),
+    )
+    .order_by(Account.id)
+    .with_for_update()
+)
+
+
+def _lock(
+    session: Session,
+    programme: Programme,
+    wallets: dict[str, Wallet],
+    spends: Sequence[SpendRequest],
+) -> dict[tuple[uuid.UUID, uuid.UUID], _Balance]:
+    """The spenders' accounts, locked in primary-key order (``lock_member_balances``): in one
+    prepared query when they are of one wallet and all exist (a spender has points, so an
+    account), else through the repository, which creates the missing ones."""
+    flush_deferred(session)
+    members = {s.member_id for s in spends}
+    if len(wallets) == 1:
+        (wallet,) = wallets.values()
+        params = {"wallet_id": wallet.id, "member_ids": sorted(members)}
+        rows = session.execute(_LOCK, params).all()
+        if len(rows) == len(members):
+            return {(wallet.id, row[0]): _Balance(*row[1:]) for row in rows if row[0]}
+    pairs = {(wallets[s.wallet].id, s.member_id): (wallets[s.wallet], s.member_id) for s in spends}
+    return {
+        key: _Balance(*row)
+        for key, row in lock_member_balances(
+            session, programme=programme, pairs=pairs.values()
+        ).items()
+    }
+
+
+_SPENDABLE = (
+    select(Lot.id, Lot.account_id, Lot.remaining)
+    .where(
+        Lot.account_id.in_(bindparam("account_ids", expanding=True)),
+        Lot.remaining > 0,
+        Lot.pending == 0,
+        or_(Lot.expires_at.is_(None), Lot.expires_at > bindparam("now")),
+    )
+    .order_by(Lot.account_id, Lot.expires_at.is_(None), Lot.expires_at, Lot.id)
+)
+
+
 def _spendable_lots(
     session: Session, account_ids: list[uuid.UUID], now: datetime
 ) -> dict[uuid.UUID, list[_SpendableLot]]:
     """The accounts' available lots in consumption order (as ``repository.available_lots``)."""
-    query = (
-        select(Lot.id, Lot.account_id, Lot.remaining)
-        .where(
-            Lot.account_id.in_(account_ids),
-            Lot.remaining > 0,
-            Lot.pending == 0,
-            or_(Lot.expires_at.is_(None), Lot.expires_at > now),
-        )
-        .order_by(Lot.account_id, Lot.expires_at.is_(None), Lot.expires_at, Lot.id)
-    )
+    params = {"account_ids": account_ids, "now": now}
     found: dict[uuid.UUID, list[_SpendableLot]] = {}
-    for lot_id, account_id, remaining in session.execute(query):
+    for lot_id, account_id, remaining in session.execute(_SPENDABLE, params):
         found.setdefault(account_id, []).append(_SpendableLot(lot_id, remaining))
     return found
 

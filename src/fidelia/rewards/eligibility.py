@@ -16,7 +16,7 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import func, select
+from sqlalchemy import Row, func, select
 from sqlalchemy.orm import Session
 
 from fidelia.kit.conditions import Predicate, compile_condition, parse_condition
@@ -33,8 +33,15 @@ def member_state(session: Session, *, member_id: uuid.UUID) -> dict[str, Any]:
     return dict(row.state) if row is not None else {}
 
 
-def context(member: Member, state: dict[str, Any]) -> dict[str, Any]:
-    """What a reward condition reads."""
+# The member's columns a reward condition reads (``member.*``), besides the tier.
+PROFILE = (
+    "id", "status", "enrolment_channel", "enrolment_store", "enrolled_at", "birth_date",
+    "locale", "postal_code", "attributes",
+)  # fmt: skip
+
+
+def context(member: Member | Row[Any], state: dict[str, Any]) -> dict[str, Any]:
+    """What a reward condition reads (``member``: the row or just its :data:`PROFILE`)."""
     profile = {
         "id": str(member.id),
         "status": member.status,

@@ -292,12 +292,22 @@ def _update_claimed(session: Session, rows: list[dict[str, Any]]) -> None:
         _finish(session, row)
 
 
+# INSERT ... ON CONFLICT (programme, code) DO NOTHING RETURNING code, for SQLite and PostgreSQL;
+# with many rows, SQLAlchemy sends them as multi-row VALUES ("insertmanyvalues"), batched.
+_FRESH = {
+    postgres: dialect_insert(_VOUCHERS)
+    .on_conflict_do_nothing(index_elements=["programme_id", "code"])
+    .returning(_VOUCHERS.c.code)
+    for postgres, dialect_insert in ((False, sqlite_insert), (True, pg_insert))
+}
+
+
 def _insert_fresh(session: Session, rows: list[dict[str, Any]]) -> None:
     """Insert new codes drawn from their pool's pattern; a code that exists already (or that a
     concurrent transaction has just inserted) is drawn again."""
     if not rows:
         return
-    insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    statement = _FRESH[session.get_bind().dialect.name == "postgresql"]
     drawn: set[str] = set()
     waiting = rows
     while waiting:
@@ -306,16 +316,9 @@ def _insert_fresh(session: Session, rows: list[dict[str, Any]]) -> None:
             while row["code"] in drawn:
                 row["code"] = codes.generate(row["_pattern"])
             drawn.add(row["code"])
-        inserted: set[str] = set()
-        for start in range(0, len(waiting), _CHUNK):
-            values = [_columns(row) for row in waiting[start : start + _CHUNK]]
-            statement = (
-                insert(_VOUCHERS)
-                .values(values)
-                .on_conflict_do_nothing(index_elements=["programme_id", "code"])
-                .returning(_VOUCHERS.c.code)
-            )
-            inserted.update(session.scalars(statement))
+        values = [_columns(row) for row in waiting]
+        found = session.execute(statement, values[0] if len(values) == 1 else values)
+        inserted = set(found.scalars())
         waiting = [row for row in waiting if row["code"] not in inserted]
     for row in rows:
         _finish(session, row)

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import ColumnElement, Row, Select, Uuid, bindparam, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, make_transient_to_detached
 from sqlalchemy.orm.attributes import set_committed_value
@@ -34,7 +34,6 @@ from fidelia.kit.ids import uuid7
 from fidelia.ledger import operations
 from fidelia.ledger.spends import SpendRequest, spend_many
 from fidelia.ledger.wallets import currency_scale
-from fidelia.members import service as members
 from fidelia.models import Base, MemberState, Programme, Redemption, Reward, Voucher, VoucherPool
 from fidelia.rewards import eligibility, pools
 from fidelia.rewards.errors import IdempotencyMismatch, NotRedeemable, OutOfStock
@@ -62,7 +61,7 @@ def redeem(
     was used for another member or reward); the caller's transaction must then roll back.
     """
     now = now or utcnow()
-    member = members.get_for_update(session, programme=programme, member_id=member_id)
+    member = _lock_member(session, programme, member_id)
     read = _read(session, programme, reward, member_id, idempotency_key)
     found = read.reward
     if found.first_n is not None:
@@ -118,27 +117,20 @@ class _Read:
     stocked: bool  # whether the pool had a code in stock
 
 
-def _read(
-    session: Session, programme: Programme, ref: str, member_id: uuid.UUID, key: str
-) -> _Read:
-    """The reward (by id or code) and its pool, with what the redemption needs to know first,
-    in one query. Run after the member's lock, so that the key and the state it reads are
-    those of the member's last committed write."""
+def _reading(which: ColumnElement[bool]) -> Select[tuple[Reward, VoucherPool, Any, Any, Any]]:
+    """The query of :func:`_read`, built once (``which``: the reward by code or by id)."""
+    programme_id = bindparam("programme_id", type_=Uuid())
     first = select(Redemption.id).where(
-        Redemption.programme_id == programme.id, Redemption.idempotency_key == key
+        Redemption.programme_id == programme_id, Redemption.idempotency_key == bindparam("key")
     )
-    state = select(MemberState.state).where(MemberState.member_id == member_id)
+    state = select(MemberState.state).where(MemberState.member_id == bindparam("member_id"))
     stocked = (
         select(Voucher.id)
         .where(Voucher.pool_id == Reward.pool_id, Voucher.status == "available")
         .limit(1)
         .correlate(Reward)
     )
-    try:
-        which = Reward.id == uuid.UUID(ref)
-    except ValueError:
-        which = Reward.code == ref
-    query = (
+    return (
         select(
             Reward,
             VoucherPool,
@@ -147,13 +139,54 @@ def _read(
             stocked.scalar_subquery(),
         )
         .outerjoin(VoucherPool, VoucherPool.id == Reward.pool_id)
-        .where(Reward.programme_id == programme.id, which)
+        .where(Reward.programme_id == programme_id, which)
     )
-    found = session.execute(query).first()
+
+
+_READ_BY_CODE = _reading(Reward.code == bindparam("ref"))
+_READ_BY_ID = _reading(Reward.id == bindparam("reward_id"))
+
+
+def _read(
+    session: Session, programme: Programme, ref: str, member_id: uuid.UUID, key: str
+) -> _Read:
+    """The reward (by id or code) and its pool, with what the redemption needs to know first,
+    in one query. Run after the member's lock, so that the key and the state it reads are
+    those of the member's last committed write."""
+    params: dict[str, Any] = {"programme_id": programme.id, "key": key, "member_id": member_id}
+    try:
+        params["reward_id"] = uuid.UUID(ref)
+        query = _READ_BY_ID
+    except ValueError:
+        params["ref"] = ref
+        query = _READ_BY_CODE
+    found = session.execute(query, params).first()
     if found is None:
         raise NotFound(f"reward {ref!r} does not exist")
     reward, pool, first_id, member_state, stock_id = found
     return _Read(reward, pool, first_id, dict(member_state or {}), stock_id is not None)
+
+
+_MEMBERS = Base.metadata.tables["members"]
+_LOCK_MEMBER = (
+    select(*(_MEMBERS.c[name] for name in eligibility.PROFILE))
+    .where(
+        _MEMBERS.c.id == bindparam("member_id"),
+        _MEMBERS.c.programme_id == bindparam("programme_id"),
+    )
+    .with_for_update()
+)
+
+
+def _lock_member(session: Session, programme: Programme, member_id: uuid.UUID) -> Row[Any]:
+    """The member's profile (what a reward condition reads), the row locked until the end of
+    the transaction, as ``members.get_for_update`` locks it; 404 if unknown."""
+    found = session.execute(
+        _LOCK_MEMBER, {"member_id": member_id, "programme_id": programme.id}
+    ).first()
+    if found is None:
+        raise NotFound(f"member {member_id} does not exist")
+    return found
 
 
 def _check(

@@ -25,6 +25,22 @@ class Settings(BaseSettings):
     # Request bodies larger than this are refused with 413; bulk calls (events/batch) take more.
     max_body_bytes: int = 1024 * 1024
     max_bulk_body_bytes: int = 16 * 1024 * 1024
+    # The back-office: how long a session lasts, signed in and idle; throttling of sign-ins.
+    backoffice_session_hours: float = 12.0
+    backoffice_idle_minutes: float = 60.0
+    login_window_minutes: float = 15.0
+    login_max_failures_per_account: int = 5
+    login_max_failures_per_ip: int = 20
+    # Where the back-office is reached from outside (links in password reset emails).
+    public_url: str = "http://127.0.0.1:8000"
+    # The SMTP server that sends back-office emails (password resets).
+    smtp_host: str = "127.0.0.1"
+    smtp_port: int = 25
+    smtp_username: str = ""
+    smtp_password: str = ""
+    smtp_starttls: bool = False
+    smtp_from: str = "fidelia@localhost"
+    smtp_timeout_seconds: float = 10.0
 
 
 @lru_cache

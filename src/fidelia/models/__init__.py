@@ -1,5 +1,6 @@
 """All ORM tables. Import from here so that every table is registered on ``Base.metadata``."""
 
+from fidelia.models import audit, users  # noqa: F401  (registers the back-office tables)
 from fidelia.models.apikey import ApiKey
 from fidelia.models.base import Base
 from fidelia.models.engagement import ChallengeCompletion, EngagementState, MemberBadge

@@ -24,6 +24,7 @@ from fidelia.ledger.endpoints import router as ledger_router
 from fidelia.members.endpoints import router as members_router
 from fidelia.programmes.endpoints import router as programmes_router
 from fidelia.rewards.endpoints import router as rewards_router
+from fidelia.segments.endpoints import router as segments_router
 from fidelia.tiers.endpoints import router as tiers_router
 
 API_PREFIX = "/api/v1"
@@ -67,6 +68,7 @@ def create_app(database: Database, *, embedded_worker: bool = False) -> FastAPI:
     app.include_router(rewards_router, prefix=API_PREFIX)
     app.include_router(tiers_router, prefix=API_PREFIX)
     app.include_router(engagement_router, prefix=API_PREFIX)
+    app.include_router(segments_router, prefix=API_PREFIX)
 
     @app.get("/healthz", include_in_schema=False)
     def healthz() -> dict[str, str]:

@@ -43,6 +43,7 @@ from fidelia.members.service import IdentityKey
 from fidelia.models import Base, Event, Member, Programme
 from fidelia.programmes.service import settings_of
 from fidelia.rules.state import EngineEvent
+from fidelia.segments import live as segments
 
 
 class UnknownMember(FideliaError):
@@ -478,6 +479,11 @@ class _Batch:
         self.changes.write()
         if self.rows:
             self.session.execute(insert(Base.metadata.tables["events"]), self.rows)
+            moved = [(r["member_id"], r["type"], r["id"]) for r in self.rows]
+            # segments read what the group wrote (events, awards, tiers): after all of it
+            segments.apply_events(
+                self.session, programme=self.programme, events=moved, now=self.now
+            )
 
 
 def _fact(event: EventIn, properties: dict[str, Any], typed: Any) -> EngineEvent:

@@ -18,6 +18,7 @@ from fidelia.models.merges import MemberMerge, MemberMergeItem
 from fidelia.models.programme import Programme
 from fidelia.models.rewards import Redemption, Reward, Voucher, VoucherPool, VoucherUse
 from fidelia.models.rules import MemberState, ProgrammeVersion, RuleCounter
+from fidelia.models.segments import SegmentChange, SegmentMember
 from fidelia.models.tiers import MemberTier, TierChange
 from fidelia.models.traits import MemberTraits
 
@@ -51,6 +52,8 @@ __all__ = [
     "Redemption",
     "Reward",
     "RuleCounter",
+    "SegmentChange",
+    "SegmentMember",
     "TierChange",
     "Voucher",
     "VoucherPool",

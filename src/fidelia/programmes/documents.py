@@ -34,6 +34,9 @@ from fidelia.programmes import catalogue
 from fidelia.programmes.schemas import ProgrammeSettings, validate_locale
 from fidelia.rewards.schemas import PoolIn, RewardIn
 from fidelia.rules.schemas import EarningRule, ProgrammeRules, Strategy, load_programme
+from fidelia.segments import jobs as segment_jobs
+from fidelia.segments import service as segments
+from fidelia.segments.schemas import SegmentsSection
 from fidelia.tiers.schemas import TiersSection
 from fidelia.traits.schemas import TraitsSection
 
@@ -51,6 +54,7 @@ class ProgrammeDocument(BaseModel):
     rules: list[EarningRule] = Field(default_factory=list, max_length=500)
     tiers: TiersSection | None = None
     traits: TraitsSection | None = None
+    segments: SegmentsSection | None = None
     badges: list[BadgeDef] = Field(default_factory=list, max_length=200)
     challenges: list[ChallengeDef] = Field(default_factory=list, max_length=200)
     voucher_pools: list[PoolIn] = Field(default_factory=list, max_length=200)
@@ -223,6 +227,7 @@ def prepare(
     status = (document.get("tiers") or {}).get("status_wallet")
     if status is not None and status not in {w["code"] for w in document["wallets"]}:
         raise ValidationFailed.on(("tiers", "status_wallet"), "no wallet with this code")
+    segments.check_document(document, doc.segments)  # fields, wallets, categories, traits
     return document, live
 
 
@@ -266,4 +271,15 @@ def apply(
         from fidelia.traits.jobs import schedule as schedule_traits  # late, as the tiers'
 
         schedule_traits(session, programme=locked, after=utcnow())
+    if document.get("segments") or (live or {}).get("segments"):
+        segment_jobs.schedule_now(session, programme=locked, version=version)
     return ApplyResult(version, True, changes, document)
+
+
+def _write_segments(
+    session: Session, programme: Programme, raw: dict[str, Any], actor: str, comment: str
+) -> int:
+    return apply(session, programme=programme, raw=raw, actor=actor, comment=comment).version
+
+
+segments.set_document_writer(_write_segments)  # the segment API versions the document

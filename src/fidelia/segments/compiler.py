@@ -1,0 +1,469 @@
+"""Compile a segment condition to one SQL expression over a programme's whole population.
+
+Design note
+-----------
+The condition is checked first (:func:`check_condition`: every field resolves, every operator
+fits its field's kind), so compiling never meets a surprise. :class:`SqlCompiler` turns
+conditions into SQLAlchemy Core expressions over ``members`` and a few LEFT JOINs that it adds
+once whatever the number of conditions reading them: one grouped subquery per event type and
+per category (every window and ``days_since_last`` of that type are columns of the same
+subquery), one join per wallet, per consent channel and the member's tier. Badges and
+identities are ``EXISTS``. Values are always bound parameters; only the SQL around them depends
+on the condition's shape.
+
+Every leaf is two-valued (never NULL): a missing value makes every operator false except
+``exists: false``, as in Python, so ``not`` means the same in both evaluators.
+``days_since_*`` fields compare the timestamp with ``now`` minus whole days instead of computing
+days in SQL (exact, portable, and index-friendly). Custom attributes are read through a typed
+view per dialect: the number view also reads JSON booleans as 1/0, as Python compares them.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Collection, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    ColumnElement,
+    FromClause,
+    Integer,
+    Numeric,
+    Select,
+    String,
+    and_,
+    case,
+    cast,
+    exists,
+    false,
+    func,
+    literal,
+    not_,
+    or_,
+    select,
+    true,
+    type_coerce,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+
+from fidelia.errors import ValidationFailed
+from fidelia.kit.conditions import AllOf, AnyOf, Compare, Condition, NotOf, condition_fields
+from fidelia.models import (
+    Account,
+    Consent,
+    Event,
+    Member,
+    MemberBadge,
+    MemberIdentity,
+    MemberTier,
+    MemberTraits,
+)
+from fidelia.segments.fields import FieldSpec, Kind, UnknownField, check_value, resolve
+from fidelia.traits import fields as trait_fields
+from fidelia.traits.fields import SqlContext, TraitField
+from fidelia.traits.schemas import TraitsSection
+
+OUTSIDE = ("closed", "merged")  # statuses never in a segment
+_DAY = timedelta(days=1)
+Expr = ColumnElement[Any]
+
+
+_TRAIT_KINDS: dict[str, Kind] = {
+    "integer": "number", "number": "number", "money": "number", "string": "text",
+    "datetime": "instant",
+}  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Catalogue:
+    """What field paths resolve against, for one programme: wallets (id, scale), declared
+    categories and the programme's traits section (the traits registry resolves names)."""
+
+    wallets: Mapping[str, tuple[uuid.UUID, int]] = field(default_factory=dict)
+    categories: frozenset[str] = frozenset()
+    traits: TraitsSection | None = None
+
+    def resolve(self, path: str) -> FieldSpec:
+        return resolve(
+            path, wallets=self.wallets, categories=self.categories, traits=self.trait_kind
+        )
+
+    def trait(self, path: str) -> TraitField | None:
+        return trait_fields.resolve(path, self.traits)
+
+    def trait_kind(self, path: str) -> Kind | None:
+        found = self.trait(path)
+        return _TRAIT_KINDS[found.type] if found is not None else None
+
+
+def check_condition(
+    cond: Condition, catalogue: Catalogue, loc: tuple[str | int, ...] = ()
+) -> dict[str, FieldSpec]:
+    """Every field of ``cond`` resolved; 422 naming the path of the first bad leaf."""
+    specs: dict[str, FieldSpec] = {}
+    for where, path in condition_fields(cond):
+        try:
+            specs[path] = catalogue.resolve(path)
+        except UnknownField as exc:
+            raise ValidationFailed.on((*loc, *where), str(exc)) from None
+    for where, leaf in _leaves(cond):
+        problem = check_value(specs[leaf.field], leaf.op, leaf.value)
+        if problem is not None:
+            raise ValidationFailed.on((*loc, *where, "op"), problem)
+    return specs
+
+
+def _leaves(cond: Condition, loc: tuple[str | int, ...] = ()) -> list[tuple[Any, Compare]]:
+    if isinstance(cond, Compare):
+        return [(loc, cond)]
+    if isinstance(cond, NotOf):
+        return _leaves(cond.not_, (*loc, "not"))
+    key, kids = ("all", cond.all) if isinstance(cond, AllOf) else ("any", cond.any)
+    return [found for i, c in enumerate(kids) for found in _leaves(c, (*loc, key, i))]
+
+
+class SqlCompiler:
+    """Conditions -> boolean expressions over ``members`` and the joins they need.
+
+    ``member_ids`` restricts every grouped subquery (the live path evaluates one group of
+    members; without it the whole population is aggregated).
+    """
+
+    def __init__(
+        self,
+        *,
+        programme_id: uuid.UUID,
+        catalogue: Catalogue,
+        now: datetime,
+        dialect: str,
+        member_ids: Collection[uuid.UUID] | None = None,
+    ) -> None:
+        self.programme_id, self.catalogue, self.now = programme_id, catalogue, now
+        self.pg = dialect == "postgresql"
+        self.member_ids = list(member_ids) if member_ids is not None else None
+        self.m = Member.__table__
+        self._joins: dict[tuple[str, str], tuple[FromClause, Expr]] = {}
+        self._event_needs: dict[tuple[str, str], set[tuple[str, int | None]]] = {}
+        self._specs: dict[str, FieldSpec] = {}
+
+    # -- public ------------------------------------------------------------------------------
+
+    def prepare(self, *conds: Condition) -> None:
+        """Register what ``conds`` read; call it with every condition before compiling any
+        (one grouped subquery per event type serves all their windows)."""
+        for cond in conds:
+            for _, path in condition_fields(cond):
+                self._specs.setdefault(path, self.catalogue.resolve(path))
+            self._register(cond)
+
+    def add(self, cond: Condition) -> Expr:
+        """The condition as a two-valued boolean expression (joins are registered)."""
+        self.prepare(cond)
+        return self._compile(cond)
+
+    def select_from(self) -> FromClause:
+        """``members`` LEFT JOIN every source the added conditions read."""
+        source: FromClause = self.m
+        for table, on in self._sources():
+            source = source.outerjoin(table, on)
+        return source
+
+    def population(self) -> Expr:
+        """The members a segment may hold: the programme's, not closed or merged."""
+        where = and_(self.m.c.programme_id == self.programme_id, self.m.c.status.not_in(OUTSIDE))
+        if self.member_ids is not None:
+            where = and_(where, self.m.c.id.in_(self.member_ids))
+        return where
+
+    def members_query(self, cond: Condition) -> Select[tuple[uuid.UUID]]:
+        """``SELECT members.id`` of everyone matching ``cond``."""
+        expr = self.add(cond)
+        return select(self.m.c.id).select_from(self.select_from()).where(self.population(), expr)
+
+    # -- sources -----------------------------------------------------------------------------
+
+    def _register(self, cond: Condition) -> None:
+        for spec in (self._specs[p] for _, p in condition_fields(cond)):
+            if spec.source in ("events", "category"):
+                need = (spec.metric, spec.window)
+                needs = self._event_needs.setdefault((spec.source, spec.key), set())
+                if need not in needs and (spec.source, spec.key) in self._joins:
+                    raise AssertionError("prepare every condition before compiling one")
+                needs.add(need)
+
+    def _sources(self) -> list[tuple[FromClause, Expr]]:
+        for (source, key), needs in self._event_needs.items():
+            if (source, key) not in self._joins:
+                self._joins[(source, key)] = self._counted(source, key, needs)
+        return list(self._joins.values())
+
+    def _join(self, kind: str, key: str, table: FromClause, on: Expr) -> FromClause:
+        if (kind, key) not in self._joins:
+            self._joins[(kind, key)] = (table, on)
+        return self._joins[(kind, key)][0]
+
+    def _counted(
+        self, source: str, key: str, needs: set[tuple[str, int | None]]
+    ) -> tuple[FromClause, Expr]:
+        e = Event.__table__
+        columns: list[Any] = [e.c.member_id.label("member_id")]
+        where = [e.c.programme_id == self.programme_id]
+        if source == "events":
+            where.append(e.c.type == key)
+        else:
+            where += [e.c.type == "purchase", self._has_category(e, key)]
+        windows = sorted({w for metric, w in needs if metric == "count" and w is not None})
+        lifetime = any(w is None for _, w in needs)
+        if windows and not lifetime:  # only windows: read no older event than the longest
+            where.append(e.c.occurred_at >= self.now - timedelta(days=windows[-1]))
+        for metric, window in sorted(needs, key=lambda n: (n[0], n[1] or 0)):
+            name = _column_name(metric, window)
+            if metric == "days_since_last":
+                columns.append(func.max(e.c.occurred_at).label(name))
+            elif window is None:
+                columns.append(func.count().label(name))
+            else:
+                since = self.now - timedelta(days=window)
+                columns.append(func.sum(case((e.c.occurred_at >= since, 1), else_=0)).label(name))
+        if self.member_ids is not None:
+            where.append(e.c.member_id.in_(self.member_ids))
+        alias = f"{'ev' if source == 'events' else 'cat'}_{len(self._joins)}"
+        sub = select(*columns).where(*where).group_by(e.c.member_id).subquery(alias)
+        return sub, sub.c.member_id == self.m.c.id
+
+    def _has_category(self, e: Any, category: str) -> Expr:
+        if self.pg:
+            wanted = literal([{"category": category}], JSONB)  # bound as one JSONB value
+            return type_coerce(e.c.properties, JSONB)["lines"].contains(wanted)
+        lines = func.json_each(e.c.properties, "$.lines").table_valued("value").alias("l")
+        return exists(
+            select(literal(1))
+            .select_from(lines)
+            .where(func.json_extract(lines.c.value, "$.category") == category)
+        )
+
+    def _column(self, spec: FieldSpec) -> Expr:
+        """The value column of a field (numbers of counted fields never NULL)."""
+        m = self.m
+        if spec.source == "profile":
+            if spec.key == "birth_month":
+                if self.pg:
+                    return cast(func.extract("month", m.c.birth_date), Integer)
+                return cast(func.strftime("%m", m.c.birth_date), Integer)
+            if spec.key == "days_since_enrolment":
+                return m.c.enrolled_at
+            return m.c[spec.key]
+        if spec.source == "tier":
+            t = MemberTier.__table__.alias("tier")
+            table = self._join("tier", "", t, t.c.member_id == m.c.id)
+            return table.c.tier
+        if spec.source == "wallet":
+            wallet_id, _ = self.catalogue.wallets[spec.key]
+            a = Account.__table__.alias(f"w_{spec.key.replace('-', '_')}")
+            on = and_(a.c.member_id == m.c.id, a.c.wallet_id == wallet_id)
+            table = self._join("wallet", spec.key, a, on)
+            return func.coalesce(table.c.available, 0)
+        if spec.source == "consent":
+            c = Consent.__table__.alias(f"consent_{spec.key}")
+            on = and_(c.c.member_id == m.c.id, c.c.channel == spec.key)
+            return self._join("consent", spec.key, c, on).c.granted
+        if spec.source in ("events", "category"):
+            sub = self._sources_for(spec)
+            column = sub.c[_column_name(spec.metric, spec.window)]
+            return column if spec.metric == "days_since_last" else func.coalesce(column, 0)
+        if spec.source == "trait":
+            t = MemberTraits.__table__.alias("traits")
+            table = self._join("traits", "", t, t.c.member_id == m.c.id)
+            found = self.catalogue.trait(spec.key)
+            assert found is not None  # resolved when the condition was checked
+            return found.sql(SqlContext(table, self.now, "postgresql" if self.pg else "sqlite"))
+        raise AssertionError(spec.source)
+
+    def _sources_for(self, spec: FieldSpec) -> FromClause:
+        self._sources()
+        return self._joins[(spec.source, spec.key)][0]
+
+    # -- conditions --------------------------------------------------------------------------
+
+    def _compile(self, cond: Condition) -> Expr:
+        if isinstance(cond, AllOf):
+            return and_(*(self._compile(c) for c in cond.all))
+        if isinstance(cond, AnyOf):
+            return or_(*(self._compile(c) for c in cond.any))
+        if isinstance(cond, NotOf):
+            return not_(self._compile(cond.not_))
+        return self._leaf(self._specs[cond.field], cond.op, cond.value)
+
+    def _leaf(self, spec: FieldSpec, op: str, value: Any) -> Expr:
+        if spec.source == "badges":
+            b = MemberBadge.__table__
+            return exists().where(b.c.member_id == self.m.c.id, b.c.badge == value)
+        if spec.source == "identity":
+            i = MemberIdentity.__table__
+            has = exists().where(i.c.member_id == self.m.c.id, i.c.kind == spec.key)
+            return _boolean(has, op, value)
+        if spec.source == "attributes":
+            return self._json_leaf(spec.key, op, value)
+        column = self._column(spec)
+        if spec.kind == "days":
+            return _days_leaf(column, op, value, self.now)
+        if spec.kind == "bool":
+            return _boolean(column, op, value, nullable=True)
+        if spec.source == "wallet":
+            scale = Decimal(10) ** self.catalogue.wallets[spec.key][1]
+            value = tuple(v * scale for v in value) if isinstance(value, tuple) else value
+            value = value * scale if isinstance(value, Decimal) else value
+        return _compare(column, op, self._bind(value), text=spec.kind == "text", pg=self.pg)
+
+    def _bind(self, value: Any) -> Any:
+        if isinstance(value, tuple):
+            return tuple(self._bind(v) for v in value)
+        if isinstance(value, Decimal) and not self.pg:  # SQLite binds no Decimal
+            return int(value) if value == value.to_integral_value() else float(value)
+        return value
+
+    def _json_leaf(self, key: str, op: str, value: Any) -> Expr:
+        typ, txt, num = self._json_views(key)
+        present = typ.not_in(("null", "missing"))  # typ is never NULL: leaves stay two-valued
+        if op == "exists":
+            return present if value else not_(present)
+        if op == "contains" and isinstance(value, str):
+            return or_(
+                _compare(txt, op, value, text=True, pg=self.pg), self._array_has(key, typ, value)
+            )
+        if op in ("eq", "ne", "in", "not_in"):
+            values = value if isinstance(value, tuple) else (value,)
+            texts = tuple(v for v in values if isinstance(v, str))
+            numbers = tuple(self._bind(_as_number(v)) for v in values if not isinstance(v, str))
+            hit = or_(
+                and_(txt.is_not(None), txt.in_(texts)) if texts else false(),
+                and_(num.is_not(None), num.in_(numbers)) if numbers else false(),
+            )
+            return and_(present, not_(hit)) if op in ("ne", "not_in") else hit
+        if op == "starts_with":
+            return _compare(txt, op, value, text=True, pg=self.pg)
+        return _compare(num, op, self._bind(value), text=False, pg=self.pg)
+
+    def _json_views(self, key: str) -> tuple[Expr, Expr, Expr]:
+        attrs = self.m.c.attributes
+        if self.pg:
+            doc = type_coerce(attrs, JSONB)
+            typ = func.coalesce(func.jsonb_typeof(doc.op("->")(literal(key, String))), "missing")
+            raw: Expr = doc.op("->>")(literal(key, String))
+            number = case(
+                (typ == "number", cast(raw, Numeric)),
+                (typ == "boolean", case((raw == "true", 1), else_=0)),
+                else_=None,
+            )
+            return typ, case((typ == "string", raw), else_=None), number
+        path = literal(f'$."{key}"', String)
+        doc = type_coerce(attrs, JSON)
+        typ = func.coalesce(func.json_type(doc, path), "missing")
+        raw = func.json_extract(doc, path)
+        number = case((typ.in_(("integer", "real", "true", "false")), raw), else_=None)
+        return typ, case((typ == "text", raw), else_=None), number
+
+    def _array_has(self, key: str, typ: Expr, value: str) -> Expr:
+        attrs = self.m.c.attributes
+        if self.pg:
+            doc = type_coerce(attrs, JSONB).op("->")(literal(key, String))
+            wanted = func.jsonb_build_array(literal(value, String))
+            return and_(typ == "array", type_coerce(doc, JSONB).contains(wanted))
+        items = (
+            func.json_each(attrs, literal(f'$."{key}"', String))
+            .table_valued("value", "type")
+            .alias("items")
+        )
+        found = exists(
+            select(literal(1))
+            .select_from(items)
+            .where(items.c.type == "text", items.c.value == value)
+        )
+        return and_(typ == "array", found)
+
+
+def _column_name(metric: str, window: int | None) -> str:
+    return "last" if metric == "days_since_last" else f"n_{window or 'all'}"
+
+
+def _as_number(value: Any) -> Decimal:
+    return Decimal(int(value)) if isinstance(value, bool) else Decimal(value)
+
+
+def _boolean(column: Expr, op: str, value: Any, *, nullable: bool = False) -> Expr:
+    if op == "exists":
+        if not nullable:
+            return true() if value else false()
+        return column.is_not(None) if value else column.is_(None)
+    test = column if value else not_(column)
+    hit = and_(column.is_not(None), test) if nullable else test
+    if op == "ne":
+        return and_(column.is_not(None), not_(hit)) if nullable else not_(hit)
+    return hit
+
+
+def _compare(column: Expr, op: str, value: Any, *, text: bool, pg: bool) -> Expr:
+    present = column.is_not(None)
+    if op == "exists":
+        return present if value else column.is_(None)
+    if op == "starts_with":
+        return and_(present, func.substr(column, 1, func.length(literal(value, String))) == value)
+    if op == "contains":
+        found: Expr = func.strpos(column, value) if pg else func.instr(column, value)
+        return and_(present, found > 0)
+    if op in ("in", "not_in"):
+        hit = and_(present, column.in_(value))
+        return and_(present, not_(hit)) if op == "not_in" else hit
+    if op == "between":
+        low, high = value
+        return and_(present, column >= low, column <= high)
+    tests = {
+        "eq": column == value, "ne": column != value, "lt": column < value,
+        "lte": column <= value, "gt": column > value, "gte": column >= value,
+    }  # fmt: skip
+    return and_(present, tests[op])
+
+
+def _days_leaf(ts: Expr, op: str, value: Any, now: datetime) -> Expr:
+    """``floor((now - ts) / 1 day) <op> value`` as comparisons of ``ts`` with instants."""
+    present = ts.is_not(None)
+    if op == "exists":
+        return present if value else ts.is_(None)
+
+    def at_least(n: int) -> Expr:  # days >= n
+        return ts <= now - n * _DAY
+
+    def at_most(n: int) -> Expr:  # days <= n
+        return ts > now - (n + 1) * _DAY
+
+    def equal(n: int) -> Expr:
+        return and_(at_least(n), at_most(n))
+
+    if op in ("in", "not_in"):
+        hit = and_(present, or_(*(equal(int(v)) for v in value)))
+        return and_(present, not_(hit)) if op == "not_in" else hit
+    if op == "between":
+        return and_(present, at_least(int(value[0])), at_most(int(value[1])))
+    n = int(value)
+    tests = {
+        "eq": equal(n), "ne": not_(equal(n)), "gte": at_least(n), "gt": at_least(n + 1),
+        "lte": at_most(n), "lt": at_most(n - 1),
+    }  # fmt: skip
+    return and_(present, tests[op])
+
+
+def evaluate_many(
+    compiler: SqlCompiler, conditions: Sequence[tuple[str, Condition]]
+) -> Select[Any]:
+    """``SELECT members.id, <1 if in segment i else 0>...`` for the compiler's members."""
+    compiler.prepare(*(cond for _, cond in conditions))
+    exprs = [
+        case((compiler.add(cond), 1), else_=0).label(f"s{i}")
+        for i, (_, cond) in enumerate(conditions)
+    ]
+    source = compiler.select_from()
+    return select(compiler.m.c.id, *exprs).select_from(source).where(compiler.population())

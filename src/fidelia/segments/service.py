@@ -1,0 +1,351 @@
+"""Segments for operators and the API: the live section, its checks, previews and reads.
+
+Definitions live in the programme document (section ``segments``), read from the live version
+and cached per immutable version, like tiers. Creating or changing a segment through the API
+writes a new document version through the programmes domain's ``apply`` (registered here with
+:func:`set_document_writer`, since programmes sits above segments), so the API and
+``fidelia programme apply`` keep one history.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from fidelia.errors import Conflict, NotFound, ValidationFailed
+from fidelia.kit.conditions import Condition, dump_condition
+from fidelia.models import Member, Programme, ProgrammeVersion, SegmentChange, SegmentMember, Wallet
+from fidelia.segments.compiler import Catalogue, SqlCompiler, check_condition
+from fidelia.segments.schemas import SegmentDef, SegmentsSection
+from fidelia.traits import service as traits_service
+from fidelia.traits.schemas import TraitsSection
+
+DocumentWriter = Callable[[Session, Programme, dict[str, Any], str, str], int]
+_WRITER: list[DocumentWriter] = []
+_CACHE: dict[tuple[uuid.UUID, int], tuple[SegmentsSection | None, Catalogue]] = {}
+_LOCK = threading.Lock()
+
+
+def set_document_writer(writer: DocumentWriter) -> None:
+    """Register how a new programme document is applied (the programmes domain does)."""
+    _WRITER[:] = [writer]
+
+
+# -- the live section -------------------------------------------------------------------------
+
+
+def live_document(session: Session, programme: Programme) -> dict[str, Any]:
+    if not programme.live_version:
+        return {}
+    found = session.scalar(
+        select(ProgrammeVersion.document).where(
+            ProgrammeVersion.programme_id == programme.id,
+            ProgrammeVersion.version == programme.live_version,
+        )
+    )
+    return dict(found or {})
+
+
+def section_for(session: Session, programme: Programme) -> SegmentsSection | None:
+    """The live document's ``segments`` section, or None when it has none."""
+    return _load(session, programme)[0]
+
+
+def catalogue_for(session: Session, programme: Programme) -> Catalogue:
+    """What conditions of the live version resolve against (wallet ids and scales included)."""
+    return _load(session, programme)[1]
+
+
+def _load(session: Session, programme: Programme) -> tuple[SegmentsSection | None, Catalogue]:
+    key = (programme.id, programme.live_version)
+    with _LOCK:
+        if key in _CACHE:
+            return _CACHE[key]
+    raw = live_document(session, programme).get("segments")
+    section = SegmentsSection.model_validate(raw) if raw else None
+    wallets = {
+        code: (wallet_id, scale)
+        for code, wallet_id, scale in session.execute(
+            select(Wallet.code, Wallet.id, Wallet.scale).where(Wallet.programme_id == programme.id)
+        )
+    }
+    traits = traits_service.section_for(session, programme).section
+    categories = frozenset(section.categories) if section else frozenset()
+    loaded = (section, Catalogue(wallets=wallets, categories=categories, traits=traits))
+    with _LOCK:
+        if len(_CACHE) > 256:
+            _CACHE.clear()
+        _CACHE[key] = loaded
+    return loaded
+
+
+def check_document(document: Mapping[str, Any], section: SegmentsSection | None) -> None:
+    """Cross-section checks of a document's segments: unique codes, every field known (wallets
+    of the document, declared categories, traits of its traits section); 422 with the path."""
+    if section is None:
+        return
+    raw_traits = document.get("traits")
+    traits = TraitsSection.model_validate(raw_traits) if raw_traits else None
+    wallet_codes = [w.get("code") for w in document.get("wallets") or []]
+    dummy = uuid.UUID(int=0)
+    catalogue = Catalogue(
+        wallets={str(code): (dummy, 0) for code in wallet_codes},
+        categories=frozenset(section.categories),
+        traits=traits,
+    )
+    seen: set[str] = set()
+    for i, segment in enumerate(section.definitions):
+        if segment.code in seen:
+            raise ValidationFailed.on(("segments", "definitions", i, "code"), "duplicate code")
+        seen.add(segment.code)
+        check_condition(segment.condition, catalogue, ("segments", "definitions", i, "condition"))
+
+
+# -- writing definitions through the document -------------------------------------------------
+
+
+def _write(
+    session: Session, programme: Programme, document: dict[str, Any], comment: str, actor: str
+) -> int:
+    if not _WRITER:
+        raise RuntimeError("no document writer registered (import fidelia.programmes)")
+    return _WRITER[0](session, programme, document, actor, comment)
+
+
+def create(session: Session, *, programme: Programme, data: SegmentDef, actor: str) -> int:
+    """Add a segment to the live document (a new version); 409 if the code exists."""
+    document = live_document(session, programme)
+    section = dict(document.get("segments") or {})
+    definitions = list(section.get("definitions") or [])
+    if any(d.get("code") == data.code for d in definitions):
+        raise Conflict(f"segment {data.code!r} exists", fields=[])
+    _check_alone(session, programme, data.condition, ("condition",))
+    definitions.append(_dump(data))
+    section["definitions"] = definitions
+    return _write(
+        session, programme, {**document, "segments": section}, f"segment {data.code} created", actor
+    )
+
+
+def update(session: Session, *, programme: Programme, data: SegmentDef, actor: str) -> int:
+    """Replace a segment's labels, description and condition (a new version); 404 if unknown."""
+    document = live_document(session, programme)
+    section = dict(document.get("segments") or {})
+    definitions = list(section.get("definitions") or [])
+    index = next((i for i, d in enumerate(definitions) if d.get("code") == data.code), None)
+    if index is None:
+        raise NotFound(f"segment {data.code!r} does not exist")
+    _check_alone(session, programme, data.condition, ("condition",))
+    definitions[index] = _dump(data)
+    section["definitions"] = definitions
+    return _write(
+        session, programme, {**document, "segments": section}, f"segment {data.code} changed", actor
+    )
+
+
+def _dump(data: SegmentDef) -> dict[str, Any]:
+    out = data.model_dump(mode="json", exclude_none=True)
+    out["condition"] = dump_condition(data.condition)
+    return {k: out[k] for k in ("code", "labels", "description", "condition") if k in out}
+
+
+def _check_alone(
+    session: Session, programme: Programme, cond: Condition, loc: tuple[str | int, ...]
+) -> None:
+    check_condition(cond, catalogue_for(session, programme), loc)
+
+
+def get(session: Session, *, programme: Programme, code: str) -> SegmentDef:
+    section = section_for(session, programme)
+    found = section.get(code) if section else None
+    if found is None:
+        raise NotFound(f"segment {code!r} does not exist")
+    return found
+
+
+# -- reads ------------------------------------------------------------------------------------
+
+
+def sizes(session: Session, *, programme: Programme) -> dict[str, int]:
+    """Members per segment now."""
+    rows = session.execute(
+        select(SegmentMember.segment, func.count())
+        .where(SegmentMember.programme_id == programme.id)
+        .group_by(SegmentMember.segment)
+    )
+    return {segment: count for segment, count in rows}
+
+
+@dataclass(frozen=True)
+class Preview:
+    count: int
+    sample: list[Member]
+    seconds: float
+
+
+def preview(
+    session: Session, *, programme: Programme, condition: Condition, sample: int, now: datetime
+) -> Preview:
+    """How many members ``condition`` holds now, and the first ``sample`` of them (by id)."""
+    catalogue = catalogue_for(session, programme)
+    check_condition(condition, catalogue, ("condition",))
+    started = time.perf_counter()
+    compiler = SqlCompiler(
+        programme_id=programme.id,
+        catalogue=catalogue,
+        now=now,
+        dialect=session.get_bind().dialect.name,
+    )
+    ids = compiler.members_query(condition).subquery("matching")
+    count = session.scalar(select(func.count()).select_from(ids)) or 0
+    seconds = time.perf_counter() - started
+    members: list[Member] = []
+    if sample and count:
+        first = select(ids.c.id).order_by(ids.c.id).limit(sample)
+        members = list(
+            session.scalars(select(Member).where(Member.id.in_(first)).order_by(Member.id))
+        )
+    return Preview(count, members, seconds)
+
+
+def members_page(
+    session: Session, *, programme: Programme, code: str, after: uuid.UUID | None, limit: int
+) -> list[tuple[Member, datetime]]:
+    """Members of a segment by id, ``limit`` after ``after`` (keyset pagination)."""
+    query = (
+        select(Member, SegmentMember.since)
+        .join(SegmentMember, SegmentMember.member_id == Member.id)
+        .where(SegmentMember.programme_id == programme.id, SegmentMember.segment == code)
+        .order_by(Member.id)
+        .limit(limit)
+    )
+    if after is not None:
+        query = query.where(Member.id > after)
+    return [(m, since) for m, since in session.execute(query)]
+
+
+def traits_of(
+    session: Session, *, programme: Programme, member_ids: list[uuid.UUID], now: datetime
+) -> dict[uuid.UUID, dict[str, Any]]:
+    """The stored traits of some members, as conditions read them."""
+    section = traits_service.section_for(session, programme).section
+    out: dict[uuid.UUID, dict[str, Any]] = {}
+    for member_id in member_ids:
+        row = traits_service.traits_row(session, member_id=member_id)
+        if row is not None:
+            out[member_id] = traits_service.context_for(row, now=now, section=section)
+    return out
+
+
+def memberships(
+    session: Session, *, programme: Programme, member_id: uuid.UUID
+) -> list[SegmentMember]:
+    """The segments a member is in now, by code."""
+    member = session.get(Member, member_id)
+    if member is None or member.programme_id != programme.id:
+        raise NotFound(f"member {member_id} does not exist")
+    query = (
+        select(SegmentMember)
+        .where(SegmentMember.programme_id == programme.id, SegmentMember.member_id == member_id)
+        .order_by(SegmentMember.segment)
+    )
+    return list(session.scalars(query))
+
+
+def changes(
+    session: Session, *, programme: Programme, after: int, limit: int, segment: str | None = None
+) -> list[SegmentChange]:
+    """Entries and exits in the order they were recorded (``seq`` after ``after``)."""
+    query = (
+        select(SegmentChange)
+        .where(SegmentChange.programme_id == programme.id, SegmentChange.seq > after)
+        .order_by(SegmentChange.seq)
+        .limit(limit)
+    )
+    if segment is not None:
+        query = query.where(SegmentChange.segment == segment)
+    return list(session.scalars(query))
+
+
+@dataclass(frozen=True)
+class DayCount:
+    day: str
+    members: int
+    entered: int
+    left: int
+
+
+def counts(
+    session: Session, *, programme: Programme, code: str, days: int, now: datetime
+) -> list[DayCount]:
+    """Members at the end of each of the last ``days`` local days (today so far included),
+    with the entries and exits of that day; derived from the history, newest last."""
+    tz = ZoneInfo(programme.timezone)
+    today = now.astimezone(tz).date()
+    first = today - timedelta(days=days - 1)
+    start = datetime.combine(first, datetime.min.time(), tz)
+    current = (
+        session.scalar(
+            select(func.count()).where(
+                SegmentMember.programme_id == programme.id, SegmentMember.segment == code
+            )
+        )
+        or 0
+    )
+    moves: dict[Any, list[int]] = {}
+    rows = session.execute(
+        select(SegmentChange.at, SegmentChange.kind).where(
+            SegmentChange.programme_id == programme.id,
+            SegmentChange.segment == code,
+            SegmentChange.at >= start,
+        )
+    )
+    for at, kind in rows:
+        day = at.astimezone(tz).date()
+        slot = moves.setdefault(day, [0, 0])
+        slot[0 if kind == "segment_entered" else 1] += 1
+    out: list[DayCount] = []
+    members = current
+    for offset in range(days):
+        day = today - timedelta(days=offset)
+        entered, left = moves.get(day, [0, 0])
+        out.append(DayCount(day.isoformat(), members, entered, left))
+        members = members - entered + left
+    return list(reversed(out))
+
+
+def export_rows(
+    session: Session, *, programme: Programme, code: str, chunk: int = 5000
+) -> Iterator[tuple[uuid.UUID, str | None, str | None, str, datetime]]:
+    """Every member of a segment (id, names, status, since), read by keyset in chunks."""
+    after: uuid.UUID | None = None
+    while True:
+        rows = members_page(session, programme=programme, code=code, after=after, limit=chunk)
+        for member, since in rows:
+            yield member.id, member.first_name, member.last_name, member.status, since
+        if len(rows) < chunk:
+            return
+        after = rows[-1][0].id
+
+
+def jsonable(value: Any) -> Any:
+    """Traits as JSON: money as decimal strings, instants in ISO 8601."""
+    if isinstance(value, dict):
+        return {str(k): jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [jsonable(v) for v in value]
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, (datetime, date)):
+        return value.isoformat()
+    return value

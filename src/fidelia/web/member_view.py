@@ -1,0 +1,167 @@
+"""What the members pages read: the search by any identity and the member 360° view, all
+through the domains' services (plus the two reads no service offers yet: lots and the name
+search)."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, or_, select
+from sqlalchemy.orm import Session
+
+from fidelia.engagement import queries as engagement
+from fidelia.errors import FideliaError
+from fidelia.ledger import balances
+from fidelia.ledger import repository as ledger_repo
+from fidelia.ledger import wallets as wallet_service
+from fidelia.members import identities
+from fidelia.members import service as members
+from fidelia.models import (
+    Account,
+    Event,
+    Lot,
+    Member,
+    MemberIdentity,
+    MemberTier,
+    Programme,
+    Redemption,
+    TierChange,
+    Voucher,
+    Wallet,
+)
+from fidelia.rewards import redemptions as redemption_service
+from fidelia.rewards import vouchers as voucher_service
+from fidelia.tiers import service as tiers
+
+SEARCH_LIMIT = 50
+
+
+def _identity_values(programme: Programme, text: str) -> set[str]:
+    """Every normalised form ``text`` could be as an identity (card, email, phone, external)."""
+    values = {text}
+    for normalise in (
+        identities.normalise_card,
+        identities.normalise_email,
+        lambda v: identities.normalise_phone(v, region=programme.country),
+    ):
+        try:
+            values.add(normalise(text))
+        except FideliaError:
+            continue
+    return values
+
+
+def search(session: Session, *, programme: Programme, text: str) -> list[Member]:
+    """Members whose card, email, phone or external id is ``text`` (normalised as at intake),
+    or whose name contains it; at most 50, identity matches first."""
+    text = text.strip()[:320]
+    if not text:
+        return []
+    by_identity = list(
+        session.scalars(
+            select(MemberIdentity.member_id)
+            .where(
+                MemberIdentity.programme_id == programme.id,
+                MemberIdentity.value.in_(sorted(_identity_values(programme, text))),
+            )
+            .limit(SEARCH_LIMIT)
+        )
+    )
+    pattern = f"%{text.lower().replace('%', '').replace('_', '')}%"
+    full_name = func.lower(
+        func.coalesce(Member.first_name, "") + " " + func.coalesce(Member.last_name, "")
+    )
+    named = select(Member).where(
+        Member.programme_id == programme.id,
+        or_(full_name.like(pattern), func.lower(func.coalesce(Member.last_name, "")).like(pattern)),
+    )
+    found = {m.id: m for m in session.scalars(select(Member).where(Member.id.in_(by_identity)))}
+    if len(found) < SEARCH_LIMIT and len(text) >= 2:
+        for member in session.scalars(
+            named.order_by(Member.last_name, Member.id).limit(SEARCH_LIMIT)
+        ):
+            found.setdefault(member.id, member)
+    ordered = [found[i] for i in dict.fromkeys(by_identity) if i in found]
+    ordered += [m for i, m in found.items() if i not in set(by_identity)]
+    return ordered[:SEARCH_LIMIT]
+
+
+@dataclass
+class WalletView:
+    wallet: Wallet
+    account: Account | None
+    lots: list[Lot] = field(default_factory=list)
+    history: list[balances.HistoryRow] = field(default_factory=list)
+
+
+@dataclass
+class MemberView:
+    """Everything the 360° page shows of one member."""
+
+    member: Member
+    details: dict[str, Any]
+    consent_history: list[Any]
+    status_history: list[Any]
+    wallets: list[WalletView]
+    tier: MemberTier | None
+    tier_history: list[TierChange]
+    badges: list[Any]
+    challenges: list[Any]
+    vouchers: list[Voucher]
+    redemptions: list[Redemption]
+    events: list[Event]
+
+
+def _lots(session: Session, account: Account) -> list[Lot]:
+    query = (
+        select(Lot)
+        .where(Lot.account_id == account.id, (Lot.remaining > 0) | (Lot.pending > 0))
+        .order_by(Lot.expires_at.is_(None), Lot.expires_at, Lot.id)
+        .limit(100)
+    )
+    return list(session.scalars(query))
+
+
+def load(
+    session: Session, *, programme: Programme, member_id: uuid.UUID, now: datetime
+) -> MemberView:
+    """The 360° view; 404 when the member is not in ``programme``."""
+    member = members.get(session, programme=programme, member_id=member_id)
+    wallets = []
+    for wallet in wallet_service.list_wallets(session, programme=programme):
+        account = ledger_repo.find_member_account(session, wallet=wallet, member_id=member.id)
+        view = WalletView(wallet, account)
+        if account is not None:
+            view.lots = _lots(session, account)
+            view.history, _ = balances.history(session, account=account, limit=50)
+        wallets.append(view)
+    events = session.scalars(
+        select(Event)
+        .where(Event.programme_id == programme.id, Event.member_id == member.id)
+        .order_by(Event.occurred_at.desc(), Event.id.desc())
+        .limit(50)
+    )
+    redemptions, _ = redemption_service.list_for_member(
+        session, programme=programme, member_id=member.id, limit=50
+    )
+    return MemberView(
+        member=member,
+        details=members.details(session, member=member),
+        consent_history=members.consent_history(session, member=member),
+        status_history=members.status_history(session, member=member),
+        wallets=wallets,
+        tier=session.get(MemberTier, member.id),
+        tier_history=tiers.history(session, programme=programme, member_id=member.id),
+        badges=engagement.badges_of(session, programme=programme, member_id=member.id),
+        challenges=engagement.challenges_of(
+            session, programme=programme, member_id=member.id, now=now
+        ),
+        vouchers=voucher_service.vouchers_of_member(
+            session, programme=programme, member_id=member.id
+        ),
+        redemptions=redemptions,
+        events=list(events),
+    )

@@ -7,7 +7,6 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
-from fastapi.responses import RedirectResponse
 
 from fidelia import __version__
 from fidelia.api import errors
@@ -23,11 +22,10 @@ from fidelia.intake.enrolment_endpoints import router as enrolment_router
 from fidelia.intake.group import GroupCommit
 from fidelia.ledger.endpoints import router as ledger_router
 from fidelia.members.endpoints import router as members_router
+from fidelia.merges.endpoints import router as merges_router
 from fidelia.programmes.endpoints import router as programmes_router
 from fidelia.rewards.endpoints import router as rewards_router
-from fidelia.segments.endpoints import router as segments_router
 from fidelia.tiers.endpoints import router as tiers_router
-from fidelia.web.app import create_web_app
 
 API_PREFIX = "/api/v1"
 
@@ -64,19 +62,13 @@ def create_app(database: Database, *, embedded_worker: bool = False) -> FastAPI:
         large_paths=frozenset({f"{API_PREFIX}/events/batch"}),
     )
     app.add_middleware(CatchAll)  # added last: outermost, so it also catches Guard's errors
+    app.include_router(merges_router, prefix=API_PREFIX)  # before members: /members/duplicates
     routers = (programmes_router, apikeys_router, enrolment_router, members_router, events_router)
     for router in (*routers, ledger_router):
         app.include_router(router, prefix=API_PREFIX)
     app.include_router(rewards_router, prefix=API_PREFIX)
     app.include_router(tiers_router, prefix=API_PREFIX)
     app.include_router(engagement_router, prefix=API_PREFIX)
-    app.include_router(segments_router, prefix=API_PREFIX)
-
-    app.mount("/admin", create_web_app(database))  # the back-office (HTML pages)
-
-    @app.get("/", include_in_schema=False)
-    def root() -> RedirectResponse:
-        return RedirectResponse("/admin/")
 
     @app.get("/healthz", include_in_schema=False)
     def healthz() -> dict[str, str]:

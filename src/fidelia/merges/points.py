@@ -161,6 +161,7 @@ def move_points(
                     "wallet_id": str(wallet.id),
                     "transaction_id": str(txn_id),
                     "amount": total,
+                    "moved": str(from_minor(wallet, total)),
                     "lots": lots,
                 }
             )

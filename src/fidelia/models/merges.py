@@ -16,6 +16,7 @@ from sqlalchemy import CheckConstraint, ForeignKey, Index, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from fidelia.models.base import Base, uuid_pk
+from fidelia.models.member import Member
 
 MERGE_STATUSES = ("merged", "unmerged")
 
@@ -60,3 +61,7 @@ class MemberMergeItem(Base):
     )
     kind: Mapped[str] = mapped_column(String(16), primary_key=True)
     item_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
+
+
+# Duplicate suggestions and sure matches at enrolment look members up by birth date.
+Index("ix_members_programme_id_birth_date", Member.programme_id, Member.birth_date)

@@ -18,7 +18,9 @@ UnknownMemberPolicy = Literal["reject", "enrol_prospect"]
 class MergePolicy(BaseModel):
     """How the programme joins two records of one person (see docs/profiles.md)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid", json_schema_extra=examples({"on_sure_match": "merge"})
+    )
 
     on_sure_match: Literal["reject", "merge"] = Field(
         default="reject",

@@ -108,6 +108,8 @@ def upgrade() -> None:
         ),
         sa.PrimaryKeyConstraint("merge_id", "kind", "item_id", name=op.f("pk_member_merge_items")),
     )
+    with op.batch_alter_table("members", schema=None) as batch_op:
+        batch_op.create_index("ix_members_programme_id_birth_date", ["programme_id", "birth_date"])
     _movable_member()
 
 
@@ -171,6 +173,8 @@ def _append_only_again() -> None:
 
 def downgrade() -> None:
     _append_only_again()
+    with op.batch_alter_table("members", schema=None) as batch_op:
+        batch_op.drop_index("ix_members_programme_id_birth_date")
     op.drop_table("member_merge_items")
     with op.batch_alter_table("member_merges", schema=None) as batch_op:
         batch_op.drop_index("ix_member_merges_survivor_id_merged_at")

@@ -64,13 +64,20 @@ def _at(value: Any) -> datetime | None:
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
-def _query(session: Session, statement: str, params: dict[str, Any]) -> Sequence[Any]:
+def _query(
+    session: Session, statement: str, params: dict[str, Any], *, rows: bool = True
+) -> Sequence[Any]:
     member_type = Member.__table__.c.id.type
-    q = text(statement).bindparams(
-        bindparam("lo", type_=member_type),
-        bindparam("hi", type_=member_type),
-        bindparam("programme_id", type_=member_type),
-    )
+    q = text(statement)
+    if ":lo" in statement:
+        q = q.bindparams(
+            bindparam("lo", type_=member_type),
+            bindparam("hi", type_=member_type),
+            bindparam("programme_id", type_=member_type),
+        )
+    if not rows:
+        session.execute(q, params)
+        return ()
     return session.execute(q.columns(member_id=member_type), params).all()
 
 
@@ -78,6 +85,8 @@ def _figures(
     session: Session, compiled: Compiled, params: dict[str, Any], dialect: sql.Dialect
 ) -> tuple[dict[uuid.UUID, c.Figures], dict[uuid.UUID, tuple[Any, ...]]]:
     """The chunk's purchase figures, grouped by the database."""
+    for statement in sql.stage(dialect):
+        _query(session, statement, params, rows=False)
     figs: dict[uuid.UUID, c.Figures] = {}
     for r in _query(session, sql.members(dialect), params):
         figs[r.member_id] = c.Figures(
@@ -132,6 +141,8 @@ def rebuild(
         insert_rows(session, TRAITS, rows)
         members += len(ids)
         purchasers += len(figs)
+    for statement in sql.UNSTAGE:
+        session.execute(text(statement))
     refresh(session, programme=programme, now=now, compiled=compiled)
     return RebuildResult(members=members, purchasers=purchasers)
 

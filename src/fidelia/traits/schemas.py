@@ -22,8 +22,10 @@ from typing import Annotated, Any, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from fidelia.examples import examples
 from fidelia.kit.bounds import Labels
 from fidelia.kit.conditions import Condition
+from fidelia.traits import examples as ex
 
 Slug = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[a-z0-9][a-z0-9_-]*$")]
 Score = Annotated[int, Field(ge=1, le=5)]
@@ -171,8 +173,10 @@ class Reachability(BaseModel):
 
 
 class TraitsOut(BaseModel):
-    """Every trait of a member. ``stored`` figures come from ``member_traits``; ``loyalty`` and
-    ``reachability`` are read from the ledger, tiers, engagement and consents when asked."""
+    """Every trait of a member: the stored figures (``member_traits``) as of now; points, tier,
+    badges, challenges, last redemption and reachability read from their domains when asked."""
+
+    model_config = ConfigDict(json_schema_extra=examples(ex.TRAITS))
 
     member_id: uuid.UUID
     computed_at: datetime | None

@@ -6,15 +6,17 @@ Design note
 spend in turn (kind ``spend`` against the wallet's ``redeemed`` account; lots consumed
 soonest-expiring first, never-expiring last, then oldest; pending and overdue lots left out;
 :class:`InsufficientPoints` when the lots or the available balance do not cover it), in a
-fixed number of statements whatever the number of spends: the member accounts locked in one
-query (primary-key order, missing ones created), their spendable lots read in one query, then
-one INSERT of the transactions, one of the entries, one UPDATE of the lots and one of the
-balances, Core rows without ORM objects.
+fixed number of statements whatever the number of spends: the wallet and the member accounts
+locked in one query (primary-key order; missing accounts are created through the repository),
+their spendable lots read in one query, then one INSERT of the transactions, one of the
+entries, one UPDATE of the lots and one of the balances, Core rows without ORM objects.
 
-The lots are read in a statement of their own, after the lock: under PostgreSQL's READ
+On PostgreSQL the lots are read in a statement of their own, after the lock: under READ
 COMMITTED a statement sees the rows of other tables as they were when it started, so lots read
 by the locking statement itself would be stale if it had to wait for the lock (another spend,
-an expiry, a return of the same account committing meanwhile), and could be spent twice.
+an expiry, a return of the same account committing meanwhile), and could be spent twice. On
+SQLite one writer at a time holds the database (``BEGIN IMMEDIATE``), so the locking query
+reads the lots too.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, or_, select, text, update
+from sqlalchemy import Select, and_, bindparam, or_, select, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
@@ -90,9 +92,11 @@ def spend_many(
         return []
     now = now or utcnow()
     session.flush()  # ORM changes to accounts or lots must not land after these updates
-    wallets, minors = _check_requests(session, programme, spends)
-    balances = _lock(session, programme, wallets, spends)
-    lots = _spendable_lots(session, [b.id for b in balances.values()], now)
+    wallets, balances, lots = _prepared(session, programme, spends, now)
+    minors = _check_requests(session, programme, spends, wallets)
+    if balances is None:  # not the common case: several wallets, or a spender without account
+        balances = _lock(session, programme, wallets, spends)
+        lots = _spendable_lots(session, [b.id for b in balances.values()], now)
     txns: list[dict[str, Any]] = []
     entries: list[dict[str, Any]] = []
     spent: dict[uuid.UUID, int] = {}
@@ -134,10 +138,13 @@ def spend_many(
 
 
 def _check_requests(
-    session: Session, programme: Programme, spends: Sequence[SpendRequest]
-) -> tuple[dict[str, Wallet], list[int]]:
-    """The wallets and minor amounts of ``spends``; the errors of a bad one, in order."""
-    wallets: dict[str, Wallet] = {}
+    session: Session,
+    programme: Programme,
+    spends: Sequence[SpendRequest],
+    wallets: dict[str, Wallet],
+) -> list[int]:
+    """The minor amounts of ``spends``; the errors of a bad one, in order. ``wallets``: those
+    found so far, completed here."""
     minors, keys = [], set()
     for request in spends:
         wallet = wallets.get(request.wallet)
@@ -156,18 +163,83 @@ def _check_requests(
         if not request.fresh_key:
             check_unused(session, programme=programme, key=request.idempotency_key)
         minors.append(minor)
-    return wallets, minors
+    return minors
 
 
-_LOCK = (
-    select(Account.member_id, *BALANCE_COLUMNS)
-    .where(
-        Account.wallet_id == bindparam("wallet_id"),
-        Account.member_id.in_(bindparam("member_ids", expanding=True)),
+def _locking(with_lots: bool) -> Select[Any]:
+    """The query of :func:`_prepared`: the wallet (by code) and the spenders' accounts in it,
+    locked in primary-key order; ``with_lots``, each account's spendable lots joined in
+    consumption order (SQLite only: see :func:`_prepared`)."""
+    columns: list[Any] = [Wallet, Account.member_id, *BALANCE_COLUMNS]
+    query = (
+        select(*columns)
+        .join(Account, Account.wallet_id == Wallet.id)
+        .where(
+            Wallet.programme_id == bindparam("programme_id"),
+            Wallet.code == bindparam("wallet"),
+            Account.member_id.in_(bindparam("member_ids", expanding=True)),
+        )
     )
-    .order_by(Account.id)
-    .with_for_update()
-)
+    if not with_lots:
+        return query.order_by(Account.id).with_for_update(of=Account)
+    spendable = and_(
+        Lot.account_id == Account.id,
+        Lot.remaining > 0,
+        Lot.pending == 0,
+        or_(Lot.expires_at.is_(None), Lot.expires_at > bindparam("now")),
+    )
+    return (
+        query.add_columns(Lot.id, Lot.remaining)
+        .outerjoin(Lot, spendable)
+        .order_by(Account.id, Lot.expires_at.is_(None), Lot.expires_at, Lot.id)
+    )
+
+
+_LOCK_IN_WALLET = _locking(with_lots=False)
+_READ_IN_WALLET_WITH_LOTS = _locking(with_lots=True)
+Balances = dict[tuple[uuid.UUID, uuid.UUID], _Balance]
+Lots = dict[uuid.UUID, list[_SpendableLot]]
+
+
+def _prepared(
+    session: Session, programme: Programme, spends: Sequence[SpendRequest], now: datetime
+) -> tuple[dict[str, Wallet], Balances | None, Lots]:
+    """For spends of one wallet whose spenders all have an account (the usual case): the
+    wallet and the accounts, locked, in one query, and on SQLite their spendable lots in the
+    same query (one writer at a time: nothing can change between the lock and the read). On
+    PostgreSQL the lots are read next, by a statement of its own (see the design note).
+    Otherwise no balances: the caller locks through the repository."""
+    flush_deferred(session)
+    codes = {s.wallet for s in spends}
+    if len(codes) != 1:
+        return {}, None, {}
+    members = {s.member_id for s in spends}
+    postgres = session.get_bind().dialect.name == "postgresql"
+    params: dict[str, Any] = {
+        "programme_id": programme.id,
+        "wallet": next(iter(codes)),
+        "member_ids": sorted(members),
+    }
+    if not postgres:
+        params["now"] = now
+    rows = session.execute(_LOCK_IN_WALLET if postgres else _READ_IN_WALLET_WITH_LOTS, params)
+    wallets: dict[str, Wallet] = {}
+    balances: Balances = {}
+    lots: Lots = {}
+    for row in rows:
+        wallet, member_id = row[0], row[1]
+        wallets[wallet.code] = wallet
+        balance = balances.get((wallet.id, member_id))
+        if balance is None:
+            balance = balances[(wallet.id, member_id)] = _Balance(*row[2:9])
+            lots[balance.id] = []
+        if not postgres and row[9] is not None:
+            lots[balance.id].append(_SpendableLot(row[9], row[10]))
+    if len(balances) != len(members):
+        return wallets, None, {}
+    if postgres:
+        lots = _spendable_lots(session, [b.id for b in balances.values()], now)
+    return wallets, balances, lots
 
 
 def _lock(
@@ -175,18 +247,9 @@ def _lock(
     programme: Programme,
     wallets: dict[str, Wallet],
     spends: Sequence[SpendRequest],
-) -> dict[tuple[uuid.UUID, uuid.UUID], _Balance]:
-    """The spenders' accounts, locked in primary-key order (``lock_member_balances``): in one
-    prepared query when they are of one wallet and all exist (a spender has points, so an
-    account), else through the repository, which creates the missing ones."""
-    flush_deferred(session)
-    members = {s.member_id for s in spends}
-    if len(wallets) == 1:
-        (wallet,) = wallets.values()
-        params = {"wallet_id": wallet.id, "member_ids": sorted(members)}
-        rows = session.execute(_LOCK, params).all()
-        if len(rows) == len(members):
-            return {(wallet.id, row[0]): _Balance(*row[1:]) for row in rows if row[0]}
+) -> Balances:
+    """The spenders' accounts, locked in primary-key order by the repository, which creates
+    the missing ones."""
     pairs = {(wallets[s.wallet].id, s.member_id): (wallets[s.wallet], s.member_id) for s in spends}
     return {
         key: _Balance(*row)

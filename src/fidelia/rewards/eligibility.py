@@ -16,7 +16,7 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Row, func, select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from fidelia.kit.conditions import Predicate, compile_condition, parse_condition
@@ -40,21 +40,15 @@ PROFILE = (
 )  # fmt: skip
 
 
-def context(member: Member | Row[Any], state: dict[str, Any]) -> dict[str, Any]:
-    """What a reward condition reads (``member``: the row or just its :data:`PROFILE`)."""
-    profile = {
-        "id": str(member.id),
-        "status": member.status,
-        "enrolment_channel": member.enrolment_channel,
-        "enrolment_store": member.enrolment_store,
-        "enrolled_at": member.enrolled_at,
-        "birth_date": member.birth_date,
-        "locale": member.locale,
-        "postal_code": member.postal_code,
-        "attributes": member.attributes,
-        "tier": state.get("tier"),
-    }
-    return {"member": profile, "state": state}
+def context(member: Member, state: dict[str, Any]) -> dict[str, Any]:
+    """What a reward condition reads."""
+    return context_of({name: getattr(member, name) for name in PROFILE}, state)
+
+
+def context_of(profile: dict[str, Any], state: dict[str, Any]) -> dict[str, Any]:
+    """:func:`context` from the member's :data:`PROFILE` columns, read as a row."""
+    member = {**profile, "id": str(profile["id"]), "tier": state.get("tier")}
+    return {"member": member, "state": state}
 
 
 def predicate(programme: Programme, reward: Reward) -> Predicate:

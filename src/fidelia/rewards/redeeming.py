@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Row, Select, Uuid, bindparam, insert, select, update
+from sqlalchemy import ColumnElement, Select, Uuid, and_, bindparam, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, make_transient_to_detached
 from sqlalchemy.orm.attributes import set_committed_value
@@ -61,7 +61,6 @@ def redeem(
     was used for another member or reward); the caller's transaction must then roll back.
     """
     now = now or utcnow()
-    member = _lock_member(session, programme, member_id)
     read = _read(session, programme, reward, member_id, idempotency_key)
     found = read.reward
     if found.first_n is not None:
@@ -76,7 +75,7 @@ def redeem(
         return first
     if quantity > 1 and found.kind == "voucher":
         raise ValidationFailed.on("quantity", "a voucher reward is redeemed one at a time")
-    ctx = eligibility.context(member, read.state)
+    ctx = eligibility.context_of(read.profile, read.state)
     _check(session, programme, found, ctx, member_id, quantity, now)
     if found.stock is not None:
         _take_stock(session, found, quantity)
@@ -113,12 +112,18 @@ class _Read:
     reward: Reward
     pool: VoucherPool | None
     first_id: uuid.UUID | None  # the redemption made earlier with the same key
+    profile: dict[str, Any]  # the member's columns a reward condition reads
     state: dict[str, Any]  # the rules engine's state of the member
     stocked: bool  # whether the pool had a code in stock
 
 
-def _reading(which: ColumnElement[bool]) -> Select[tuple[Reward, VoucherPool, Any, Any, Any]]:
-    """The query of :func:`_read`, built once (``which``: the reward by code or by id)."""
+_MEMBERS = Base.metadata.tables["members"]
+_PROFILE = [_MEMBERS.c[name] for name in eligibility.PROFILE]
+
+
+def _reading(which: ColumnElement[bool], *, with_member: bool) -> Select[Any]:
+    """The query of :func:`_read`, built once (``which``: the reward by code or by id;
+    ``with_member``: the member's profile joined, for SQLite)."""
     programme_id = bindparam("programme_id", type_=Uuid())
     first = select(Redemption.id).where(
         Redemption.programme_id == programme_id, Redemption.idempotency_key == bindparam("key")
@@ -130,46 +135,58 @@ def _reading(which: ColumnElement[bool]) -> Select[tuple[Reward, VoucherPool, An
         .limit(1)
         .correlate(Reward)
     )
-    return (
-        select(
-            Reward,
-            VoucherPool,
-            first.scalar_subquery(),
-            state.scalar_subquery(),
-            stocked.scalar_subquery(),
+    columns: list[Any] = [Reward, VoucherPool, *(q.scalar_subquery() for q in (first, state))]
+    query = select(*columns, stocked.scalar_subquery()).select_from(Reward)
+    if with_member:
+        member = and_(
+            _MEMBERS.c.id == bindparam("member_id"), _MEMBERS.c.programme_id == programme_id
         )
-        .outerjoin(VoucherPool, VoucherPool.id == Reward.pool_id)
-        .where(Reward.programme_id == programme_id, which)
+        query = query.join(_MEMBERS, member).add_columns(*_PROFILE)
+    return query.outerjoin(VoucherPool, VoucherPool.id == Reward.pool_id).where(
+        Reward.programme_id == programme_id, which
     )
 
 
-_READ_BY_CODE = _reading(Reward.code == bindparam("ref"))
-_READ_BY_ID = _reading(Reward.id == bindparam("reward_id"))
+_BY_CODE, _BY_ID = Reward.code == bindparam("ref"), Reward.id == bindparam("reward_id")
+_READ = {
+    (by_id, with_member): _reading(_BY_ID if by_id else _BY_CODE, with_member=with_member)
+    for by_id in (False, True)
+    for with_member in (False, True)
+}
 
 
 def _read(
     session: Session, programme: Programme, ref: str, member_id: uuid.UUID, key: str
 ) -> _Read:
-    """The reward (by id or code) and its pool, with what the redemption needs to know first,
-    in one query. Run after the member's lock, so that the key and the state it reads are
-    those of the member's last committed write."""
+    """The member's profile, locked, then the reward (by id or code) and its pool with what
+    the redemption needs to know first, in one query. On PostgreSQL that query runs after
+    the member's lock, in a statement of its own, so that the key and the state it reads are
+    those of the member's last committed write (a statement sees the rows as they were when
+    it started, even if it waited for a lock). On SQLite, where one writer at a time holds
+    the database, the member's row is read by the same query."""
     params: dict[str, Any] = {"programme_id": programme.id, "key": key, "member_id": member_id}
     try:
         params["reward_id"] = uuid.UUID(ref)
-        query = _READ_BY_ID
+        by_id = True
     except ValueError:
         params["ref"] = ref
-        query = _READ_BY_CODE
-    found = session.execute(query, params).first()
+        by_id = False
+    alone = session.get_bind().dialect.name == "postgresql"
+    profile = _lock_member(session, programme, member_id) if alone else None
+    found = session.execute(_READ[(by_id, not alone)], params).first()
     if found is None:
+        if profile is None:
+            _lock_member(session, programme, member_id)  # 404 for the member first
         raise NotFound(f"reward {ref!r} does not exist")
-    reward, pool, first_id, member_state, stock_id = found
-    return _Read(reward, pool, first_id, dict(member_state or {}), stock_id is not None)
+    reward, pool, first_id, member_state, stock_id = found[:5]
+    if profile is None:
+        profile = dict(zip(eligibility.PROFILE, found[5:], strict=True))
+    state = dict(member_state or {})
+    return _Read(reward, pool, first_id, profile, state, stock_id is not None)
 
 
-_MEMBERS = Base.metadata.tables["members"]
 _LOCK_MEMBER = (
-    select(*(_MEMBERS.c[name] for name in eligibility.PROFILE))
+    select(*_PROFILE)
     .where(
         _MEMBERS.c.id == bindparam("member_id"),
         _MEMBERS.c.programme_id == bindparam("programme_id"),
@@ -178,7 +195,7 @@ _LOCK_MEMBER = (
 )
 
 
-def _lock_member(session: Session, programme: Programme, member_id: uuid.UUID) -> Row[Any]:
+def _lock_member(session: Session, programme: Programme, member_id: uuid.UUID) -> dict[str, Any]:
     """The member's profile (what a reward condition reads), the row locked until the end of
     the transaction, as ``members.get_for_update`` locks it; 404 if unknown."""
     found = session.execute(
@@ -186,7 +203,7 @@ def _lock_member(session: Session, programme: Programme, member_id: uuid.UUID) -
     ).first()
     if found is None:
         raise NotFound(f"member {member_id} does not exist")
-    return found
+    return dict(zip(eligibility.PROFILE, found, strict=True))
 
 
 def _check(

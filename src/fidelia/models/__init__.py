@@ -1,6 +1,7 @@
 """All ORM tables. Import from here so that every table is registered on ``Base.metadata``."""
 
 from fidelia.models import audit, users  # noqa: F401  (registers the back-office tables)
+from fidelia.models.messaging import Message, MessageLog, MessagingKey  # noqa: F401
 from fidelia.models.apikey import ApiKey
 from fidelia.models.base import Base
 from fidelia.models.engagement import ChallengeCompletion, EngagementState, MemberBadge

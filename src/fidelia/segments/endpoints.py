@@ -33,9 +33,14 @@ from fidelia.segments.schemas import (
     SegmentUpdate,
     SweepIn,
     SweepOut,
+    as_def,
 )
 
 router = APIRouter(tags=["segments"], responses=ERROR_RESPONSES)
+CSV = (
+    "member_id,first_name,last_name,status,since\r\n"
+    "019ceb9e-6018-78a4-ad11-f033b48438b5,Laure,Moulin,active,2026-11-14T14:42:10.200114+00:00\r\n"
+)
 CodePath = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[a-z0-9][a-z0-9_-]*$")]
 
 
@@ -80,7 +85,8 @@ def create_segment(body: SegmentIn, principal: Admin, session: DbSession) -> Seg
     Scope: `admin`.
     """
     programme = principal.programme
-    service.create(session, programme=programme, data=body, actor=f"api-key:{principal.key_id}")
+    data = body.to_def()
+    service.create(session, programme=programme, data=data, actor=f"api-key:{principal.key_id}")
     live.sweep(session, programme=programme, now=utcnow(), codes={body.code}, cause="definition")
     return _out(session, programme, service.get(session, programme=programme, code=body.code))
 
@@ -97,7 +103,7 @@ def preview_segment(body: PreviewIn, principal: Reader, session: DbSession) -> P
     found = service.preview(
         session,
         programme=principal.programme,
-        condition=body.condition,
+        condition=body.parsed(),
         sample=body.sample,
         now=utcnow(),
     )
@@ -182,7 +188,7 @@ def update_segment(
     Scope: `admin`.
     """
     programme = principal.programme
-    data = SegmentDef(code=code, **body.model_dump())
+    data = as_def(code, body.labels, body.description, body.condition)
     service.get(session, programme=programme, code=code)
     service.update(session, programme=programme, data=data, actor=f"api-key:{principal.key_id}")
     live.sweep(session, programme=programme, now=utcnow(), codes={code}, cause="definition")
@@ -268,7 +274,7 @@ def segment_counts(
     "/segments/{code}/export",
     summary="Export a segment's members as CSV",
     response_class=StreamingResponse,
-    responses={200: {"content": {"text/csv": {"example": "member_id,first_name,..."}}}},
+    responses={200: {"content": {"text/csv": {"schema": {"type": "string", "examples": [CSV]}}}}},
 )
 def export_segment(
     code: CodePath,

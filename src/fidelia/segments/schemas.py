@@ -13,9 +13,10 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_serializer, model_validator
 
+from fidelia.errors import ValidationFailed
 from fidelia.examples import examples
-from fidelia.kit.bounds import Instant, Labels
-from fidelia.kit.conditions import Condition, dump_condition
+from fidelia.kit.bounds import FreeJson, Instant, Labels
+from fidelia.kit.conditions import Condition, dump_condition, parse_condition
 from fidelia.segments import examples as ex
 
 Code = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[a-z0-9][a-z0-9_-]*$")]
@@ -59,10 +60,25 @@ class SegmentsSection(BaseModel):
 # -- API bodies -------------------------------------------------------------------------------
 
 
-class SegmentIn(SegmentDef):
+ConditionJson = Annotated[
+    FreeJson,
+    Field(description="A condition: all/any/not, or a leaf {field, op, value} (see the guide)"),
+]
+
+
+class SegmentIn(BaseModel):
     """A segment to create (``POST /segments``): saved as a new programme document version."""
 
-    model_config = ConfigDict(json_schema_extra=examples(ex.SEGMENT))
+    model_config = ConfigDict(extra="forbid", json_schema_extra=examples(ex.SEGMENT))
+
+    code: Code
+    labels: Labels = Field(description="Name per locale, e.g. {'fr': ..., 'en': ...}")
+    description: str | None = Field(default=None, max_length=1000)
+    condition: ConditionJson
+
+    def to_def(self) -> SegmentDef:
+        """The document's segment; 422 with the path of a malformed condition."""
+        return as_def(self.code, self.labels, self.description, self.condition)
 
 
 class SegmentUpdate(BaseModel):
@@ -70,9 +86,18 @@ class SegmentUpdate(BaseModel):
 
     model_config = ConfigDict(extra="forbid", json_schema_extra=examples(ex.SEGMENT_UPDATE))
 
-    labels: Labels
+    labels: Labels = Field(description="Name per locale")
     description: str | None = Field(default=None, max_length=1000)
-    condition: Condition
+    condition: ConditionJson
+
+
+def as_def(
+    code: str, labels: dict[str, str], description: str | None, condition: dict[str, Any]
+) -> SegmentDef:
+    parsed = parse_condition(condition, loc=("condition",))
+    if not labels:
+        raise ValidationFailed.on("labels", "give at least one label, e.g. {'fr': ..., 'en': ...}")
+    return SegmentDef(code=code, labels=labels, description=description, condition=parsed)
 
 
 class PreviewIn(BaseModel):
@@ -80,8 +105,11 @@ class PreviewIn(BaseModel):
 
     model_config = ConfigDict(extra="forbid", json_schema_extra=examples(ex.PREVIEW_IN))
 
-    condition: Condition
+    condition: ConditionJson
     sample: int = Field(default=10, ge=0, le=100)
+
+    def parsed(self) -> Condition:
+        return parse_condition(self.condition, loc=("condition",))
 
 
 class SegmentOut(BaseModel):

@@ -7,6 +7,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import delete, select
+from sqlalchemy.orm import Session
 
 from fidelia.db import Database
 from fidelia.models import Event, MemberTraits, Programme
@@ -23,6 +24,7 @@ def replay_incremental(
     """Forget the programme's traits, then feed its stored events, in the order the intake
     accepted them, through ``apply_events`` in groups (as the intake does), then refresh."""
     with database.transaction() as session:
+        programme = fresh(session, programme)
         session.execute(delete(MemberTraits).where(MemberTraits.programme_id == programme.id))
         rows = session.execute(
             select(
@@ -44,9 +46,16 @@ def replay_incremental(
         refresh(session, programme=programme, now=now)
 
 
+def fresh(session: Session, programme: Programme) -> Programme:
+    """The programme as stored now (a fixture's object predates the documents applied since)."""
+    found = session.get(Programme, programme.id, populate_existing=True)
+    assert found is not None
+    return found
+
+
 def rebuilt(database: Database, programme: Programme, *, now: datetime, chunk: int = 50) -> None:
     with database.transaction() as session:
-        rebuild(session, programme=programme, now=now, chunk=chunk)
+        rebuild(session, programme=fresh(session, programme), now=now, chunk=chunk)
 
 
 def snapshot(database: Database, programme: Programme) -> dict[uuid.UUID, dict[str, Any]]:

@@ -26,6 +26,7 @@ from fidelia.merges.endpoints import router as merges_router
 from fidelia.programmes.endpoints import router as programmes_router
 from fidelia.rewards.endpoints import router as rewards_router
 from fidelia.tiers.endpoints import router as tiers_router
+from fidelia.traits.endpoints import router as traits_router
 
 API_PREFIX = "/api/v1"
 
@@ -68,6 +69,7 @@ def create_app(database: Database, *, embedded_worker: bool = False) -> FastAPI:
         app.include_router(router, prefix=API_PREFIX)
     app.include_router(rewards_router, prefix=API_PREFIX)
     app.include_router(tiers_router, prefix=API_PREFIX)
+    app.include_router(traits_router, prefix=API_PREFIX)
     app.include_router(engagement_router, prefix=API_PREFIX)
 
     @app.get("/healthz", include_in_schema=False)

@@ -66,3 +66,9 @@ TRAITS: JsonObject = {
         {"channel": "postal", "address": True, "consent": False, "reachable": False},
     ],
 }
+
+WINDOW: JsonObject = TRAITS["windows"]["90d"]
+SHARE: JsonObject = TRAITS["affinities"]["category"]["home"]
+EXPIRING: JsonObject = TRAITS["points_expiring"][0]
+TIER: JsonObject = TRAITS["tier"]
+REACH: JsonObject = TRAITS["reachability"][0]

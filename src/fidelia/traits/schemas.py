@@ -30,6 +30,8 @@ from fidelia.traits import examples as ex
 Slug = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[a-z0-9][a-z0-9_-]*$")]
 Score = Annotated[int, Field(ge=1, le=5)]
 SkuPattern = Annotated[str, Field(min_length=1, max_length=65, pattern=r"^[^*]+\*?$")]
+Box = Annotated[list[Score], Field(min_length=2, max_length=2)]
+Skus = Annotated[list[SkuPattern], Field(min_length=1, max_length=1000)]
 Dimension = Literal["category", "brand"]
 DIMENSIONS: tuple[Dimension, ...] = ("category", "brand")
 
@@ -43,9 +45,9 @@ class RfmCell(_Doc):
 
     id: Slug
     labels: Labels = Field(default_factory=dict, description="Name per locale")
-    r: tuple[Score, Score] = (1, 5)
-    f: tuple[Score, Score] = (1, 5)
-    m: tuple[Score, Score] = (1, 5)
+    r: Box = Field(default_factory=lambda: [1, 5], description="[low, high] R scores")
+    f: Box = Field(default_factory=lambda: [1, 5], description="[low, high] F scores")
+    m: Box = Field(default_factory=lambda: [1, 5], description="[low, high] M scores")
 
     def holds(self, r: int, f: int, m: int) -> bool:
         """Whether scores (r, f, m) fall in this cell."""
@@ -96,7 +98,7 @@ class AffinityAttribute(_Doc):
 
     id: Slug
     labels: Labels = Field(default_factory=dict, description="Name per locale")
-    values: dict[Slug, list[SkuPattern]] = Field(min_length=1, max_length=100)
+    values: dict[Slug, Skus] = Field(min_length=1, max_length=100)
 
 
 class AffinitiesSection(_Doc):
@@ -140,11 +142,15 @@ class TraitsSection(_Doc):
 
 
 class WindowFigures(BaseModel):
+    model_config = ConfigDict(json_schema_extra=examples(ex.WINDOW))
+
     purchases: int
     spend: Decimal
 
 
 class Share(BaseModel):
+    model_config = ConfigDict(json_schema_extra=examples(ex.SHARE))
+
     purchases: int
     spend: Decimal
     purchases_share: float
@@ -152,12 +158,16 @@ class Share(BaseModel):
 
 
 class PointsExpiring(BaseModel):
+    model_config = ConfigDict(json_schema_extra=examples(ex.EXPIRING))
+
     wallet: str
     points: int
     first_at: datetime | None = Field(None, description="When the first of these points expire")
 
 
 class TierDistance(BaseModel):
+    model_config = ConfigDict(json_schema_extra=examples(ex.TIER))
+
     tier: str | None
     next_tier: str | None
     missing: dict[str, Any] = Field(default_factory=dict, description="Spend, points... to go")
@@ -166,6 +176,8 @@ class TierDistance(BaseModel):
 
 
 class Reachability(BaseModel):
+    model_config = ConfigDict(json_schema_extra=examples(ex.REACH))
+
     channel: str
     address: bool = Field(description="The member has an address for this channel")
     consent: bool = Field(description="The member's current consent for this channel")

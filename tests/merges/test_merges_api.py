@@ -11,6 +11,7 @@ from sqlalchemy import func, select
 from fidelia.db import Database
 from fidelia.ledger import wallets
 from fidelia.models import Event, Member, MemberMerge, MemberStatusChange, Programme
+from tests.fixtures.events import purchase
 from tests.fixtures.factories import Api, make_member
 from tests.merges.conftest import assert_verified, balance, earn, lots, owned, status
 
@@ -168,24 +169,20 @@ def test_unmerge_refusals(api: Api, database: Database) -> None:
 
 def test_events_follow_the_merge_and_come_back(api: Api, database: Database) -> None:
     survivor, duplicate = _setup(database, api)
-    for i in range(3):
-        api.post(
+    for _ in range(3):
+        sent = api.post(
             "/events",
-            json={
-                "id": f"visit-{uuid.uuid4()}-{i}",
-                "type": "store_visit",
-                "occurred_at": "2026-11-20T10:00:00+01:00",
-                "member": {"email": "laure.moulin@example.org"},
-                "store": "lyon",
-            },
+            json=purchase({"email": "laure.moulin@example.org"}),
             scope="integration",
         )
+        assert sent.status_code in (200, 201), sent.text
 
     def events_of(member: Member) -> int:
         with database.transaction(readonly=True) as session:
             return session.scalar(select(func.count()).where(Event.member_id == member.id)) or 0
 
     theirs = events_of(duplicate)
+    assert theirs == 3
     merged = api.post(f"/members/{survivor.id}/merge", json={"duplicate_id": str(duplicate.id)})
     assert (events_of(duplicate), merged.json()["moved"]["event"]) == (0, theirs)
     history = api.get(f"/members/{survivor.id}/events").json()["items"]

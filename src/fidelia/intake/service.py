@@ -40,11 +40,11 @@ from fidelia.kit.clock import utcnow
 from fidelia.kit.ids import uuid7
 from fidelia.members import service as members
 from fidelia.members.service import IdentityKey
+from fidelia.merges import policy as merge_policy
 from fidelia.models import Base, Event, Member, Programme
 from fidelia.programmes.service import settings_of
 from fidelia.rules.state import EngineEvent
 from fidelia.segments import live as segments
-from fidelia.traits import service as traits
 
 
 class UnknownMember(FideliaError):
@@ -178,8 +178,8 @@ class _Batch:
     actor: str = "intake"
     identities: dict[tuple[str, str, str], uuid.UUID] = field(default_factory=dict)
     members: dict[uuid.UUID, Member] = field(default_factory=dict)
+    moved: dict[uuid.UUID, uuid.UUID] = field(default_factory=dict)  # merged -> survivor
     rows: list[dict[str, Any]] = field(default_factory=list)
-    purchases: dict[uuid.UUID, Purchase] = field(default_factory=dict)  # by event id
 
     def run(self, items: Sequence[EventIn | EventOutcome]) -> list[EventOutcome]:
         outcomes: list[EventOutcome | None] = [None] * len(items)
@@ -265,6 +265,7 @@ class _Batch:
         )
         wanted = set(self.identities.values()) | {e.member.id for e in events if e.member.id}
         self._load_members(wanted)
+        self._join_records(events)
         custom = any(e.type not in BUILT_IN_TYPES for e in events)
         self.schemas = types.validators(self.session, programme=self.programme) if custom else {}
         order_ids = {
@@ -298,6 +299,33 @@ class _Batch:
             )
             for member in self.session.scalars(query):
                 self.members[member.id] = member
+
+    def _join_records(self, events: list[EventIn]) -> None:
+        """Follow merged members to their survivors; with ``settings.merge.on_sure_match:
+        merge``, merge the members one event names together (:mod:`fidelia.merges.policy`)."""
+        self.moved = merge_policy.follow_merged(
+            self.session, programme=self.programme, members=self.members
+        )
+        if settings_of(self.programme).merge.on_sure_match != "merge":
+            return
+        groups = []
+        for event in events:
+            keys = self.keys[id(event)]
+            if isinstance(keys, FideliaError):
+                continue
+            named = [*keys, *self.more_keys[id(event)]]
+            owners = {self.identities[k.triple] for k in named if k.triple in self.identities}
+            owners |= {event.member.id} if event.member.id is not None else set()
+            groups.append({self.moved.get(m, m) for m in owners})
+        joined = merge_policy.join_named(
+            self.session,
+            programme=self.programme,
+            groups=groups,
+            members=self.members,
+            identities=self.identities,
+            actor=self.actor,
+        )
+        self.moved = {m: joined.get(s, s) for m, s in self.moved.items()} | joined
 
     def _accept_or_reject(self, index: int, event: EventIn, fp: str) -> EventOutcome:
         try:
@@ -375,6 +403,7 @@ class _Batch:
                     ("member", "id"), f"member {event.member.id} does not exist"
                 )
             owners.add(event.member.id)
+        owners = {self.moved.get(m, m) for m in owners}  # merged members: their survivors
         if len(owners) > 1:
             raise Conflict(
                 "the identities given belong to different members",
@@ -460,7 +489,6 @@ class _Batch:
         """What a built-in event changes besides the log; returns the event's order reference."""
         if isinstance(typed, Purchase):
             self.orders.add_purchase(member.id, event_id, typed, effects)
-            self.purchases[event_id] = typed
             return typed.order_id
         if isinstance(typed, Return):
             self.orders.add_return(typed)
@@ -482,13 +510,6 @@ class _Batch:
         self.changes.write()
         if self.rows:
             self.session.execute(insert(Base.metadata.tables["events"]), self.rows)
-            facts = [
-                (r["member_id"], EngineEvent(r["type"], r["occurred_at"], r["channel"], r["store"],
-                                             purchase=self.purchases.get(r["id"])))
-                for r in self.rows
-            ]  # fmt: skip
-            # traits before segments, which read them
-            traits.apply_events(self.session, programme=self.programme, events=facts, now=self.now)
             moved = [(r["member_id"], r["type"], r["id"]) for r in self.rows]
             # segments read what the group wrote (events, awards, tiers): after all of it
             segments.apply_events(

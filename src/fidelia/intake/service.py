@@ -45,6 +45,7 @@ from fidelia.models import Base, Event, Member, Programme
 from fidelia.programmes.service import settings_of
 from fidelia.rules.state import EngineEvent
 from fidelia.segments import live as segments
+from fidelia.traits import service as traits
 
 
 class UnknownMember(FideliaError):
@@ -180,6 +181,7 @@ class _Batch:
     members: dict[uuid.UUID, Member] = field(default_factory=dict)
     moved: dict[uuid.UUID, uuid.UUID] = field(default_factory=dict)  # merged -> survivor
     rows: list[dict[str, Any]] = field(default_factory=list)
+    purchases: dict[uuid.UUID, Purchase] = field(default_factory=dict)  # by event id
 
     def run(self, items: Sequence[EventIn | EventOutcome]) -> list[EventOutcome]:
         outcomes: list[EventOutcome | None] = [None] * len(items)
@@ -489,6 +491,7 @@ class _Batch:
         """What a built-in event changes besides the log; returns the event's order reference."""
         if isinstance(typed, Purchase):
             self.orders.add_purchase(member.id, event_id, typed, effects)
+            self.purchases[event_id] = typed
             return typed.order_id
         if isinstance(typed, Return):
             self.orders.add_return(typed)
@@ -510,6 +513,13 @@ class _Batch:
         self.changes.write()
         if self.rows:
             self.session.execute(insert(Base.metadata.tables["events"]), self.rows)
+            facts = [
+                (r["member_id"], EngineEvent(r["type"], r["occurred_at"], r["channel"], r["store"],
+                                             purchase=self.purchases.get(r["id"])))
+                for r in self.rows
+            ]  # fmt: skip
+            # traits before segments, which read them
+            traits.apply_events(self.session, programme=self.programme, events=facts, now=self.now)
             moved = [(r["member_id"], r["type"], r["id"]) for r in self.rows]
             # segments read what the group wrote (events, awards, tiers): after all of it
             segments.apply_events(

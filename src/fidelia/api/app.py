@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from fastapi.responses import RedirectResponse
 
 from fidelia import __version__
 from fidelia.api import errors
@@ -25,8 +26,10 @@ from fidelia.members.endpoints import router as members_router
 from fidelia.merges.endpoints import router as merges_router
 from fidelia.programmes.endpoints import router as programmes_router
 from fidelia.rewards.endpoints import router as rewards_router
+from fidelia.segments.endpoints import router as segments_router
 from fidelia.tiers.endpoints import router as tiers_router
 from fidelia.traits.endpoints import router as traits_router
+from fidelia.web.app import create_web_app
 
 API_PREFIX = "/api/v1"
 
@@ -71,6 +74,13 @@ def create_app(database: Database, *, embedded_worker: bool = False) -> FastAPI:
     app.include_router(tiers_router, prefix=API_PREFIX)
     app.include_router(traits_router, prefix=API_PREFIX)
     app.include_router(engagement_router, prefix=API_PREFIX)
+    app.include_router(segments_router, prefix=API_PREFIX)
+
+    app.mount("/admin", create_web_app(database))  # the back-office (HTML pages)
+
+    @app.get("/", include_in_schema=False)
+    def root() -> RedirectResponse:
+        return RedirectResponse("/admin/")
 
     @app.get("/healthz", include_in_schema=False)
     def healthz() -> dict[str, str]:

@@ -169,7 +169,7 @@ def insert_member(
     """Write a member with its identities and consents, and nothing else: no enrolment event,
     no programme run. Fixtures and benchmarks set members up with it (as a legacy base that was
     never enrolled through Fidelia would be); people join through
-    :func:`fidelia.members.enrolment.enrol`, which every door uses. 409 naming the field of a
+    :func:`fidelia.intake.enrolment.enrol`, which every door uses. 409 naming the field of a
     taken identity."""
     keys = keys_of_create(programme, data)
     check_free(session, programme, keys)

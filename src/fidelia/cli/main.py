@@ -8,6 +8,7 @@ import typer
 
 from fidelia.cli import backtest, data, demo, generate, ledger, programme, rewards, tiers, traits
 from fidelia.cli.common import console, database, run_server, setup_logging
+from fidelia.cli.segments import segments_app
 from fidelia.cli.users import user_app
 from fidelia.config import get_settings
 from fidelia.migrations import upgrade
@@ -23,6 +24,7 @@ app.add_typer(data.jobs_app, name="jobs")
 app.add_typer(ledger.ledger_app, name="ledger")
 app.add_typer(tiers.tiers_app, name="tiers")
 app.add_typer(traits.traits_app, name="traits")
+app.add_typer(segments_app, name="segments")
 app.add_typer(rewards.vouchers_app, name="vouchers")
 app.add_typer(user_app, name="user")
 app.command("demo")(demo.demo)

@@ -32,6 +32,14 @@ class Event(Base):
             postgresql_where=text("type = 'purchase'"),
         ),
         Index("ix_events_programme_id_reference", "programme_id", "reference"),
+        # Segments count a type of event over a window for a whole programme (migration 0009)
+        Index(
+            "ix_events_programme_id_type_occurred_at",
+            "programme_id",
+            "type",
+            "occurred_at",
+            postgresql_include=["member_id"],
+        ),
     )
 
     id: Mapped[uuid.UUID] = uuid_pk()

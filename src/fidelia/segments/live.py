@@ -192,12 +192,21 @@ def sweep(
             programme_id=programme.id, catalogue=catalogue, now=now, dialect=dialect
         )
         matching = compiler.members_query(segment.condition).subquery("matching")
-        mine = and_(sm.c.programme_id == programme.id, sm.c.segment == segment.code)
-        # NOT EXISTS, not NOT IN: both engines plan it as an anti-join at any size
-        is_member = exists().where(mine, sm.c.member_id == matching.c.id)
-        entered[segment.code] = list(session.scalars(select(matching.c.id).where(~is_member)))
-        still = exists().where(matching.c.id == sm.c.member_id)
-        left[segment.code] = list(session.scalars(select(sm.c.member_id).where(mine, ~still)))
+        current = (
+            select(sm.c.member_id)
+            .where(sm.c.programme_id == programme.id, sm.c.segment == segment.code)
+            .subquery("current")
+        )
+        # one pass: who matches and is not in, who is in and no longer matches (a FULL JOIN:
+        # PostgreSQL hashes both sides; SQLite has it since 3.39)
+        both = matching.join(current, matching.c.id == current.c.member_id, full=True)
+        diff = select(matching.c.id, current.c.member_id).select_from(both)
+        diff = diff.where((matching.c.id.is_(None)) | (current.c.member_id.is_(None)))
+        for new, old in session.execute(diff):
+            if old is None:
+                entered.setdefault(segment.code, []).append(new)
+            else:
+                left.setdefault(segment.code, []).append(old)
     if codes is None:
         kept = {d.code for d in definitions}
         gone = session.scalars(

@@ -75,9 +75,18 @@ def upgrade() -> None:
         "ix_segment_changes_segment_at", "segment_changes", ["programme_id", "segment", "at"]
     )
     op.create_index("ix_segment_changes_member_id_seq", "segment_changes", ["member_id", "seq"])
+    # a type of event over a window, for a whole programme: an index-only range scan on
+    # PostgreSQL (member_id included), instead of reading every event of the programme
+    op.create_index(
+        "ix_events_programme_id_type_occurred_at",
+        "events",
+        ["programme_id", "type", "occurred_at"],
+        postgresql_include=["member_id"],
+    )
 
 
 def downgrade() -> None:
+    op.drop_index("ix_events_programme_id_type_occurred_at", table_name="events")
     op.drop_index("ix_segment_changes_member_id_seq", table_name="segment_changes")
     op.drop_index("ix_segment_changes_segment_at", table_name="segment_changes")
     op.drop_index("ix_segment_changes_programme_id_seq", table_name="segment_changes")

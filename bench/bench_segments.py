@@ -1,0 +1,255 @@
+"""Live segments: their cost on the intake path, and whole-population evaluation.
+
+1. *Intake with 20 live segments* (SQLite and PostgreSQL): the rules-path benchmark's purchases
+   (``bench_rules_path``: batches of 16 members, and single events) under the demo programme
+   with 20 segments that purchases move (windows, categories, wallets, tier, RFM traits), as a
+   ratio to the same programme without a ``segments`` section. CPU of this process plus, on
+   PostgreSQL, the CPU of its server backends, per purchase; and statements per purchase.
+2. *Population* (PostgreSQL): ``--population`` generated members (default 200,000; 20,000 with
+   ``--quick``) with about 10 purchases each over a year, written by ``generate_series``; then
+   the first sweep of the 20 segments (every membership written), a second sweep (nothing
+   changes: the daily cost) and the preview of a new condition (count and a sample of 10).
+
+    python bench/bench_segments.py [--runs 3] [--population 200000] [--quick]
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+if __package__ in (None, ""):  # run as a file: make ``bench`` and ``fidelia`` importable
+    sys.path[:0] = [str(Path(__file__).resolve().parent.parent / p) for p in ("", "src")]
+
+from sqlalchemy import text
+
+from bench.bench_intake_http import prepare_database
+from bench.bench_rules_path import Backends, Run, batches, ingest_all, measure, the_programme
+from bench.common import (
+    Figure,
+    baseline,
+    database_url,
+    emit,
+    figure,
+    log,
+    postgres_available,
+    quick_mode,
+    stats,
+)
+from fidelia.db import Database
+from fidelia.kit.conditions import parse_condition
+from fidelia.programmes import documents
+from fidelia.rules.demo import programme_document
+from fidelia.segments import live, service
+
+NAME = "segments"
+EXTRA = [
+    ("two-in-30", {"field": "events.purchase.count_30d", "op": "gte", "value": 2}),
+    ("one-in-7", {"field": "events.purchase.count_7d", "op": "gte", "value": 1}),
+    ("no-purchase-90", {"field": "events.purchase.days_since_last", "op": "gte", "value": 90}),
+    ("home-buyers", {"field": "categories.home.count_90d", "op": "gte", "value": 1}),
+    ("tech-buyers", {"field": "categories.tech.count", "op": "gte", "value": 1}),
+    ("points-500", {"field": "wallets.points", "op": "gte", "value": 500}),
+    ("silver-plus", {"field": "tier", "op": "in", "value": ["silver", "gold"]}),
+    ("big-spenders", {"field": "traits.monetary_365d", "op": "gte", "value": 1000}),
+]
+PREVIEW = {
+    "all": [
+        {"field": "events.purchase.count_90d", "op": "gte", "value": 3},
+        {"field": "categories.books.count_180d", "op": "gte", "value": 1},
+    ]
+}
+
+
+def document(segments: bool) -> dict[str, Any]:
+    doc = copy.deepcopy(programme_document())
+    if not segments:
+        doc.pop("segments", None)
+        return doc
+    section = doc["segments"]
+    section["categories"] = sorted({*section["categories"], "apparel"})
+    for code, condition in EXTRA:
+        section["definitions"].append(
+            {"code": code, "labels": {"en": code}, "condition": condition}
+        )
+    assert len(section["definitions"]) == 20
+    return doc
+
+
+def prepare(url: str, members: int, segments: bool) -> None:
+    prepare_database(url, members, rules=True)
+    database = Database.from_url(url)
+    try:
+        with database.transaction() as session:
+            programme = the_programme(database)
+            documents.apply(session, programme=programme, raw=document(segments), actor="bench")
+    finally:
+        database.dispose()
+
+
+def intake(backend: str, tmp: Path, members: int, runs: int, count: int) -> dict[Any, list[Run]]:
+    found: dict[Any, list[Run]] = {}
+    for segments in (False, True):
+        with database_url(backend, tmp) as url:
+            prepare(url, members, segments)
+            database = Database.from_url(url)
+            backends = Backends(database) if backend == "postgresql" else None
+            try:
+                programme = the_programme(database)
+                ingest_all(database, programme, batches(members, 16, members // 16, 0))
+                start = members
+                for size, n in ((16, count), (1, count * 16)):
+                    runs_of = found.setdefault((segments, size), [])
+                    for _ in range(runs):
+                        runs_of.append(
+                            measure(database, programme, backends, members, size, n, start)
+                        )
+                        start += size * n
+                    log(f"{backend} segments={segments} batch={size}: {runs_of[-1]}")
+            finally:
+                database.dispose()
+    return found
+
+
+def cost(run: Run) -> float:
+    return run.cpu_ms + (run.server_ms or 0.0)
+
+
+def intake_figures(label: str, found: dict[Any, list[Run]]) -> list[Figure]:
+    out = []
+    for size in (16, 1):
+        how = "batches of 16" if size > 1 else "single events"
+        with_, without = found[(True, size)], found[(False, size)]
+        out.append(
+            figure(
+                f"CPU per purchase with 20 live segments, {how}, {label}",
+                stats([cost(r) for r in with_]),
+                unit="ms",
+                higher_is_better=False,
+                base=baseline(
+                    "the same intake without segments",
+                    stats([cost(r) for r in without]),
+                    unit="ms",
+                    kind="reference",
+                ),
+                note=f"process CPU{' + PostgreSQL backends' if label == 'PostgreSQL' else ''}; "
+                f"statements per purchase {stats([r.statements for r in with_]).median:.1f} vs "
+                f"{stats([r.statements for r in without]).median:.1f}",
+            )
+        )
+    return out
+
+
+GENERATE = [
+    """INSERT INTO members (id, programme_id, status, enrolment_channel, enrolled_at, attributes,
+           first_name, created_at, updated_at)
+       SELECT gen_random_uuid(), :p, 'active', 'store', :now - (g % 700) * interval '1 day',
+              jsonb_build_object('home_store', CASE WHEN g % 5 = 0 THEN 'lyon-part-dieu'
+                                                    ELSE 'paris-rivoli' END),
+              'M' || g, :now, :now
+       FROM generate_series(1, :n) AS g""",
+    """INSERT INTO events (id, programme_id, idempotency_key, fingerprint, type, occurred_at,
+           received_at, member_id, channel, properties, outcome)
+       SELECT gen_random_uuid(), :p, 'k-' || m.id || '-' || e, 'x', 'purchase',
+              :now - ((hashtext(m.id::text || e) & 1023) % 365) * interval '1 day',
+              :now, m.id, 'store',
+              jsonb_build_object('lines', jsonb_build_array(jsonb_build_object(
+                  'sku', 's', 'category', (ARRAY['music', 'books', 'home', 'beauty', 'grocery',
+                  'outdoor', 'kids', 'tech'])[1 + (hashtext(m.id::text || e || 'c') & 7)]))),
+              '{}'::jsonb
+       FROM members m CROSS JOIN generate_series(1, 1 + (hashtext(m.id::text) & 15)) AS e
+       WHERE m.programme_id = :p""",
+    "ANALYZE members",
+    "ANALYZE events",
+]
+
+
+def population(tmp: Path, n: int, runs: int) -> list[Figure]:
+    out: list[Figure] = []
+    with database_url("postgresql", tmp) as url:
+        prepare(url, 0, True)
+        database = Database.from_url(url)
+        try:
+            programme = the_programme(database)
+            now = datetime.now(UTC)
+            started = time.perf_counter()
+            with database.transaction() as session:
+                for statement in GENERATE:
+                    session.execute(text(statement), {"p": programme.id, "now": now, "n": n})
+                events = session.scalar(text("SELECT count(*) FROM events"))
+            log(f"generated {n} members, {events} events in {time.perf_counter() - started:.0f}s")
+            with database.transaction() as session:
+                first = live.sweep(session, programme=programme, now=now)
+            log(f"first sweep: {first}")
+            seconds = []
+            for _ in range(runs):
+                with database.transaction() as session:
+                    again = live.sweep(session, programme=programme, now=now)
+                seconds.append(again.seconds)
+            label = f"{n:,} members, {events:,} events, PostgreSQL"
+            out.append(figure(f"first sweep of 20 segments (all memberships written), {label}",
+                              first.seconds, unit="s", higher_is_better=False,
+                              note=f"{first.entered:,} entries written"))  # fmt: skip
+            out.append(figure(f"daily sweep of 20 segments (nothing changes), {label}",
+                              stats(seconds), unit="s", higher_is_better=False))  # fmt: skip
+            cond = parse_condition(PREVIEW)
+            times, count = [], 0
+            for _ in range(runs):
+                with database.transaction(readonly=True) as session:
+                    found = service.preview(
+                        session, programme=programme, condition=cond, sample=10, now=now
+                    )
+                times.append(found.seconds)
+                count = found.count
+            note = f"3 purchases in 90 days and books in 180 days: {count:,} members"
+            out.append(figure(f"preview of a new condition (count), {label}", stats(times),
+                              unit="s", higher_is_better=False, note=note))  # fmt: skip
+        finally:
+            database.dispose()
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--batches", type=int, default=16)
+    parser.add_argument("--members", type=int, default=256)
+    parser.add_argument("--population", type=int, default=200_000)
+    parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--only", choices=["intake", "population", "both"], default="both")
+    args = parser.parse_args(argv)
+    if quick_mode(args.quick):
+        args.runs, args.batches, args.members, args.population = 2, 4, 64, 20_000
+    out: list[Figure] = []
+    skipped = []
+    pg = postgres_available()
+    with tempfile.TemporaryDirectory() as tmp:
+        if args.only in ("intake", "both"):
+            for backend, label in (("sqlite", "SQLite"), ("postgresql", "PostgreSQL")):
+                if backend == "postgresql" and not pg:
+                    skipped.append({"figure": f"{label} intake", "reason": "no PostgreSQL"})
+                    continue
+                found = intake(backend, Path(tmp), args.members, args.runs, args.batches)
+                out += intake_figures(label, found)
+        if args.only in ("population", "both"):
+            if pg:
+                out += population(Path(tmp), args.population, args.runs)
+            else:
+                skipped.append({"figure": "population", "reason": "no PostgreSQL server"})
+    notes = [
+        f"intake: {args.runs} runs of {args.batches} batches of 16 (single events: "
+        f"{args.batches * 16} per run), {args.members} members; the 20 segments are the demo's "
+        "12 and 8 more on purchase windows, categories, points, tier and spend"
+    ]
+    emit(NAME, out, notes=notes, skipped=skipped)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

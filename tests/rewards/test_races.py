@@ -11,9 +11,18 @@ import pytest
 from fidelia.db import Database
 from fidelia.errors import FideliaError
 from fidelia.models import Programme, Redemption, Reward
-from fidelia.rewards import redemptions
+from fidelia.rewards import pools, redemptions, vouchers
+from fidelia.rewards.errors import PoolExhausted
 from tests.fixtures.factories import count_rows
-from tests.rewards.conftest import T0, assert_verified, make_reward, points, stock, vouchers_of
+from tests.rewards.conftest import (
+    T0,
+    assert_verified,
+    make_pool,
+    make_reward,
+    points,
+    stock,
+    vouchers_of,
+)
 
 pytestmark = pytest.mark.postgres_only
 NewMember = Callable[..., uuid.UUID]
@@ -133,4 +142,56 @@ def test_the_same_key_retried_concurrently_spends_once(
     assert outcomes == [None] * 8
     assert len(set(ids)) == 1
     assert points(database, p, m) == 800
+    assert_verified(database, p)
+
+
+def test_concurrent_issues_from_a_pool_of_three_codes_hand_out_each_once(
+    database: Database, rewards_programme: Programme, new_member: NewMember, backend: str
+) -> None:
+    if backend != "postgresql":
+        pytest.skip("races are proven on PostgreSQL")
+    p = rewards_programme
+    make_pool(database, p, code="imported", pattern=None)
+    with database.transaction() as s:
+        stocked = pools.import_codes(
+            s, programme=p, code="imported", raw=["AAA-1", "BBB-2", "CCC-3"], bearer=False
+        )
+    members = [new_member() for _ in range(8)]
+    issued: list[str] = []
+
+    def work(i: int) -> None:
+        with database.transaction() as s:
+            voucher = vouchers.issue_voucher(
+                s, programme=p, member_id=members[i], pool="imported", source="rule",
+                idempotency_key=f"k{i}", now=T0,
+            )  # fmt: skip
+            issued.append(voucher.code)
+
+    outcomes = in_threads(8, work)
+    assert outcomes.count(None) == 3
+    assert only_conflicts(outcomes)
+    assert all(isinstance(o, PoolExhausted) for o in outcomes if o is not None)
+    assert sorted(issued) == sorted(stocked)
+    held = {v.code: v.member_id for v in vouchers_of(database, p) if v.status == "active"}
+    assert sorted(held) == sorted(stocked)
+    assert len(set(held.values())) == 3
+
+
+def test_redemptions_racing_for_a_pool_of_two_codes_spend_only_for_those_issued(
+    database: Database, rewards_programme: Programme, new_member: NewMember, backend: str
+) -> None:
+    if backend != "postgresql":
+        pytest.skip("races are proven on PostgreSQL")
+    p = rewards_programme
+    make_pool(database, p, code="imported", pattern=None)
+    with database.transaction() as s:
+        pools.import_codes(s, programme=p, code="imported", raw=["AAA-1", "BBB-2"], bearer=False)
+    make_reward(database, p, code="scarce-voucher", kind="voucher", pool="imported")
+    members = [new_member(150, 150) for _ in range(6)]
+    outcomes = in_threads(6, redeem_in_thread(database, p, members, "scarce-voucher"))
+    assert outcomes.count(None) == 2
+    assert only_conflicts(outcomes)
+    assert sorted(points(database, p, m) for m in members) == [100, 100] + [300] * 4
+    assert count_rows(database, Redemption, Redemption.programme_id == p.id) == 2
+    assert sorted(v.status for v in vouchers_of(database, p)) == ["active", "active"]
     assert_verified(database, p)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 from pathlib import Path
 
 import typer
@@ -14,6 +15,8 @@ from fidelia.config import get_settings
 from fidelia.db import Database
 from fidelia.demo import setup
 from fidelia.migrations import upgrade
+from fidelia.models import Programme
+from fidelia.users import service as users
 
 CDNOW = Path("../shared/data/cdnow_master.txt")
 
@@ -44,8 +47,27 @@ def demo(
         key = setup.new_admin_key(db, programme)
         console.print(f"reusing the demo in {url.render_as_string()} (--reset to start again)")
     _how_to(programme.slug, key, setup.showcase_member(db, programme))
+    _backoffice_login(db, programme)
     if serve:
         run_server(settings.host, settings.port, 1, settings.embedded_worker)
+
+
+DEMO_OWNER = "owner@demo.fidelia.dev"
+
+
+def _backoffice_login(db: Database, programme: Programme) -> None:
+    """The demo owner of the back-office, with a fresh password each run (shown once)."""
+    password = secrets.token_urlsafe(12)
+    with db.transaction() as session:
+        user = users.find_by_email(session, email=DEMO_OWNER)
+        if user is None:
+            user = users.create_user(session, email=DEMO_OWNER, password=password, name="Demo")
+        else:
+            users.set_password(session, user=user, password=password)
+        users.grant(session, user=user, programme=programme, role=users.Role.owner)
+    settings = get_settings()
+    console.print(f"\n  back-office: http://{settings.host}:{settings.port}/admin")
+    console.print(f"  login: {DEMO_OWNER}   password: {password}", highlight=False)
 
 
 def _build(

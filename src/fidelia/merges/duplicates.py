@@ -13,10 +13,10 @@ kind; a person's second record shows in other ways. Two families of reasons:
 
 Each reason has a weight; a pair's score is ``1 - prod(1 - weight)`` over its reasons, and a
 score of at least :data:`SURE` is a sure match (what ``settings.merge.on_sure_match`` acts
-on). Candidates are found set-based: the profile family groups in SQL on ``lower(last_name)``
-and the birth date first, so only members who share them are read. A contact point shared by
-more than :data:`CROWD` members (a shop's address typed for walk-in customers) says nothing
-about a person and is ignored. Closed and merged members are never suggested. The older
+on). Candidates are found set-based: the profile family groups in SQL on the birth date first
+(an index), so only members who share one are read and their names folded. A contact point
+shared by more than :data:`CROWD` members (a shop's address typed for walk-in customers) says
+nothing about a person and is ignored. Closed and merged members are never suggested. The older
 member (enrolled first) comes first: it is the suggested survivor.
 """
 
@@ -141,7 +141,7 @@ def _email(value: Any) -> str | None:
     if not isinstance(value, str) or "@" not in value or len(value) > 320:
         return None
     try:
-        return normalise_email(value)
+        return normalise_email(value.strip())
     except FideliaError:
         return None
 
@@ -156,16 +156,17 @@ def _phone(value: Any, country: str) -> str | None:
 
 
 def _profiles(session: Session, programme: Programme) -> list[tuple[Any, ...]]:
-    """Members sharing ``lower(last_name)`` and birth date with another open member."""
+    """Open members with a last name who share their birth date with another open member
+    (names are folded in Python: SQL cannot ignore accents on both engines)."""
     shared = (
-        select(func.lower(Member.last_name).label("name"), Member.birth_date)
+        select(Member.birth_date)
         .where(
             Member.programme_id == programme.id,
             Member.status.in_(OPEN),
             Member.last_name.is_not(None),
             Member.birth_date.is_not(None),
         )
-        .group_by(func.lower(Member.last_name), Member.birth_date)
+        .group_by(Member.birth_date)
         .having(func.count() > 1)
         .subquery()
     )
@@ -173,12 +174,12 @@ def _profiles(session: Session, programme: Programme) -> list[tuple[Any, ...]]:
         select(
             Member.id, Member.first_name, Member.last_name, Member.birth_date, Member.postal_code
         )
-        .join(
-            shared,
-            (func.lower(Member.last_name) == shared.c.name)
-            & (Member.birth_date == shared.c.birth_date),
+        .join(shared, Member.birth_date == shared.c.birth_date)
+        .where(
+            Member.programme_id == programme.id,
+            Member.status.in_(OPEN),
+            Member.last_name.is_not(None),
         )
-        .where(Member.programme_id == programme.id, Member.status.in_(OPEN))
     )
     return [tuple(row) for row in session.execute(query)]
 

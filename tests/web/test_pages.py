@@ -82,7 +82,8 @@ def test_sign_out_ends_the_session_for_good(
     cookie = b.client.cookies.get("fidelia_admin")
     assert b.post("/admin/logout").status_code == 303
     assert b.get(f"/admin/p/{programme.slug}/").status_code == 303
-    replay = b.client.get(f"/admin/p/{programme.slug}/", cookies={"fidelia_admin": cookie or ""})
+    b.client.cookies.set("fidelia_admin", cookie or "", path="/admin")  # the old cookie again
+    replay = b.client.get(f"/admin/p/{programme.slug}/")
     assert replay.status_code == 303
 
 

@@ -21,9 +21,11 @@ from fidelia.engagement.endpoints import router as engagement_router
 from fidelia.intake.endpoints import router as events_router
 from fidelia.intake.enrolment_endpoints import router as enrolment_router
 from fidelia.intake.group import GroupCommit
+from fidelia.intake.service import ingest
 from fidelia.ledger.endpoints import router as ledger_router
 from fidelia.members.endpoints import router as members_router
 from fidelia.merges.endpoints import router as merges_router
+from fidelia.messaging.endpoints import install as install_messaging
 from fidelia.programmes.endpoints import router as programmes_router
 from fidelia.rewards.endpoints import router as rewards_router
 from fidelia.segments.endpoints import router as segments_router
@@ -75,6 +77,7 @@ def create_app(database: Database, *, embedded_worker: bool = False) -> FastAPI:
     app.include_router(traits_router, prefix=API_PREFIX)
     app.include_router(engagement_router, prefix=API_PREFIX)
     app.include_router(segments_router, prefix=API_PREFIX)
+    install_messaging(app, prefix=API_PREFIX, ingest=ingest)
 
     app.mount("/admin", create_web_app(database))  # the back-office (HTML pages)
 

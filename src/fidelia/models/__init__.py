@@ -1,7 +1,6 @@
 """All ORM tables. Import from here so that every table is registered on ``Base.metadata``."""
 
 from fidelia.models import audit, users  # noqa: F401  (registers the back-office tables)
-from fidelia.models.messaging import Message, MessageLog, MessagingKey  # noqa: F401
 from fidelia.models.apikey import ApiKey
 from fidelia.models.base import Base
 from fidelia.models.engagement import ChallengeCompletion, EngagementState, MemberBadge
@@ -16,6 +15,7 @@ from fidelia.models.member import (
     MemberStatusChange,
 )
 from fidelia.models.merges import MemberMerge, MemberMergeItem
+from fidelia.models.messaging import Message, MessageLog, MessagingKey  # noqa: F401
 from fidelia.models.programme import Programme
 from fidelia.models.rewards import Redemption, Reward, Voucher, VoucherPool, VoucherUse
 from fidelia.models.rules import MemberState, ProgrammeVersion, RuleCounter

@@ -29,6 +29,7 @@ from fidelia.kit.clock import utcnow
 from fidelia.kit.conditions import condition_fields
 from fidelia.ledger.schemas import WalletIn
 from fidelia.ledger.wallets import declare_wallet, default_wallets
+from fidelia.messaging.schemas import MessagingSection
 from fidelia.models import Programme, ProgrammeVersion
 from fidelia.programmes import catalogue
 from fidelia.programmes.schemas import ProgrammeSettings, validate_locale
@@ -55,6 +56,7 @@ class ProgrammeDocument(BaseModel):
     tiers: TiersSection | None = None
     traits: TraitsSection | None = None
     segments: SegmentsSection | None = None
+    messaging: MessagingSection | None = None
     badges: list[BadgeDef] = Field(default_factory=list, max_length=200)
     challenges: list[ChallengeDef] = Field(default_factory=list, max_length=200)
     voucher_pools: list[PoolIn] = Field(default_factory=list, max_length=200)

@@ -256,7 +256,7 @@ def derive(fig: Figures, *, section: TraitsSection, now: datetime) -> dict[str, 
         "days": days,
         "purchase_times": fig.times,
         "affinities": {
-            d: {k: [n, str(money(Decimal(s)))] for k, (n, s) in sorted(m.items())}
+            d: {k: [n, s] for k, (n, s) in sorted(m.items())}  # already to the cent
             for d, m in sorted(fig.affinities.items())
         },
         "channels": dict(sorted(fig.channels.items())),

@@ -30,7 +30,7 @@ from fidelia.kit.bulk import insert_rows
 from fidelia.models import Member, MemberTraits, Programme, Redemption
 from fidelia.traits import compute as c
 from fidelia.traits import sql
-from fidelia.traits.service import KEPT, Compiled, build_row, context_for, section_for
+from fidelia.traits.service import KEPT, Compiled, build_row, section_for
 from fidelia.traits.service import TABLE as TRAITS
 
 CHUNK = 20_000
@@ -78,11 +78,15 @@ def _query(
     if not rows:
         session.execute(q, params)
         return ()
-    return session.execute(q.columns(member_id=member_type), params).all()
+    return session.execute(q, params).all()
 
 
 def _figures(
-    session: Session, compiled: Compiled, params: dict[str, Any], dialect: sql.Dialect
+    session: Session,
+    compiled: Compiled,
+    params: dict[str, Any],
+    dialect: sql.Dialect,
+    chunk: list[uuid.UUID],
 ) -> tuple[dict[uuid.UUID, c.Figures], dict[uuid.UUID, tuple[Any, ...]]]:
     """The chunk's purchase figures, grouped by the database."""
     for statement in sql.stage(dialect):
@@ -109,6 +113,11 @@ def _figures(
     for r in _query(session, sql.times(dialect), params):
         figs[r.member_id].times.append(int(r.at_s))
     gaps = {r.member_id: tuple(r) for r in _query(session, sql.intervals(dialect), params)}
+    # Raw member ids (hex text on SQLite) become UUIDs once per member, not once per row.
+    if dialect is sql.SQLITE:
+        ids: dict[Any, uuid.UUID] = {m.hex: m for m in chunk}
+        figs = {ids[k]: v for k, v in figs.items()}
+        gaps = {ids[k]: v for k, v in gaps.items()}
     return figs, gaps
 
 
@@ -125,7 +134,7 @@ def rebuild(
         params = {"programme_id": programme.id, "lo": ids[0], "hi": ids[-1], "since": since}
         if dialect is sql.SQLITE:
             params["since"] = since.isoformat()
-        figs, gaps = _figures(session, compiled, params, dialect)
+        figs, gaps = _figures(session, compiled, params, dialect, ids)
         rows = []
         for mid in ids:
             fig = figs.get(mid) or c.Figures()
@@ -143,12 +152,17 @@ def rebuild(
         purchasers += len(figs)
     for statement in sql.UNSTAGE:
         session.execute(text(statement))
-    refresh(session, programme=programme, now=now, compiled=compiled)
+    refresh(session, programme=programme, now=now, compiled=compiled, fresh=True)
     return RebuildResult(members=members, purchasers=purchasers)
 
 
 def refresh(
-    session: Session, *, programme: Programme, now: datetime, compiled: Compiled | None = None
+    session: Session,
+    *,
+    programme: Programme,
+    now: datetime,
+    compiled: Compiled | None = None,
+    fresh: bool = False,
 ) -> int:
     """The daily step: RFM scores and cells, last redemption, windows and lifecycle stages as of
     ``now``. Returns how many rows the pass over them changed."""
@@ -170,6 +184,8 @@ def refresh(
         .values(last_redemption_at=last)
         .execution_options(synchronize_session=False)
     )
+    if fresh and not compiled.reads_scores:
+        return 0  # the rows were built today and their stages read no score set since
     return _restage(session, compiled, programme.id, now)
 
 
@@ -217,7 +233,7 @@ def _restage(session: Session, compiled: Compiled, programme_id: uuid.UUID, now:
             new["days"] = c.prune(row["days"], section, today)
             new["windows"] = c.windows(new["days"], section, today)
             new["windows_on"] = today
-        new["lifecycle_stage"] = compiled.stage(context_for(new, now=now, section=section))
+        new["lifecycle_stage"] = compiled.stage_of(new, now)
         if (
             new["lifecycle_stage"] != row["lifecycle_stage"]
             or new["windows_on"] != row["windows_on"]

@@ -27,7 +27,7 @@ from sqlalchemy import Table, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from fidelia.kit.conditions import Predicate, compile_condition
+from fidelia.kit.conditions import Predicate, compile_condition, condition_fields
 from fidelia.models import MemberTraits, Programme, ProgrammeVersion
 from fidelia.rules.state import EngineEvent
 from fidelia.traits import compute as c
@@ -49,11 +49,26 @@ class Compiled:
         self.stages: list[tuple[str, Predicate]] = [
             (stage.id, compile_condition(stage.when)) for stage in section.lifecycle
         ]
+        # The traits the stages read: the context leaves out the costly parts nobody reads.
+        self.reads = {
+            field.split(".")[1]
+            for stage in section.lifecycle
+            if stage.when is not None
+            for _, field in condition_fields(stage.when)
+            if field.startswith("traits.") and field.count(".") >= 1
+        }
+        self.reads_scores = bool(self.reads & {*KEPT, "lifecycle_stage"})
 
     def stage(self, traits: Mapping[str, Any]) -> str | None:
         """The first lifecycle stage whose condition holds for this traits context."""
         ctx = {"traits": traits}
         return next((sid for sid, holds in self.stages if holds(ctx)), None)
+
+    def stage_of(self, row: Mapping[str, Any], now: datetime) -> str | None:
+        """The lifecycle stage of a row (only what the stages read is put in the context)."""
+        if not self.stages:
+            return None
+        return self.stage(context_for(row, now=now, section=self.section, only=self.reads))
 
 
 def section_for(session: Session, programme: Programme) -> Compiled:
@@ -84,21 +99,39 @@ def section_for(session: Session, programme: Programme) -> Compiled:
     return compiled
 
 
-def context_for(row: Mapping[str, Any], *, now: datetime, section: TraitsSection) -> dict[str, Any]:
+def context_for(
+    row: Mapping[str, Any],
+    *,
+    now: datetime,
+    section: TraitsSection,
+    only: set[str] | frozenset[str] | None = None,
+) -> dict[str, Any]:
     """A member's traits as conditions read them (``traits.<name>``), as of ``now``.
 
     Stored scalars as they are, plus what moves with time (recency, windows from the day
-    buckets) and the shares (see :mod:`fidelia.traits.fields`)."""
+    buckets) and the shares (see :mod:`fidelia.traits.fields`). With ``only``, the windows and
+    shares are computed only when a name in it needs them."""
     out: dict[str, Any] = {k: row.get(k) for k in _SCALARS}
     last, first, nxt = row.get("last_purchase_at"), row.get("first_purchase_at"), None
     out["recency_days"] = _days(now, last)
     out["days_since_first_purchase"] = _days(now, first)
     nxt = row.get("expected_next_purchase_at")
     out["days_to_next_purchase"] = _days(nxt, now) if nxt is not None else None
+    if only is not None and not any(k.startswith(("frequency_", "monetary_")) for k in only):
+        return out if not only & _SHARES else _shares(out, row)
     today = now.astimezone(UTC).date()
     for n, figures in c.windows(row.get("days") or {}, section, today).items():
         out[f"frequency_{n}d"] = figures["purchases"]
         out[f"monetary_{n}d"] = Decimal(figures["spend"])
+    if only is not None and not only & _SHARES:
+        return out
+    return _shares(out, row)
+
+
+_SHARES = {"spend_share", "purchases_share", "channel_share"}
+
+
+def _shares(out: dict[str, Any], row: Mapping[str, Any]) -> dict[str, Any]:
     count, spend = row.get("purchases_count") or 0, Decimal(row.get("spend_total") or 0)
     spend_share: dict[str, dict[str, float]] = {}
     purchases_share: dict[str, dict[str, float]] = {}
@@ -191,7 +224,7 @@ def build_row(
     row: dict[str, Any] = {"member_id": member_id, "programme_id": programme_id}
     row.update(c.derive(fig, section=compiled.section, now=now))
     row.update(kept or dict.fromkeys(KEPT))
-    row["lifecycle_stage"] = compiled.stage(context_for(row, now=now, section=compiled.section))
+    row["lifecycle_stage"] = compiled.stage_of(row, now)
     return row
 
 

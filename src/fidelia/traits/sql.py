@@ -127,10 +127,10 @@ SELECT member_id, {d.epoch} AS at_s FROM traits_b ORDER BY member_id, at_s"""
 def intervals(d: Dialect) -> str:
     return f"""
 WITH t AS (
-  SELECT member_id, {d.epoch} AS t FROM traits_b
+  SELECT member_id, id, {d.epoch} AS t FROM traits_b
 ), g AS (
-  SELECT member_id, t - LAG(t) OVER (PARTITION BY member_id ORDER BY t) AS gap,
-    ROW_NUMBER() OVER (PARTITION BY member_id ORDER BY t DESC) AS from_last
+  SELECT member_id, t - LAG(t) OVER (PARTITION BY member_id ORDER BY t, id) AS gap,
+    ROW_NUMBER() OVER (PARTITION BY member_id ORDER BY t DESC, id DESC) AS from_last
   FROM t
 ), r AS (
   SELECT member_id, gap, from_last,

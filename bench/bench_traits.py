@@ -1,0 +1,279 @@
+"""Computed traits: their cost on the intake path, and the bulk rebuild, on SQLite and PostgreSQL.
+
+*Incremental*: purchases through :func:`fidelia.intake.service.ingest_payloads` (the demo
+programme live: 16 earning rules, tiers, badges, challenges, and its ``traits`` section), in
+batches of 16 members and as single events, with the traits update on and off (off: the
+intake's call to ``traits.service.apply_events`` replaced by a no-op in this process, the
+reference "intake with rules and no traits"). Runs alternate on and off on the same database,
+so the load of the machine hits both alike. Figures: wall time per purchase (the transaction,
+commit included) and CPU per purchase (this process; on PostgreSQL the server's backends too).
+
+*Rebuild*: ``traits.rebuild.rebuild`` over N generated members (``--members``) with 1-19
+purchases each over the year before ``NOW`` (10 on average; 1-3 lines from the demo catalogue,
+one in ten discounted; store, web or app), written straight into the event log outside the
+clock. Timed: one transaction (delete the rows, the SQL aggregates per chunk, the rows
+inserted, RFM, cells, lifecycle) and its commit. The reference: one ``GROUP BY member_id`` over
+the same purchases (the least a recomputation has to read). The note extrapolates linearly to
+1,000,000 members.
+
+    python bench/bench_traits.py [--members 100000] [--runs 3] [--quick] [--skip-incremental]
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import sys
+import tempfile
+import time
+import uuid
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+if __package__ in (None, ""):  # run as a file: make ``bench`` and ``fidelia`` importable
+    sys.path[:0] = [str(Path(__file__).resolve().parent.parent / p) for p in ("", "src")]
+
+from sqlalchemy import text
+
+from bench.bench_intake_http import prepare_database
+from bench.bench_rules_path import Backends, batches, ingest_all, the_programme
+from bench.common import (
+    Figure,
+    baseline,
+    database_url,
+    emit,
+    figure,
+    log,
+    postgres_available,
+    quick_mode,
+    stats,
+)
+from fidelia.db import Database
+from fidelia.models import Programme
+
+NAME = "traits"
+LABELS = {"sqlite": "SQLite", "postgresql": "PostgreSQL"}
+NOW = datetime(2026, 11, 24, 12, tzinfo=UTC)
+
+
+# -- incremental --------------------------------------------------------------------------------
+
+
+def _switch(on: bool) -> None:
+    """Traits on the intake path on or off, in this process."""
+    from fidelia.traits import service
+
+    if not hasattr(service, "_real_apply_events"):
+        service._real_apply_events = service.apply_events  # type: ignore[attr-defined]
+    service.apply_events = (  # type: ignore[assignment]
+        service._real_apply_events if on else (lambda *a, **k: None)  # type: ignore[attr-defined]
+    )
+
+
+def _timed(
+    database: Database, programme: Programme, backends: Backends | None, work: list[Any]
+) -> tuple[float, float, float | None]:
+    events = sum(len(b) for b in work)
+    server = backends.cpu_seconds() if backends else None
+    cpu, wall = time.process_time(), time.perf_counter()
+    ingest_all(database, programme, work)
+    wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+    after = backends.cpu_seconds() if backends else None
+    server_ms = (after - server) * 1000 / events if server is not None and after else None
+    return wall * 1000 / events, cpu * 1000 / events, server_ms
+
+
+def incremental(backend: str, tmp: Path, members: int, runs: int, count: int) -> list[Figure]:
+    out: list[Figure] = []
+    with database_url(backend, tmp) as url:
+        log(f"{backend}: preparing {members} members, demo programme")
+        prepare_database(url, members, rules=True)
+        database = Database.from_url(url)
+        backends = Backends(database) if backend == "postgresql" else None
+        try:
+            programme = the_programme(database)
+            _switch(True)
+            ingest_all(database, programme, batches(members, 16, members // 16, 0))
+            start = members
+            for size, n in ((16, count), (1, count * 4)):
+                got: dict[bool, list[tuple[float, float, float | None]]] = {True: [], False: []}
+                for _ in range(runs):
+                    for on in (False, True):
+                        _switch(on)
+                        got[on].append(
+                            _timed(database, programme, backends, batches(members, size, n, start))
+                        )
+                        start += size * n
+                _switch(True)
+                how = "batches of 16" if size > 1 else "single events"
+                for i, (what, unit) in enumerate((("wall time", "ms"), ("CPU", "ms"))):
+                    off = stats([r[i] for r in got[False]])
+                    on_ = stats([r[i] for r in got[True]])
+                    out.append(figure(
+                        f"{what} per purchase with traits, {how}, {LABELS[backend]}", on_,
+                        unit=unit, higher_is_better=False,
+                        base=baseline("the same intake without traits", off, unit=unit,
+                                      kind="reference"),
+                        note="this process" if what == "CPU" else "transaction and commit",
+                    ))  # fmt: skip
+                if backend == "postgresql" and all(r[2] for r in got[True] + got[False]):
+                    off = stats([r[2] or 0.0 for r in got[False]])
+                    on_ = stats([r[2] or 0.0 for r in got[True]])
+                    out.append(figure(
+                        f"server CPU per purchase with traits, {how}, PostgreSQL", on_,
+                        unit="ms", higher_is_better=False,
+                        base=baseline("the same intake without traits", off, unit="ms",
+                                      kind="reference"),
+                    ))  # fmt: skip
+                log(f"{backend} {how}: " + ", ".join(f"{f['median']:.3f}" for f in out[-3:]))
+        finally:
+            database.dispose()
+    return out
+
+
+# -- rebuild ------------------------------------------------------------------------------------
+
+
+def _catalogue() -> list[tuple[str, str, str, str]]:
+    from fidelia.demo.catalogue import PRODUCTS
+
+    return [(p.sku, p.category, p.brand, str(p.price)) for p in PRODUCTS]
+
+
+def fill(url: str, members: int) -> uuid.UUID:
+    """Schema, the demo programme, ``members`` members and their purchases (outside the clock)."""
+    from fidelia.kit.bulk import insert_rows
+    from fidelia.kit.ids import uuid7
+    from fidelia.migrations import upgrade
+    from fidelia.models import Base
+    from fidelia.programmes import documents
+    from fidelia.programmes import service as programmes
+    from fidelia.programmes.schemas import ProgrammeCreate
+    from fidelia.rules.demo import programme_document
+
+    database = Database.from_url(url)
+    rng, products = random.Random(7), _catalogue()
+    stores = ["paris-rivoli", "lyon-part-dieu", "lille-grand-place", "nantes-commerce"]
+    try:
+        upgrade(database.engine)
+        with database.transaction() as session:
+            programme = programmes.create(
+                session, data=ProgrammeCreate(slug="bench", name="Bench", currency="EUR")
+            )
+            doc = programme_document()
+            documents.apply(session, programme=programme, raw={"traits": doc["traits"]},
+                            actor="bench")  # fmt: skip
+            pid = programme.id
+        member_table, event_table = Base.metadata.tables["members"], Base.metadata.tables["events"]
+        order = 0
+        for start in range(0, members, 5000):
+            people, events = [], []
+            for _ in range(min(5000, members - start)):
+                mid = uuid7()
+                enrolled = NOW - timedelta(days=400)
+                people.append({
+                    "id": mid, "programme_id": pid, "status": "active",
+                    "enrolment_channel": "import", "enrolled_at": enrolled, "attributes": {},
+                    "created_at": enrolled, "updated_at": enrolled,
+                })  # fmt: skip
+                for _ in range(rng.randint(1, 19)):
+                    order += 1
+                    at = NOW - timedelta(seconds=rng.randrange(365 * 86400))
+                    lines = []
+                    for sku, category, brand, price in rng.sample(products, rng.randint(1, 3)):
+                        line = {"sku": sku, "category": category, "brand": brand,
+                                "quantity": 1, "unit_price": price}  # fmt: skip
+                        if rng.random() < 0.1:
+                            line["discount"] = "1.00"
+                        lines.append(line)
+                    channel = rng.choice(("store", "store", "web", "app"))
+                    events.append({
+                        "id": uuid7(), "programme_id": pid, "idempotency_key": f"o-{order}",
+                        "fingerprint": "0" * 64, "type": "purchase", "occurred_at": at,
+                        "received_at": at, "member_id": mid, "channel": channel,
+                        "store": rng.choice(stores) if channel == "store" else None,
+                        "reference": f"o-{order}", "outcome": {},
+                        "properties": {"order_id": f"o-{order}", "lines": lines, "total": "0"},
+                    })  # fmt: skip
+            with database.transaction() as session:
+                insert_rows(session, member_table, people)
+                insert_rows(session, event_table, events)
+        if database.engine.dialect.name == "postgresql":
+            with database.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as c:
+                c.exec_driver_sql("ANALYZE")
+        log(f"filled {members} members, {order} purchases")
+        return pid
+    finally:
+        database.dispose()
+
+
+def rebuild_figure(backend: str, tmp: Path, members: int, runs: int) -> Figure:
+    from fidelia.traits.rebuild import rebuild
+
+    with database_url(backend, tmp) as url:
+        pid = fill(url, members)
+        database = Database.from_url(url)
+        try:
+            seconds, reference = [], []
+            for _ in range(runs):
+                clock = time.perf_counter()
+                with database.transaction() as session:
+                    found = session.get(Programme, pid)
+                    assert found is not None
+                    rebuild(session, programme=found, now=NOW)
+                seconds.append(time.perf_counter() - clock)
+                clock = time.perf_counter()
+                with database.transaction(readonly=True) as session:
+                    session.execute(text(
+                        "SELECT member_id, COUNT(*) FROM events WHERE type = 'purchase' "
+                        "GROUP BY member_id"
+                    )).all()  # fmt: skip
+                reference.append(time.perf_counter() - clock)
+                log(
+                    f"{backend} rebuild of {members}: {seconds[-1]:.1f} s (ref {reference[-1]:.2f})"
+                )
+        finally:
+            database.dispose()
+    s = stats(seconds)
+    return figure(
+        f"traits rebuild of {members:,} members (~10 purchases each), {LABELS[backend]}", s,
+        unit="s", higher_is_better=False,
+        base=baseline("one GROUP BY member_id over the purchases", stats(reference), unit="s",
+                      kind="reference"),
+        note=f"{members / s.median:,.0f} members/s; 1,000,000 members: about "
+        f"{1_000_000 / members * s.median:,.0f} s by linear extrapolation",
+    )  # fmt: skip
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0] if __doc__ else None)
+    parser.add_argument("--members", type=int, default=100_000)
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--skip-incremental", action="store_true")
+    parser.add_argument("--skip-rebuild", action="store_true")
+    parser.add_argument("--backend", choices=("sqlite", "postgresql", "both"), default="both")
+    args = parser.parse_args(argv)
+    quick = quick_mode(args.quick)
+    members, runs = (2000, 1) if quick else (args.members, args.runs)
+    figures: list[Figure] = []
+    skipped = []
+    backends = ["sqlite", "postgresql"] if args.backend == "both" else [args.backend]
+    if "postgresql" in backends and not postgres_available():
+        backends.remove("postgresql")
+        skipped.append({"figure": "PostgreSQL", "reason": "no PostgreSQL server"})
+    with tempfile.TemporaryDirectory() as tmp:
+        for backend in backends:
+            if not args.skip_incremental:
+                figures += incremental(backend, Path(tmp), 320, 1 if quick else 5,
+                                       2 if quick else 8)  # fmt: skip
+            if not args.skip_rebuild:
+                figures.append(rebuild_figure(backend, Path(tmp), members, runs))
+    notes = ["2 cores shared with other work: see the load average in docs/benchmarks.md"]
+    emit(NAME, figures, skipped=skipped, notes=notes)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -49,3 +49,13 @@ def test_formatting_follows_the_language_and_the_time_zone() -> None:
     assert en.gettext("{n} members found", n=3) == "3 members found"
     assert i18n.best_language("de-DE,en;q=0.8") == "en"
     assert i18n.language_of("it-IT") == "fr"
+
+
+def test_whole_numbers_read_as_babel_writes_them() -> None:
+    """Integers take a fast path; it must agree with Babel's own formatting."""
+    from babel.numbers import format_decimal
+
+    for language, locale in (("fr", "fr-FR"), ("en", "en-GB"), ("fr", "fr-CH")):
+        fmt = Formatter(language, ZoneInfo("Europe/Paris"), locale)
+        for value in (0, 7, -12, 1234, -1234567, 10**12):
+            assert fmt.number(value) == format_decimal(value, locale=fmt.locale), (locale, value)

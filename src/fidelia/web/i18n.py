@@ -14,7 +14,12 @@ from zoneinfo import ZoneInfo
 from babel import Locale
 from babel.dates import format_date, format_datetime
 from babel.messages.pofile import read_po
-from babel.numbers import format_currency, format_decimal
+from babel.numbers import (
+    format_currency,
+    format_decimal,
+    get_group_symbol,
+    get_minus_sign_symbol,
+)
 
 LANGUAGES = ("fr", "en")
 DEFAULT = "fr"
@@ -46,6 +51,28 @@ def best_language(accept: str | None) -> str:
     return DEFAULT
 
 
+@cache
+def _parse(name: str) -> Locale:
+    return Locale.parse(name)
+
+
+def _grouped(value: int, group: str, minus: str) -> str:
+    text = f"{abs(value):,}".replace(",", group)
+    return f"{minus}{text}" if value < 0 else text
+
+
+@cache
+def _integer_symbols(locale: str) -> tuple[str, str] | None:
+    """The group separator and minus sign of a locale, when grouping by three gives what
+    Babel gives (None otherwise: some locales group differently). Integers are most of what
+    pages show, and Babel's general number formatting costs ~0.2 ms a call."""
+    symbols = get_group_symbol(locale), get_minus_sign_symbol(locale)
+    probes = (0, 7, 1234, -1234567, 10**12)
+    if all(_grouped(v, *symbols) == format_decimal(v, locale=locale) for v in probes):
+        return symbols
+    return None
+
+
 @dataclass(frozen=True)
 class Formatter:
     """Translation and formatting for one reader: ``language`` and the programme's time zone."""
@@ -58,8 +85,8 @@ class Formatter:
     def locale(self) -> Locale:
         wanted = (self.region_locale or "").replace("-", "_")
         if wanted and language_of(wanted) == self.language:
-            return Locale.parse(wanted)
-        return Locale.parse(_REGION[self.language])
+            return _parse(wanted)
+        return _parse(_REGION[self.language])
 
     def gettext(self, message: str, **values: object) -> str:
         """The message in the reader's language (the English text is the key)."""
@@ -79,7 +106,12 @@ class Formatter:
         return format_date(value, fmt, locale=self.locale)
 
     def number(self, value: int | Decimal | float | None) -> str:
-        return "—" if value is None else format_decimal(value, locale=self.locale)
+        if value is None:
+            return "—"
+        symbols = _integer_symbols(str(self.locale)) if isinstance(value, int) else None
+        if symbols is not None and isinstance(value, int):
+            return _grouped(value, *symbols)
+        return format_decimal(value, locale=self.locale)
 
     def money(self, value: Decimal | None, currency: str) -> str:
         return "—" if value is None else format_currency(value, currency, locale=self.locale)

@@ -10,6 +10,10 @@ with SQLAlchemy Core, one transaction per redemption. Locks, reads, balance and 
 checks are what the ceiling leaves out. Members and their points are set up before the clock
 starts. Median of ``--runs`` runs (default 3); every run uses fresh members.
 
+Also counted, on a few more redemptions after the runs: the SQL statements each one sends
+(``before_cursor_execute``; an executemany counts one per row, as the server runs one
+statement per row; BEGIN and COMMIT are left out), and the DBAPI calls.
+
     python bench/bench_redemptions.py [--runs 3] [--count 200] [--quick]
 """
 
@@ -27,7 +31,7 @@ from typing import Any
 if __package__ in (None, ""):  # run as a file: make ``bench`` importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from sqlalchemy import Column, MetaData, Table, insert, select
+from sqlalchemy import Column, MetaData, Table, event, insert, select
 from sqlalchemy.orm import Session
 
 from bench.common import (
@@ -106,6 +110,32 @@ def redeem_all(database: Any, programme: Any, member_ids: list[uuid.UUID]) -> fl
     return time.perf_counter() - started
 
 
+COUNTED = 5  # redemptions whose statements are counted, after the timed runs
+
+
+def statements_per_redemption(
+    database: Any, programme: Any, member_ids: list[uuid.UUID]
+) -> tuple[float, float]:
+    """(statements, DBAPI calls) per redemption, over ``member_ids`` (one each)."""
+    counts = [0, 0]
+
+    def before(
+        conn: Any, cursor: Any, statement: str, parameters: Any, context: Any, many: bool
+    ) -> None:
+        if statement.lstrip()[:8].upper().startswith(("BEGIN", "COMMIT", "ROLLBACK")):
+            return
+        style = getattr(getattr(context, "execute_style", None), "name", "")
+        counts[0] += len(parameters) if many and style == "EXECUTEMANY" else 1
+        counts[1] += 1
+
+    event.listen(database.engine, "before_cursor_execute", before)
+    try:
+        redeem_all(database, programme, member_ids)
+    finally:
+        event.remove(database.engine, "before_cursor_execute", before)
+    return counts[0] / len(member_ids), counts[1] / len(member_ids)
+
+
 def written_rows(
     session: Session, member_ids: list[uuid.UUID]
 ) -> list[dict[str, list[dict[str, Any]]]]:
@@ -157,9 +187,9 @@ def ceiling(engine: Any, groups: list[dict[str, list[dict[str, Any]]]]) -> float
     return time.perf_counter() - started
 
 
-def measure(backend: str, tmp: Path, runs: int, count: int) -> Figure:
+def measure(backend: str, tmp: Path, runs: int, count: int) -> list[Figure]:
     with database_url(backend, tmp) as url:
-        (database, programme), members = setup(url, count * runs)
+        (database, programme), members = setup(url, count * runs + COUNTED)
         try:
             rates, ceilings = [], []
             for run in range(runs):
@@ -170,18 +200,32 @@ def measure(backend: str, tmp: Path, runs: int, count: int) -> Figure:
                     groups = written_rows(session, chunk)
                 ceilings.append(count / ceiling(database.engine, groups))
                 log(f"{backend} run {run + 1}: {rates[-1]:.0f}/s, ceiling {ceilings[-1]:.0f}/s")
+            statements, calls = statements_per_redemption(
+                database, programme, members[count * runs :]
+            )
+            log(f"{backend}: {statements:.1f} statements, {calls:.1f} DBAPI calls per redemption")
         finally:
             database.dispose()
     base = baseline(
         "raw insert of the same rows, one transaction each", stats(ceilings), unit="redemptions/s"
     )
-    return figure(
-        f"redemptions, {'SQLite' if backend == 'sqlite' else 'PostgreSQL'}",
-        stats(rates),
-        unit="redemptions/s",
-        base=base,
-        note=f"{count} per run, one per transaction; 200 points over 2 lots, a voucher issued",
-    )
+    label = "SQLite" if backend == "sqlite" else "PostgreSQL"
+    return [
+        figure(
+            f"redemptions, {label}",
+            stats(rates),
+            unit="redemptions/s",
+            base=base,
+            note=f"{count} per run, one per transaction; 200 points over 2 lots, a voucher issued",
+        ),
+        figure(
+            f"SQL statements per redemption, {label}",
+            statements,
+            unit="statements",
+            higher_is_better=False,
+            note=f"{calls:.0f} DBAPI calls (an executemany is one call, one statement per row)",
+        ),
+    ]
 
 
 def main() -> None:
@@ -195,9 +239,9 @@ def main() -> None:
     figures: list[Figure] = []
     skipped: list[dict[str, str]] = []
     with tempfile.TemporaryDirectory() as tmp:
-        figures.append(measure("sqlite", Path(tmp), runs, count))
+        figures += measure("sqlite", Path(tmp), runs, count)
         if postgres_available():
-            figures.append(measure("postgresql", Path(tmp), runs, count))
+            figures += measure("postgresql", Path(tmp), runs, count)
         else:
             skipped.append({"figure": "redemptions, PostgreSQL", "reason": "no PostgreSQL"})
     emit(NAME, figures, skipped=skipped)

@@ -289,3 +289,23 @@ def test_the_dashboard_figures_come_from_the_ledger(
     assert "<svg" in page
     assert "<table>" in page
     assert Decimal("60.00") == Decimal(figures["Liability"].strip("€").replace(",", ""))
+
+
+def test_bad_input_in_the_url_gets_a_page_that_says_why(
+    signed_in: Callable[..., Browser], browser: Callable[..., Browser], programme: Programme
+) -> None:
+    b = signed_in(programme, Role.analyst)
+    base = f"/admin/p/{programme.slug}"
+    backwards = b.get(f"{base}/", params={"start": "2026-05-01", "end": "2026-01-01"})
+    assert backwards.status_code == 422
+    assert "the period starts after it ends" in backwards.text
+    assert b.get(f"{base}/", params={"start": "yesterday"}).status_code == 422
+    assert b.get(f"{base}/members/not-an-id").status_code == 422
+    assert b.get(f"{base}/audit", params={"cursor": "junk"}).status_code == 422
+    # after sign-in, only a path of the back-office is followed (no open redirect)
+    other = browser()
+    other.get("/admin/login")
+    email = b.email
+    form = {"email": email, "password": PASSWORD, "login_token": other.tokens["login_token"]}
+    response = other.post("/admin/login", {**form, "next": "https://evil.example/"}, csrf=False)
+    assert response.headers["location"] == "/admin/"

@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
 from fidelia.errors import FideliaError, ValidationFailed
@@ -108,24 +108,42 @@ def _open_members(
     return found
 
 
-def _contacts(session: Session, programme: Programme) -> dict[tuple[str, str], set[uuid.UUID]]:
-    """Normalised email and phone -> the members who hold it (identity or attribute)."""
+def _contacts(
+    session: Session, programme: Programme, enrolled: dict[uuid.UUID, datetime]
+) -> dict[tuple[str, str], set[uuid.UUID]]:
+    """Normalised email and phone -> the open members who hold it (identity or attribute);
+    fills ``enrolled`` with the enrolment instant of each member read."""
     holders: dict[tuple[str, str], set[uuid.UUID]] = defaultdict(set)
-    identities = select(MemberIdentity.kind, MemberIdentity.value, MemberIdentity.member_id).where(
-        MemberIdentity.programme_id == programme.id,
-        MemberIdentity.kind.in_([EMAIL, PHONE, EXTERNAL]),
+    identities = (
+        select(
+            MemberIdentity.kind, MemberIdentity.value, MemberIdentity.member_id, Member.enrolled_at
+        )
+        .join(Member, Member.id == MemberIdentity.member_id)
+        .where(
+            MemberIdentity.programme_id == programme.id,
+            MemberIdentity.kind.in_([EMAIL, PHONE, EXTERNAL]),
+            Member.status.in_(OPEN),
+        )
     )
-    for kind, value, member_id in session.execute(identities):
+    for kind, value, member_id, at in session.execute(identities):
+        enrolled[member_id] = at
         if kind == EXTERNAL:
             email = _email(value)
             if email:
                 holders[(EMAIL, email)].add(member_id)
         else:
             holders[(kind, value)].add(member_id)
-    with_attributes = select(Member.id, Member.attributes).where(
-        Member.programme_id == programme.id, Member.status.in_(OPEN)
+    keys = (*EMAIL_KEYS, *PHONE_KEYS)
+    with_attributes = select(Member.id, Member.attributes, Member.enrolled_at).where(
+        Member.programme_id == programme.id,
+        Member.status.in_(OPEN),
+        # filtered by the database: only members with one of these keys are read and parsed
+        or_(*(Member.attributes[key].as_string().is_not(None) for key in keys)),
     )
-    for member_id, attributes in session.execute(with_attributes.execution_options(yield_per=2000)):
+    for member_id, attributes, at in session.execute(
+        with_attributes.execution_options(yield_per=2000)
+    ):
+        enrolled[member_id] = at
         for key in EMAIL_KEYS:
             email = _email(attributes.get(key)) if attributes else None
             if email:
@@ -172,7 +190,12 @@ def _profiles(session: Session, programme: Programme) -> list[tuple[Any, ...]]:
     )
     query = (
         select(
-            Member.id, Member.first_name, Member.last_name, Member.birth_date, Member.postal_code
+            Member.id,
+            Member.first_name,
+            Member.last_name,
+            Member.birth_date,
+            Member.postal_code,
+            Member.enrolled_at,
         )
         .join(shared, Member.birth_date == shared.c.birth_date)
         .where(
@@ -186,16 +209,16 @@ def _profiles(session: Session, programme: Programme) -> list[tuple[Any, ...]]:
 
 def find_pairs(session: Session, *, programme: Programme) -> list[Pair]:
     """Every likely pair of the programme, best score first."""
-    contacts = _contacts(session, programme)
+    enrolled: dict[uuid.UUID, datetime] = {}
+    contacts = _contacts(session, programme, enrolled)
     profiles = _profiles(session, programme)
-    involved = {m for members in contacts.values() if 1 < len(members) <= CROWD for m in members}
-    involved |= {row[0] for row in profiles}
-    pairs = _Pairs(_open_members(session, programme, involved))
+    enrolled.update((row[0], row[5]) for row in profiles)
+    pairs = _Pairs(enrolled)
     for (kind, _), members in sorted(contacts.items()):
         pairs.group(members, "same_email" if kind == EMAIL else "same_phone")
     by_name: dict[tuple[str, str, Any], set[uuid.UUID]] = defaultdict(set)
     by_place: dict[tuple[str, str, Any, str], set[uuid.UUID]] = defaultdict(set)
-    for member_id, first, last, born, postal in profiles:
+    for member_id, first, last, born, postal, _ in profiles:
         name = (fold(first), fold(last), born)
         if not name[0] or not name[1]:
             continue

@@ -12,9 +12,11 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from fidelia.messaging.templates import Defaulting
+from fidelia.messaging.templates import CONTEXT_NAMES, Defaulting
 from fidelia.models import Member, Programme
+from fidelia.traits import loyalty
 from fidelia.traits.read import describe
+from fidelia.traits.service import section_for as traits_section
 
 # A member who bought on promotion at least this share of the time is "promotion sensitive".
 PROMOTION_SENSITIVE = 0.3
@@ -50,35 +52,61 @@ def context_for(
     event: dict[str, Any],
     now: datetime,
     public_url: str,
+    names: frozenset[str] | None = None,
 ) -> dict[str, Any]:
     """The template context of one member at ``now`` (``survey`` and ``links`` are added by the
-    caller once the message has an id)."""
-    traits = describe(session, programme=programme, member_id=member.id, now=now).model_dump(
-        mode="json"
-    )
-    promo = traits.get("promo_purchases_share")
-    traits["top_category"] = _top(traits["affinities"], "category")
-    traits["promotion_sensitive"] = promo is not None and promo >= PROMOTION_SENSITIVE
-    tier = traits["tier"] or {}
-    return {
+    caller once the message has an id). With ``names`` (what the templates read), only those
+    parts are read: ``traits`` costs a dozen queries, ``points`` one or two."""
+    wanted = names if names is not None else CONTEXT_NAMES
+    context: dict[str, Any] = {
         "member": profile_of(member),
-        "traits": traits,
-        "points": Defaulting(traits["points"], 0),
-        "expiring": Defaulting(
-            {
-                e["wallet"]: {"points": e["points"], "first_at": e["first_at"]}
-                for e in traits["points_expiring"]
-            },
-            {"points": 0, "first_at": None},
-        ),
-        "tier": {
-            "current": tier.get("tier"),
-            "next": tier.get("next_tier"),
-            "missing": tier.get("missing") or {},
-            "review_at": tier.get("review_at"),
-        },
         "event": event,
         "programme": {"name": programme.name, "public_url": public_url},
         "survey": {},
         "links": {},
     }
+    if "traits" in wanted:
+        traits = describe(session, programme=programme, member_id=member.id, now=now)
+        data = traits.model_dump(mode="json")
+        promo = data.get("promo_purchases_share")
+        data["top_category"] = _top(data["affinities"], "category")
+        data["promotion_sensitive"] = promo is not None and promo >= PROMOTION_SENSITIVE
+        context["traits"] = data
+        points, expiring, tier = data["points"], data["points_expiring"], data["tier"]
+    else:
+        context["traits"] = {}
+        points, expiring, tier = _loyalty(session, programme, member, now, wanted)
+    context["points"] = Defaulting(points, 0)
+    context["expiring"] = Defaulting(
+        {e["wallet"]: {"points": e["points"], "first_at": e["first_at"]} for e in expiring},
+        {"points": 0, "first_at": None},
+    )
+    tier = tier or {}
+    context["tier"] = {
+        "current": tier.get("tier"),
+        "next": tier.get("next_tier"),
+        "missing": tier.get("missing") or {},
+        "review_at": tier.get("review_at"),
+    }
+    return context
+
+
+def _loyalty(
+    session: Session, programme: Programme, member: Member, now: datetime, wanted: frozenset[str]
+) -> tuple[dict[str, int], list[dict[str, Any]], dict[str, Any] | None]:
+    """Points, expiring points and tier distance, each read only if a template reads it."""
+    points: dict[str, int] = {}
+    if "points" in wanted:
+        points = loyalty.balances(session, programme=programme, member_id=member.id)
+    expiring: list[dict[str, Any]] = []
+    if "expiring" in wanted:
+        days = traits_section(session, programme).section.expiring_within_days
+        found = loyalty.expiring(
+            session, programme=programme, member_id=member.id, now=now, days=days
+        )
+        expiring = [e.model_dump(mode="json") for e in found]
+    tier = None
+    if "tier" in wanted:
+        distance = loyalty.tier_distance(session, programme=programme, member_id=member.id, now=now)
+        tier = distance.model_dump(mode="json") if distance is not None else None
+    return points, expiring, tier

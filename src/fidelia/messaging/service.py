@@ -284,6 +284,8 @@ def _render(
     base = public_url(section)
     key = tracking.key_for(session, programme.id)
     assert key is not None
+    content = locales[locale]
+    names = templates.names_of(content.subject, content.text, content.html, content.sms)
     context = context_for(
         session,
         programme=programme,
@@ -291,6 +293,7 @@ def _render(
         event=message.data.get("event", {}),
         now=now,
         public_url=base,
+        names=names,
     )
     context["links"] = {"unsubscribe": f"{base}/unsubscribe/{tracking.sign(key, message.id, 'u')}"}
     if survey is not None:

@@ -59,6 +59,20 @@ def check(source: str, *, html: bool = False) -> None:
         raise TemplateProblem(f"fails on a sample member: {type(exc).__name__}: {exc}") from exc
 
 
+def names_of(*sources: str | None) -> frozenset[str]:
+    """The context names the given (checked) templates read."""
+    found: frozenset[str] = frozenset()
+    for source in sources:
+        if source:
+            found |= _names(source)
+    return found
+
+
+@lru_cache(maxsize=2048)
+def _names(source: str) -> frozenset[str]:
+    return frozenset(meta.find_undeclared_variables(_ENV.parse(source))) & CONTEXT_NAMES
+
+
 def render(source: str, context: Mapping[str, Any], *, html: bool = False) -> str:
     """Render a checked template for one member; raises :class:`TemplateProblem`."""
     try:

@@ -45,8 +45,9 @@ from fidelia.intake import returns
 from fidelia.intake.counters import CounterBook
 from fidelia.kit.bulk import insert_rows
 from fidelia.kit.clock import utcnow
+from fidelia.kit.conditions import condition_fields
 from fidelia.ledger import operations as ledger
-from fidelia.models import Base, Event, Programme
+from fidelia.models import Base, Event, Programme, SegmentMember
 from fidelia.models import MemberState as MemberStateRow
 from fidelia.programmes.documents import get_version, rules_of
 from fidelia.rules.compiler import CompiledProgramme, compile_programme
@@ -140,8 +141,10 @@ class EngineRun:
     awards: ledger.DeferredAwards | None = None
     tier_rows: dict[uuid.UUID, Any] = field(default_factory=dict)
     engagement_states: dict[uuid.UUID, Any] = field(default_factory=dict)
+    reads_segments: bool = False
 
     def __post_init__(self) -> None:
+        self.reads_segments = _reads_segments(self.compiled)
         rules = [r for rs in self.compiled.by_type.values() for r in (*rs.base, *rs.boosters)]
         self.limited = {r.id for r in rules if r.budget is not None or r.first_n_members}
         self.programme_limits = bool(self.limited)
@@ -167,6 +170,23 @@ class EngineRun:
             for member_id, state in rows:
                 self.states[member_id] = MemberState.from_json(state)
                 self.stored.add(member_id)
+        if self.reads_segments and wanted:
+            self._load_segments(wanted)
+
+    def _load_segments(self, member_ids: list[uuid.UUID]) -> None:
+        """What rules read as ``member.segments``: memberships before this batch (one query)."""
+        found: dict[uuid.UUID, set[str]] = {}
+        rows = self.session.execute(
+            select(SegmentMember.member_id, SegmentMember.segment).where(
+                SegmentMember.programme_id == self.programme.id,
+                SegmentMember.member_id.in_(member_ids),
+            )
+        )
+        for member_id, code in rows:
+            found.setdefault(member_id, set()).add(code)
+        for member_id, codes in found.items():
+            state = self.states.get(member_id) or MemberState()
+            self.states[member_id] = replace(state, segments=frozenset(codes))
 
     def _counters(self) -> ProgrammeCounters:
         """Programme-wide counters of rules with budgets or first-N, read once per run:
@@ -429,6 +449,12 @@ class EngineRun:
         self.changed.clear()
         if self.book is not None:
             self.book.write()  # last: CountersMoved rolls the caller's savepoint back
+
+
+def _reads_segments(compiled: CompiledProgramme) -> bool:
+    """Whether a rule's condition reads ``member.segments`` (else memberships are not loaded)."""
+    conditions = [c for r in compiled.doc.rules for c in (r.when, r.lines) if c is not None]
+    return any(path == "member.segments" for c in conditions for _, path in condition_fields(c))
 
 
 def _purchase_of(

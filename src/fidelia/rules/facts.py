@@ -139,6 +139,7 @@ def member_context(state: MemberState, month: int) -> dict[str, Any]:
         "balances": state.balances,
         "birth_month": birth_month,
         "is_birthday_month": birth_month == month,
+        "segments": state.segments,
         "counters": {
             "purchases": state.purchases,
             "spend": state.spend,

@@ -113,6 +113,9 @@ class MemberState:
     event_counts: Mapping[str, int] = field(default_factory=dict)
     usage: Mapping[str, Mapping[str, tuple[int, Amount]]] = field(default_factory=dict)
     last_event_at: datetime | None = None
+    # The member's segments before the batch (``member.segments``); loaded by the intake when
+    # the programme's rules read them, never stored with the state.
+    segments: frozenset[str] = frozenset()
 
     def purchases_since(self, since: date | None) -> tuple[int, Decimal]:
         """(count, spend) of purchases on or after local date ``since`` (None: lifetime)."""
@@ -208,6 +211,7 @@ def apply_event(
         counts,
         usage,
         event.occurred_at if last is None or event.occurred_at > last else last,
+        state.segments,
     )
 
 

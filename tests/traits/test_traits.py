@@ -157,3 +157,31 @@ def test_a_grid_with_a_hole_or_repeated_windows_is_refused_with_its_path(api: Ap
 def test_the_traits_of_an_unknown_member_are_a_404(api: Api) -> None:
     response = api.get(f"/members/{uuid.uuid4()}/traits", scope="read")
     assert response.status_code == 404
+
+
+def test_applying_a_traits_section_schedules_the_daily_job_which_scores_and_reschedules(
+    api: Api, database: Database, programme: Programme
+) -> None:
+    from sqlalchemy import select
+
+    from fidelia.models import Job
+    from fidelia.traits.jobs import REFRESH_JOB, run_refresh
+
+    api.put("/programme/document", json=traits_document())
+    members = [enrol(api) for _ in range(3)]
+    for i, member in enumerate(members):
+        buy(api, member, NOW - timedelta(days=3 * i + 1), [line("EPI-001", i + 1, "16.90")])
+    mine = (Job.kind == REFRESH_JOB, Job.programme_id == programme.id)
+
+    with database.transaction() as session:
+        job = session.scalars(select(Job).where(*mine)).one()
+        assert job.due_at.time().isoformat() == "00:00:00"  # the next UTC midnight
+        run_refresh(session, job)
+    got = [traits_of(api, m)["rfm"] for m in members]
+
+    assert [g["r"] for g in got] == [4, 2, 1]  # ranks 3, 2, 1 of 3: 1 + 5 * (rank - 1) // 3
+    assert [g["m"] for g in got] == [1, 2, 4]
+    with database.transaction(readonly=True) as session:
+        due = sorted(j.due_at for j in session.scalars(select(Job).where(*mine)))
+    assert len(due) == 2
+    assert due[1] - due[0] == timedelta(days=1)

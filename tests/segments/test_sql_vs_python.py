@@ -261,6 +261,19 @@ def test_sql_and_python_give_the_same_members(
                 programme_id=programme.id, catalogue=catalogue, now=NOW, dialect=dialect
             )
             by_sql[code] = set(session.scalars(compiler.members_query(cond)))
+            # the live path's form: instants and member ids as parameters of a kept statement
+            kept = SqlCompiler(
+                programme_id=programme.id,
+                catalogue=catalogue,
+                now=NOW,
+                dialect=dialect,
+                member_ids=(),
+                parametric=True,
+            )
+            query = kept.members_query(cond)
+            everyone = session.scalars(select(Member.id).where(Member.programme_id == programme.id))
+            params = kept.params(NOW, list(everyone))
+            assert set(session.scalars(query, params)) == by_sql[code], raws
         by_python: dict[str, set[uuid.UUID]] = {code: set() for code in conditions}
         members = session.scalars(select(Member).where(Member.programme_id == programme.id))
         for member in members:

@@ -21,7 +21,7 @@ view per dialect: the number view also reads JSON booleans as 1/0, as Python com
 from __future__ import annotations
 
 import uuid
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -36,6 +36,7 @@ from sqlalchemy import (
     Select,
     String,
     and_,
+    bindparam,
     case,
     cast,
     exists,
@@ -141,10 +142,15 @@ class SqlCompiler:
         now: datetime,
         dialect: str,
         member_ids: Collection[uuid.UUID] | None = None,
+        parametric: bool = False,
     ) -> None:
         self.programme_id, self.catalogue, self.now = programme_id, catalogue, now
         self.pg = dialect == "postgresql"
         self.member_ids = list(member_ids) if member_ids is not None else None
+        # parametric: instants and member ids are named parameters (``params``), so one built
+        # statement serves every group (building a large statement costs more than running it)
+        self.parametric = parametric
+        self._offsets: dict[str, int] = {}
         self.m = Member.__table__
         self._joins: dict[tuple[str, str], tuple[FromClause, Expr]] = {}
         self._event_needs: dict[tuple[str, str], set[tuple[str, int | None]]] = {}
@@ -176,8 +182,25 @@ class SqlCompiler:
         """The members a segment may hold: the programme's, not closed or merged."""
         where = and_(self.m.c.programme_id == self.programme_id, self.m.c.status.not_in(OUTSIDE))
         if self.member_ids is not None:
-            where = and_(where, self.m.c.id.in_(self.member_ids))
+            where = and_(where, self.m.c.id.in_(self._ids()))
         return where
+
+    def days_ago(self, days: int) -> Any:
+        """``now`` minus whole days: a value, or a named parameter when parametric."""
+        if not self.parametric:
+            return self.now - days * _DAY
+        name = f"days_ago_{days}".replace("-", "m")
+        self._offsets[name] = days
+        return bindparam(name, type_=Event.__table__.c.occurred_at.type)
+
+    def _ids(self) -> Any:
+        return bindparam("member_ids", expanding=True) if self.parametric else self.member_ids
+
+    def params(self, now: datetime, member_ids: Sequence[uuid.UUID]) -> dict[str, Any]:
+        """The parameters of a parametric statement for one evaluation."""
+        out: dict[str, Any] = {n: now - d * _DAY for n, d in self._offsets.items()}
+        out["member_ids"] = list(member_ids)
+        return out
 
     def members_query(self, cond: Condition) -> Select[tuple[uuid.UUID]]:
         """``SELECT members.id`` of everyone matching ``cond``."""
@@ -219,7 +242,7 @@ class SqlCompiler:
         windows = sorted({w for metric, w in needs if metric == "count" and w is not None})
         lifetime = any(w is None for _, w in needs)
         if windows and not lifetime:  # only windows: read no older event than the longest
-            where.append(e.c.occurred_at >= self.now - timedelta(days=windows[-1]))
+            where.append(e.c.occurred_at >= self.days_ago(windows[-1]))
         for metric, window in sorted(needs, key=lambda n: (n[0], n[1] or 0)):
             name = _column_name(metric, window)
             if metric == "days_since_last":
@@ -227,10 +250,10 @@ class SqlCompiler:
             elif window is None:
                 columns.append(func.count().label(name))
             else:
-                since = self.now - timedelta(days=window)
+                since = self.days_ago(window)
                 columns.append(func.sum(case((e.c.occurred_at >= since, 1), else_=0)).label(name))
         if self.member_ids is not None:
-            where.append(e.c.member_id.in_(self.member_ids))
+            where.append(e.c.member_id.in_(self._ids()))
         alias = f"{'ev' if source == 'events' else 'cat'}_{len(self._joins)}"
         sub = select(*columns).where(*where).group_by(e.c.member_id).subquery(alias)
         return sub, sub.c.member_id == self.m.c.id
@@ -310,7 +333,7 @@ class SqlCompiler:
             return self._json_leaf(spec.key, op, value)
         column = self._column(spec)
         if spec.kind == "days":
-            return _days_leaf(column, op, value, self.now)
+            return _days_leaf(column, op, value, self.days_ago)
         if spec.kind == "bool":
             return _boolean(column, op, value, nullable=True)
         if spec.source == "wallet":
@@ -428,17 +451,19 @@ def _compare(column: Expr, op: str, value: Any, *, text: bool, pg: bool) -> Expr
     return and_(present, tests[op])
 
 
-def _days_leaf(ts: Expr, op: str, value: Any, now: datetime) -> Expr:
+def _days_leaf(ts: Expr, op: str, value: Any, days_ago: Callable[[int], Any]) -> Expr:
     """``floor((now - ts) / 1 day) <op> value`` as comparisons of ``ts`` with instants."""
     present = ts.is_not(None)
     if op == "exists":
         return present if value else ts.is_(None)
 
     def at_least(n: int) -> Expr:  # days >= n
-        return ts <= now - n * _DAY
+        test: Expr = ts <= days_ago(n)
+        return test
 
     def at_most(n: int) -> Expr:  # days <= n
-        return ts > now - (n + 1) * _DAY
+        test: Expr = ts > days_ago(n + 1)
+        return test
 
     def equal(n: int) -> Expr:
         return and_(at_least(n), at_most(n))

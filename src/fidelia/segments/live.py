@@ -19,13 +19,15 @@ Design note
 
 from __future__ import annotations
 
+import threading
 import time
 import uuid
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import and_, case, delete, exists, select
+from sqlalchemy import and_, bindparam, case, delete, exists, select
 from sqlalchemy.orm import Session
 
 from fidelia.kit.bulk import insert_rows
@@ -110,6 +112,15 @@ def apply_events(
     )
 
 
+_STATEMENTS: dict[tuple[Any, ...], tuple[Any, SqlCompiler]] = {}
+_LOCK = threading.Lock()
+# traits computed from ``now`` in SQL (fidelia.traits.fields): a statement reading them is
+# built for each evaluation instead of being kept
+NOW_TRAITS = frozenset(
+    {"traits.recency_days", "traits.days_since_first_purchase", "traits.days_to_next_purchase"}
+)
+
+
 def evaluate_members(
     session: Session,
     *,
@@ -121,13 +132,59 @@ def evaluate_members(
     cause: str,
     event_ids: Mapping[uuid.UUID, uuid.UUID | None] | None = None,
 ) -> Report:
-    """Re-evaluate ``segments`` for some members in one SELECT; write only what changed."""
+    """Re-evaluate ``segments`` for some members in one SELECT; write only what changed.
+
+    The statement is built once per (programme version, segments) with the instants and the
+    member ids as parameters, and kept."""
+    dialect = session.get_bind().dialect.name
+    codes = tuple(s.code for s in segments)
+    key = (programme.id, programme.live_version, codes, dialect)
+    with _LOCK:
+        found = _STATEMENTS.get(key)
+    if found is None:
+        found = _group_statement(programme, segments, catalogue, now, dialect)
+        if not any(p in NOW_TRAITS for s in segments for _, p in condition_fields(s.condition)):
+            with _LOCK:
+                if len(_STATEMENTS) > 512:
+                    _STATEMENTS.clear()
+                _STATEMENTS[key] = found
+    query, compiler = found
+    entered: dict[str, list[uuid.UUID]] = {}
+    left: dict[str, list[uuid.UUID]] = {}
+    for row in session.execute(query, compiler.params(now, member_ids)):
+        for i, code in enumerate(codes):
+            now_in, was_in = row[1 + 2 * i], row[2 + 2 * i]
+            if now_in and not was_in:
+                entered.setdefault(code, []).append(row[0])
+            elif was_in and not now_in:
+                left.setdefault(code, []).append(row[0])
+    return record(
+        session,
+        programme=programme,
+        entered=entered,
+        left=left,
+        now=now,
+        cause=cause,
+        event_ids=event_ids,
+        segments=len(segments),
+    )
+
+
+def _group_statement(
+    programme: Programme,
+    segments: Sequence[SegmentDef],
+    catalogue: Catalogue,
+    now: datetime,
+    dialect: str,
+) -> tuple[Any, SqlCompiler]:
+    """``SELECT id, <in segment i now>, <was in segment i>...`` for a group of members."""
     compiler = SqlCompiler(
         programme_id=programme.id,
         catalogue=catalogue,
         now=now,
-        dialect=session.get_bind().dialect.name,
-        member_ids=member_ids,
+        dialect=dialect,
+        member_ids=(),
+        parametric=True,
     )
     compiler.prepare(*(s.condition for s in segments))
     m, sm = compiler.m, SegmentMember.__table__
@@ -141,30 +198,13 @@ def evaluate_members(
             sm.c.member_id == m.c.id,
         )
         columns.append(case((inside, 1), else_=0))
+    ids: Any = bindparam("member_ids", expanding=True)
     query = (
         select(m.c.id, *columns)
         .select_from(compiler.select_from())
-        .where(m.c.programme_id == programme.id, m.c.id.in_(list(member_ids)))
+        .where(m.c.programme_id == programme.id, m.c.id.in_(ids))
     )
-    entered: dict[str, list[uuid.UUID]] = {}
-    left: dict[str, list[uuid.UUID]] = {}
-    for row in session.execute(query):
-        for i, segment in enumerate(segments):
-            now_in, was_in = row[1 + 2 * i], row[2 + 2 * i]
-            if now_in and not was_in:
-                entered.setdefault(segment.code, []).append(row[0])
-            elif was_in and not now_in:
-                left.setdefault(segment.code, []).append(row[0])
-    return record(
-        session,
-        programme=programme,
-        entered=entered,
-        left=left,
-        now=now,
-        cause=cause,
-        event_ids=event_ids,
-        segments=len(segments),
-    )
+    return query, compiler
 
 
 def sweep(

@@ -28,6 +28,7 @@ import uuid
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import func, or_, select
@@ -67,6 +68,7 @@ class Pair:
         return round(1 - left, 4)
 
 
+@lru_cache(maxsize=65536)
 def fold(text: str | None) -> str:
     """Case, accents, spaces and punctuation ignored: ``"Le Moël-Dupré"`` -> ``"lemoeldupre"``."""
     if not text:
@@ -175,20 +177,10 @@ def _phone(value: Any, country: str) -> str | None:
 
 def _profiles(session: Session, programme: Programme) -> list[tuple[Any, ...]]:
     """Open members with a last name who share their birth date with another open member
-    (names are folded in Python: SQL cannot ignore accents on both engines)."""
-    shared = (
-        select(Member.birth_date)
-        .where(
-            Member.programme_id == programme.id,
-            Member.status.in_(OPEN),
-            Member.last_name.is_not(None),
-            Member.birth_date.is_not(None),
-        )
-        .group_by(Member.birth_date)
-        .having(func.count() > 1)
-        .subquery()
-    )
-    query = (
+    (names are folded in Python: SQL cannot ignore accents on both engines). One scan: a
+    window count per birth date (a join on a grouped subquery made SQLite's planner probe the
+    whole table once per date)."""
+    ranked = (
         select(
             Member.id,
             Member.first_name,
@@ -196,13 +188,18 @@ def _profiles(session: Session, programme: Programme) -> list[tuple[Any, ...]]:
             Member.birth_date,
             Member.postal_code,
             Member.enrolled_at,
+            func.count().over(partition_by=Member.birth_date).label("born_that_day"),
         )
-        .join(shared, Member.birth_date == shared.c.birth_date)
         .where(
             Member.programme_id == programme.id,
             Member.status.in_(OPEN),
             Member.last_name.is_not(None),
+            Member.birth_date.is_not(None),
         )
+        .subquery()
+    )
+    query = select(*(c for c in ranked.c if c.name != "born_that_day")).where(
+        ranked.c.born_that_day > 1
     )
     return [tuple(row) for row in session.execute(query)]
 
@@ -214,7 +211,7 @@ def find_pairs(session: Session, *, programme: Programme) -> list[Pair]:
     profiles = _profiles(session, programme)
     enrolled.update((row[0], row[5]) for row in profiles)
     pairs = _Pairs(enrolled)
-    for (kind, _), members in sorted(contacts.items()):
+    for (kind, _), members in contacts.items():
         pairs.group(members, "same_email" if kind == EMAIL else "same_phone")
     by_name: dict[tuple[str, str, Any], set[uuid.UUID]] = defaultdict(set)
     by_place: dict[tuple[str, str, Any, str], set[uuid.UUID]] = defaultdict(set)
@@ -223,14 +220,16 @@ def find_pairs(session: Session, *, programme: Programme) -> list[Pair]:
         if not name[0] or not name[1]:
             continue
         by_name[name].add(member_id)
-        if fold(postal):
-            by_place[(*name, fold(postal))].add(member_id)
-    for key in sorted(by_name, key=repr):
-        pairs.group(by_name[key], "same_name_birth_date")
-    for place in sorted(by_place, key=repr):
-        pairs.group(
-            by_place[place], "same_name_birth_date_postal_code", instead="same_name_birth_date"
-        )
+        place = fold(postal)
+        if place:
+            by_place[(*name, place)].add(member_id)
+    for members in by_name.values():
+        pairs.group(members, "same_name_birth_date")
+    for members in by_place.values():
+        pairs.group(members, "same_name_birth_date_postal_code", instead="same_name_birth_date")
+    order = list(WEIGHTS)
+    for pair in pairs.found.values():
+        pair.reasons.sort(key=order.index)
     return sorted(pairs.found.values(), key=lambda p: (-p.score, p.first, p.second))
 
 

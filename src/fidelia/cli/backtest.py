@@ -16,10 +16,10 @@ from rich.table import Table
 
 from fidelia.cli.common import console, database, failing_cleanly, programme_by_slug
 from fidelia.cli.programme import load_document
+from fidelia.intake import effects as rules
 from fidelia.models import Programme
 from fidelia.programmes import documents
 from fidelia.rules import history
-from fidelia.intake import effects as rules
 from fidelia.rules.backtest import BacktestReport, backtest, load_cdnow
 from fidelia.rules.compiler import CompiledProgramme, compile_programme
 from fidelia.rules.state import EngineEvent

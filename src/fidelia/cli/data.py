@@ -11,9 +11,9 @@ from rich.table import Table
 
 from fidelia.cli.common import console, database, failing_cleanly, id_column, programme_by_slug
 from fidelia.events.checks import validation_failed
+from fidelia.intake import enrolment
 from fidelia.intake.imports import ImportReport, run_import
 from fidelia.jobs import service as jobs
-from fidelia.intake import enrolment
 from fidelia.members.schemas import MemberCreate
 
 members_app = typer.Typer(help="Members.", no_args_is_help=True)

@@ -5,8 +5,9 @@ one connection to the same sink (the ceiling), in the same run.
 
 The sink is aiosmtpd on 127.0.0.1 in this process (it answers 250 and keeps nothing), so both
 sides pay the same SMTP conversation. The timed pipeline is what a scheduled send does: one
-transaction queues N messages (members, consents and reachability read, templates rendered,
-messages and their delivery jobs written), then the jobs run one by one as the worker runs them
+transaction queues N messages with ``queue_many`` (members' addresses, consents and balances
+read in one query each, templates rendered, messages, log rows and delivery jobs inserted
+together), then the jobs run one by one as the worker runs them
 (member locked, contact pressure read, MIME built, SMTP, status and log written).
 
     python bench/bench_messaging.py [--messages 2000] [--runs 3] [--quick]
@@ -106,6 +107,8 @@ def build(url: str, port: int, members: int) -> tuple[Any, uuid.UUID, list[uuid.
 
 def pipeline(database: Any, programme_id: uuid.UUID, ids: list[uuid.UUID], run: int) -> float:
     """Queue and deliver one message per member; messages per second."""
+    from sqlalchemy import select
+
     from fidelia.jobs import service as jobs
     from fidelia.kit.clock import utcnow
     from fidelia.messaging import service
@@ -115,14 +118,23 @@ def pipeline(database: Any, programme_id: uuid.UUID, ids: list[uuid.UUID], run: 
     with database.transaction() as session:
         programme = session.get(Programme, programme_id)
         now = utcnow()
-        for member_id in ids:
-            member = session.get(Member, member_id)
-            request = service.Request(
-                member=member, template="weekly", content=None, channels=[], kind="marketing",
-                content_key=f"run-{run}", event={}, expires_at=None, idempotency_key=None,
+        found = session.scalars(select(Member).where(Member.id.in_(ids))).all()
+        requests = [
+            service.Request(
+                member=member,
+                template="weekly",
+                content=None,
+                channels=[],
+                kind="marketing",
+                content_key=f"run-{run}",
+                event={},
+                expires_at=None,
+                idempotency_key=None,
                 source="bench",
-            )  # fmt: skip
-            service.queue(session, programme=programme, request=request, now=now)
+            )
+            for member in found
+        ]
+        service.queue_many(session, programme=programme, requests=requests, now=now)
     queued = time.perf_counter()
     ran = jobs.run_due(database)
     elapsed = time.perf_counter() - started

@@ -53,10 +53,12 @@ def context_for(
     now: datetime,
     public_url: str,
     names: frozenset[str] | None = None,
+    points: dict[str, int] | None = None,
 ) -> dict[str, Any]:
     """The template context of one member at ``now`` (``survey`` and ``links`` are added by the
     caller once the message has an id). With ``names`` (what the templates read), only those
-    parts are read: ``traits`` costs a dozen queries, ``points`` one or two."""
+    parts are read: ``traits`` costs a dozen queries, ``points`` one or two (none when the
+    caller read them for many members at once)."""
     wanted = names if names is not None else CONTEXT_NAMES
     context: dict[str, Any] = {
         "member": profile_of(member),
@@ -75,7 +77,9 @@ def context_for(
         points, expiring, tier = data["points"], data["points_expiring"], data["tier"]
     else:
         context["traits"] = {}
-        points, expiring, tier = _loyalty(session, programme, member, now, wanted)
+        read_points = wanted if points is None else wanted - {"points"}
+        found, expiring, tier = _loyalty(session, programme, member, now, read_points)
+        points = found if points is None else points
     context["points"] = Defaulting(points, 0)
     context["expiring"] = Defaulting(
         {e["wallet"]: {"points": e["points"], "first_at": e["first_at"]} for e in expiring},

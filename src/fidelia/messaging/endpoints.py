@@ -20,6 +20,7 @@ from fidelia.kit.pagination import Page, decode_cursor, encode_cursor
 from fidelia.members import service as members
 from fidelia.messaging import service, tracking
 from fidelia.messaging.context import context_for
+from fidelia.messaging.rendering import pick_locale, public_url, render_content, survey_context
 from fidelia.messaging.schemas import (
     InboxItem,
     LogOut,
@@ -109,17 +110,15 @@ def preview_message(body: PreviewIn, principal: Reader, session: DbSession) -> P
     section = service.require_section(session, programme)
     member = members.get(session, programme=programme, member_id=body.member_id)
     locales, survey, _ = service.resolve_content(section, body.template, body.content)
-    locale = service.pick_locale(locales, member.locale, programme.locale)
-    base = service.public_url(section)
+    locale = pick_locale(locales, member.locale, programme.locale)
+    base = public_url(section)
     context = context_for(
         session, programme=programme, member=member, event=body.event, now=utcnow(), public_url=base
     )
     context["links"] = {"unsubscribe": f"{base}/unsubscribe/preview"}
     if survey is not None:
-        context["survey"] = service.survey_context(
-            b"preview", uuid.UUID(int=0), survey, locale, base
-        )
-    out = service.render_content(locales[locale], body.channel, context)
+        context["survey"] = survey_context(b"preview", uuid.UUID(int=0), survey, locale, base)
+    out = render_content(locales[locale], body.channel, context)
     return PreviewOut(
         channel=body.channel,
         locale=locale,

@@ -25,13 +25,13 @@ from fidelia.jobs import service as jobs
 from fidelia.kit.clock import utcnow
 from fidelia.messaging import log, pressure, tracking
 from fidelia.messaging.channels import ADAPTERS, Outgoing, Permanent, Sent, Transient
+from fidelia.messaging.rendering import public_url
 from fidelia.messaging.schemas import MessagingSection
 from fidelia.messaging.service import (
     DELIVER_JOB,
     _content_used,
     consent_needed,
     consents,
-    public_url,
     section_for,
 )
 from fidelia.models import Job, Member, Programme

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import threading
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -20,15 +21,15 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from fidelia.config import get_settings
-from fidelia.errors import FieldError, NotFound, ValidationFailed
+from fidelia.errors import NotFound, ValidationFailed
 from fidelia.jobs import service as jobs
 from fidelia.kit.ids import uuid7
+from fidelia.ledger.wallets import list_wallets
 from fidelia.messaging import log, templates, tracking
 from fidelia.messaging.channels import ADAPTERS
-from fidelia.messaging.context import context_for
+from fidelia.messaging.rendering import pick_locale, render_message
 from fidelia.messaging.schemas import Content, MessagingSection, Survey
-from fidelia.models import Consent, Member, MemberIdentity, Programme, ProgrammeVersion
+from fidelia.models import Account, Consent, Member, MemberIdentity, Programme, ProgrammeVersion
 from fidelia.models.messaging import Message
 
 DELIVER_JOB = "messaging.deliver"
@@ -69,24 +70,6 @@ def require_section(session: Session, programme: Programme) -> MessagingSection:
     return section
 
 
-def public_url(section: MessagingSection) -> str:
-    return (section.public_url or get_settings().public_url).rstrip("/")
-
-
-def pick_locale(available: dict[str, Content], *wanted: str | None) -> str:
-    """The member's locale, else its language, else the programme's, else the first given."""
-    for tag in wanted:
-        if not tag:
-            continue
-        for candidate in (tag, tag.split("-")[0].lower()):
-            if candidate in available:
-                return candidate
-        for key in available:
-            if key.split("-")[0] == tag.split("-")[0].lower():
-                return key
-    return next(iter(available))
-
-
 def fits(content: Content, channel: str) -> str | None:
     """Why ``content`` cannot go on ``channel`` (None: it can)."""
     if channel == "email" and (content.subject is None or content.text is None):
@@ -96,19 +79,6 @@ def fits(content: Content, channel: str) -> str | None:
     if channel in ("inbox", "webhook") and content.text is None:
         return "the template has no text"
     return None
-
-
-def addresses(session: Session, member: Member) -> dict[str, str]:
-    """The member's email and phone (the first of each kind)."""
-    rows = session.execute(
-        select(MemberIdentity.kind, MemberIdentity.value)
-        .where(MemberIdentity.member_id == member.id, MemberIdentity.kind.in_(("email", "phone")))
-        .order_by(MemberIdentity.created_at)
-    )
-    found: dict[str, str] = {}
-    for kind, value in rows:
-        found.setdefault(kind, value)
-    return found
 
 
 def consents(session: Session, member: Member) -> dict[str, bool]:
@@ -122,25 +92,6 @@ def consent_needed(section: MessagingSection, channel: str) -> str | None:
     config = getattr(section.channels, channel)
     own = getattr(config, "consent", None)
     return own if channel in ("inbox", "webhook") else ADAPTERS[channel].consent
-
-
-def reach(
-    session: Session, section: MessagingSection, member: Member, channel: str, kind: str
-) -> tuple[str | None, str | None]:
-    """(the address, None) when ``channel`` reaches the member, else (None, why not)."""
-    if member.status in ("closed", "merged"):
-        return None, f"member is {member.status}"
-    kind_of_address = ADAPTERS[channel].address_kind
-    address = str(member.id)
-    if kind_of_address is not None:
-        found = addresses(session, member).get(kind_of_address)
-        if found is None:
-            return None, f"no {kind_of_address}"
-        address = found
-    needed = consent_needed(section, channel)
-    if kind == "marketing" and needed and not consents(session, member).get(needed, False):
-        return None, f"no {needed} consent"
-    return address, None
 
 
 @dataclass(frozen=True)
@@ -186,64 +137,193 @@ def check_channels(section: MessagingSection, channels: list[str]) -> list[str]:
 def queue(session: Session, *, programme: Programme, request: Request, now: datetime) -> Message:
     """Queue one message (see the module's docstring); a resend of an idempotency key answers
     the first message."""
+    return queue_many(session, programme=programme, requests=[request], now=now)[0]
+
+
+def queue_many(
+    session: Session, *, programme: Programme, requests: Sequence[Request], now: datetime
+) -> list[Message]:
+    """Queue many messages at once (a scheduled send to a segment): the members' addresses,
+    consents, open content keys, idempotency keys and, when a template reads them, balances are
+    read in one query each; messages, their log rows and their jobs are inserted together.
+    Traits, expiring points and the tier, when a template reads them, are read per member."""
     section = require_section(session, programme)
+    plans = [_plan(section, request) for request in requests]
+    names = frozenset().union(*(p.names for p in plans)) if plans else frozenset()
+    known = _prefetch(session, programme, requests, with_points="points" in names)
+    key = tracking.key_for(session, programme.id)
+    assert key is not None
+    out: list[Message] = []
+    new_jobs: list[jobs.NewJob] = []
+    for request, plan in zip(requests, plans, strict=True):
+        idem = request.idempotency_key
+        if idem is not None and idem in known.existing:
+            out.append(known.existing[idem])
+            continue
+        message = _message(programme, request, plan, now)
+        session.add(message)
+        log.add(session, message, "queued", now)
+        if idem is not None:
+            known.existing[idem] = message
+        out.append(message)
+        why = _choose(section, programme, request, plan, message, known)
+        if why is not None:
+            _not_sent(session, message, why, now)
+            continue
+        if request.content_key is not None:
+            known.used.add((message.member_id, request.content_key))
+        render_message(session, programme, section, message, plan.locales, plan.survey, now,
+                       key=key, points=known.points.get(message.member_id))  # fmt: skip
+        new_jobs.append((DELIVER_JOB, {"message_id": str(message.id)}, now, programme.id))
+    session.flush()
+    if new_jobs:
+        jobs.enqueue_many(session, new_jobs)
+    return out
+
+
+@dataclass(frozen=True)
+class _Plan:
+    channels: list[str]
+    locales: dict[str, Content]
+    survey: Survey | None
+    kind: str
+    names: frozenset[str]
+
+
+def _plan(section: MessagingSection, request: Request) -> _Plan:
     channels = check_channels(section, request.channels)
-    locales, survey, template_kind = resolve_content(section, request.template, request.content)
-    if request.idempotency_key is not None:
-        existing = session.scalar(
-            select(Message).where(
-                Message.programme_id == programme.id,
-                Message.idempotency_key == request.idempotency_key,
-            )
-        )
-        if existing is not None:
-            return existing
-    member = request.member
-    message = Message(
-        id=uuid7(),
-        programme_id=programme.id,
-        member_id=member.id,
-        idempotency_key=request.idempotency_key,
-        source=request.source,
-        template=request.template,
-        kind=request.kind or template_kind,
-        content_key=request.content_key,
-        channels=channels,
-        status="queued",
-        due_at=now,
-        expires_at=request.expires_at,
-        links=[],
-        attempts=0,
-        data={"event": request.event} if request.event else {},
+    locales, survey, kind = resolve_content(section, request.template, request.content)
+    names = frozenset().union(
+        *(templates.names_of(c.subject, c.text, c.html, c.sms) for c in locales.values())
     )
-    session.add(message)
-    log.add(session, message, "queued", now)
-    if request.content_key is not None and _content_used(session, message):
-        return _not_sent(session, message, f"content key {request.content_key!r} already used", now)
+    return _Plan(channels, locales, survey, request.kind or kind, names)
+
+
+@dataclass
+class _Known:
+    addresses: dict[uuid.UUID, dict[str, str]]
+    consents: dict[uuid.UUID, dict[str, bool]]
+    used: set[tuple[uuid.UUID, str]]
+    existing: dict[str, Message]
+    points: dict[uuid.UUID, dict[str, int]]
+
+
+def _chunks(ids: list[uuid.UUID], size: int = 5000) -> list[list[uuid.UUID]]:
+    return [ids[i : i + size] for i in range(0, len(ids), size)]
+
+
+def _prefetch(
+    session: Session, programme: Programme, requests: Sequence[Request], *, with_points: bool
+) -> _Known:
+    ids = sorted({r.member.id for r in requests})
+    known = _Known({}, {}, set(), {}, {})
+    keys = sorted({r.content_key for r in requests if r.content_key is not None})
+    idems = sorted({r.idempotency_key for r in requests if r.idempotency_key is not None})
+    wallets = (
+        {w.id: w.code for w in list_wallets(session, programme=programme)} if with_points else {}
+    )
+    for chunk in _chunks(ids):
+        rows = session.execute(
+            select(MemberIdentity.member_id, MemberIdentity.kind, MemberIdentity.value)
+            .where(MemberIdentity.member_id.in_(chunk), MemberIdentity.kind.in_(("email", "phone")))
+            .order_by(MemberIdentity.created_at)
+        )
+        for member_id, kind, value in rows:
+            known.addresses.setdefault(member_id, {}).setdefault(kind, value)
+        for member_id, channel, granted in session.execute(
+            select(Consent.member_id, Consent.channel, Consent.granted).where(
+                Consent.member_id.in_(chunk)
+            )
+        ):
+            known.consents.setdefault(member_id, {})[channel] = bool(granted)
+        if keys:
+            known.used |= {
+                (m, k)
+                for m, k in session.execute(
+                    select(Message.member_id, Message.content_key).where(
+                        Message.member_id.in_(chunk),
+                        Message.content_key.in_(keys),
+                        Message.status.not_in(CLOSED),
+                    )
+                )
+                if k is not None
+            }
+        if with_points:
+            for owner, wallet_id, available in session.execute(
+                select(Account.member_id, Account.wallet_id, Account.available).where(
+                    Account.member_id.in_(chunk)
+                )
+            ):
+                if wallet_id in wallets and owner is not None:
+                    known.points.setdefault(owner, dict.fromkeys(wallets.values(), 0))
+                    known.points[owner][wallets[wallet_id]] = int(available)
+    if with_points:
+        for member_id in ids:
+            known.points.setdefault(member_id, dict.fromkeys(wallets.values(), 0))
+    if idems:
+        known.existing = {
+            m.idempotency_key or "": m
+            for m in session.scalars(
+                select(Message).where(
+                    Message.programme_id == programme.id, Message.idempotency_key.in_(idems)
+                )
+            )
+        }
+    return known
+
+
+def _message(programme: Programme, request: Request, plan: _Plan, now: datetime) -> Message:
+    return Message(
+        id=uuid7(), programme_id=programme.id, member_id=request.member.id,
+        idempotency_key=request.idempotency_key, source=request.source,
+        template=request.template, kind=plan.kind, content_key=request.content_key,
+        channels=plan.channels, status="queued", due_at=now, expires_at=request.expires_at,
+        links=[], attempts=0, data={"event": request.event} if request.event else {},
+    )  # fmt: skip
+
+
+def _choose(
+    section: MessagingSection,
+    programme: Programme,
+    request: Request,
+    plan: _Plan,
+    message: Message,
+    known: _Known,
+) -> str | None:
+    """Set the message's channel and recipient; else why it cannot be sent."""
+    member = request.member
+    key = request.content_key
+    if key is not None and (member.id, key) in known.used:
+        return f"content key {key!r} already used"
+    content = plan.locales[pick_locale(plan.locales, member.locale, programme.locale)]
     why: list[str] = []
-    for name in channels:
-        content = locales[pick_locale(locales, member.locale, programme.locale)]
-        reason = fits(content, name)
-        address = None
-        if reason is None:
-            address, reason = reach(session, section, member, name, message.kind)
-        if address is None:
+    for name in plan.channels:
+        reason = fits(content, name) or _unreachable(section, member, name, plan.kind, known)
+        if isinstance(reason, str):
             why.append(f"{name}: {reason}")
             continue
-        message.channel, message.recipient = name, address
-        break
-    if message.channel is None:
-        return _not_sent(session, message, "no reachable channel (" + "; ".join(why) + ")", now)
-    _render(session, programme, section, message, locales, survey, now)
-    session.flush()
-    jobs.enqueue(
-        session,
-        kind=DELIVER_JOB,
-        payload={"message_id": str(message.id)},
-        due_at=now,
-        programme_id=programme.id,
-    )
-    return message
+        message.channel, message.recipient = name, reason[0]
+        return None
+    return "no reachable channel (" + "; ".join(why) + ")"
+
+
+def _unreachable(
+    section: MessagingSection, member: Member, channel: str, kind: str, known: _Known
+) -> str | tuple[str]:
+    """Why ``channel`` cannot reach the member, or (the address,)."""
+    if member.status in ("closed", "merged"):
+        return f"member is {member.status}"
+    kind_of_address = ADAPTERS[channel].address_kind
+    address = str(member.id)
+    if kind_of_address is not None:
+        found = known.addresses.get(member.id, {}).get(kind_of_address)
+        if found is None:
+            return f"no {kind_of_address}"
+        address = found
+    needed = consent_needed(section, channel)
+    if kind == "marketing" and needed and not known.consents.get(member.id, {}).get(needed):
+        return f"no {needed} consent"
+    return (address,)
 
 
 def _content_used(session: Session, message: Message) -> bool:
@@ -265,97 +345,7 @@ def _content_used(session: Session, message: Message) -> bool:
 def _not_sent(session: Session, message: Message, reason: str, now: datetime) -> Message:
     message.status, message.reason = "not_sent", reason
     log.add(session, message, "not_sent", now, reason)
-    session.flush()
     return message
-
-
-def _render(
-    session: Session,
-    programme: Programme,
-    section: MessagingSection,
-    message: Message,
-    locales: dict[str, Content],
-    survey: Survey | None,
-    now: datetime,
-) -> None:
-    member = session.get(Member, message.member_id)
-    assert member is not None
-    locale = pick_locale(locales, member.locale, programme.locale)
-    base = public_url(section)
-    key = tracking.key_for(session, programme.id)
-    assert key is not None
-    content = locales[locale]
-    names = templates.names_of(content.subject, content.text, content.html, content.sms)
-    context = context_for(
-        session,
-        programme=programme,
-        member=member,
-        event=message.data.get("event", {}),
-        now=now,
-        public_url=base,
-        names=names,
-    )
-    context["links"] = {"unsubscribe": f"{base}/unsubscribe/{tracking.sign(key, message.id, 'u')}"}
-    if survey is not None:
-        context["survey"] = survey_context(key, message.id, survey, locale, base)
-        message.data = {**message.data, "survey": survey.model_dump(mode="json")}
-    rendered = render_content(locales[locale], message.channel or "email", context)
-    message.locale = locale
-    message.subject, message.body_text = rendered.get("subject"), rendered.get("text")
-    message.body_html = rendered.get("html")
-    if message.channel == "sms":
-        message.body_text = rendered.get("sms") or rendered.get("text")
-    if message.body_html is not None:
-        message.body_html, message.links = instrument(key, message.id, message.body_html, base)
-
-
-def render_content(content: Content, channel: str, context: dict[str, Any]) -> dict[str, str]:
-    """Render the parts of ``content`` that ``channel`` uses; 422 naming the part on error."""
-    parts = {"email": ("subject", "text", "html"), "sms": ("sms", "text")}.get(
-        channel, ("subject", "text")
-    )
-    out: dict[str, str] = {}
-    for name in parts:
-        source = getattr(content, name)
-        if source is None or (channel == "sms" and name == "text" and "sms" in out):
-            continue
-        try:
-            out[name] = templates.render(source, context, html=name == "html")
-        except templates.TemplateProblem as exc:
-            raise ValidationFailed(
-                f"{name}: {exc}", fields=[FieldError(("content", name), str(exc))]
-            ) from exc
-    return out
-
-
-def survey_context(
-    key: bytes, message_id: uuid.UUID, survey: Survey, locale: str, base: str
-) -> dict[str, Any]:
-    token = tracking.sign(key, message_id, "s")
-    scores = range(11) if survey.scale == "nps" else range(1, 6)
-    question = survey.question.get(locale) or next(iter(survey.question.values()), "")
-    return {
-        "code": survey.code,
-        "scale": survey.scale,
-        "question": question,
-        "choices": [{"score": n, "url": f"{base}/survey/{token}?score={n}"} for n in scores],
-        "comment_url": f"{base}/survey/{token}",
-    }
-
-
-def instrument(key: bytes, message_id: uuid.UUID, html: str, base: str) -> tuple[str, list[str]]:
-    """Links of the HTML through the click redirect (not our own pages), and the open pixel."""
-    links = [url for url in templates.links_of(html) if not url.startswith(base + "/")]
-    for i, url in enumerate(links):
-        tracked = f"{base}/t/c/{tracking.sign(key, message_id, f'c{i}')}"
-        html = html.replace(f'"{url}"', f'"{tracked}"').replace(f"'{url}'", f"'{tracked}'")
-    pixel = (
-        f'<img src="{base}/t/o/{tracking.sign(key, message_id, "o")}" width="1" height="1" '
-        'alt="" style="display:none">'
-    )
-    at = html.lower().rfind("</body>")
-    html = html[:at] + pixel + html[at:] if at >= 0 else html + pixel
-    return html, links
 
 
 def get(session: Session, *, programme: Programme, message_id: uuid.UUID) -> Message:

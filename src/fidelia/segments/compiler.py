@@ -21,7 +21,7 @@ view per dialect: the number view also reads JSON booleans as 1/0, as Python com
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Collection, Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -46,7 +46,6 @@ from sqlalchemy import (
     not_,
     or_,
     select,
-    true,
     type_coerce,
 )
 from sqlalchemy.dialects.postgresql import JSONB
@@ -64,6 +63,7 @@ from fidelia.models import (
     MemberTraits,
 )
 from fidelia.segments.fields import FieldSpec, Kind, UnknownField, check_value, resolve
+from fidelia.segments.leaves import as_number, boolean, compare, days_leaf
 from fidelia.traits import fields as trait_fields
 from fidelia.traits.fields import SqlContext, TraitField
 from fidelia.traits.schemas import TraitsSection
@@ -328,19 +328,19 @@ class SqlCompiler:
         if spec.source == "identity":
             i = MemberIdentity.__table__
             has = exists().where(i.c.member_id == self.m.c.id, i.c.kind == spec.key)
-            return _boolean(has, op, value)
+            return boolean(has, op, value)
         if spec.source == "attributes":
             return self._json_leaf(spec.key, op, value)
         column = self._column(spec)
         if spec.kind == "days":
-            return _days_leaf(column, op, value, self.days_ago)
+            return days_leaf(column, op, value, self.days_ago)
         if spec.kind == "bool":
-            return _boolean(column, op, value, nullable=True)
+            return boolean(column, op, value, nullable=True)
         if spec.source == "wallet":
             scale = Decimal(10) ** self.catalogue.wallets[spec.key][1]
             value = tuple(v * scale for v in value) if isinstance(value, tuple) else value
             value = value * scale if isinstance(value, Decimal) else value
-        return _compare(column, op, self._bind(value), text=spec.kind == "text", pg=self.pg)
+        return compare(column, op, self._bind(value), text=spec.kind == "text", pg=self.pg)
 
     def _bind(self, value: Any) -> Any:
         if isinstance(value, tuple):
@@ -356,20 +356,20 @@ class SqlCompiler:
             return present if value else not_(present)
         if op == "contains" and isinstance(value, str):
             return or_(
-                _compare(txt, op, value, text=True, pg=self.pg), self._array_has(key, typ, value)
+                compare(txt, op, value, text=True, pg=self.pg), self._array_has(key, typ, value)
             )
         if op in ("eq", "ne", "in", "not_in"):
             values = value if isinstance(value, tuple) else (value,)
             texts = tuple(v for v in values if isinstance(v, str))
-            numbers = tuple(self._bind(_as_number(v)) for v in values if not isinstance(v, str))
+            numbers = tuple(self._bind(as_number(v)) for v in values if not isinstance(v, str))
             hit = or_(
                 and_(txt.is_not(None), txt.in_(texts)) if texts else false(),
                 and_(num.is_not(None), num.in_(numbers)) if numbers else false(),
             )
             return and_(present, not_(hit)) if op in ("ne", "not_in") else hit
         if op == "starts_with":
-            return _compare(txt, op, value, text=True, pg=self.pg)
-        return _compare(num, op, self._bind(value), text=False, pg=self.pg)
+            return compare(txt, op, value, text=True, pg=self.pg)
+        return compare(num, op, self._bind(value), text=False, pg=self.pg)
 
     def _json_views(self, key: str) -> tuple[Expr, Expr, Expr]:
         attrs = self.m.c.attributes
@@ -411,74 +411,6 @@ class SqlCompiler:
 
 def _column_name(metric: str, window: int | None) -> str:
     return "last" if metric == "days_since_last" else f"n_{window or 'all'}"
-
-
-def _as_number(value: Any) -> Decimal:
-    return Decimal(int(value)) if isinstance(value, bool) else Decimal(value)
-
-
-def _boolean(column: Expr, op: str, value: Any, *, nullable: bool = False) -> Expr:
-    if op == "exists":
-        if not nullable:
-            return true() if value else false()
-        return column.is_not(None) if value else column.is_(None)
-    test = column if value else not_(column)
-    hit = and_(column.is_not(None), test) if nullable else test
-    if op == "ne":
-        return and_(column.is_not(None), not_(hit)) if nullable else not_(hit)
-    return hit
-
-
-def _compare(column: Expr, op: str, value: Any, *, text: bool, pg: bool) -> Expr:
-    present = column.is_not(None)
-    if op == "exists":
-        return present if value else column.is_(None)
-    if op == "starts_with":
-        return and_(present, func.substr(column, 1, func.length(literal(value, String))) == value)
-    if op == "contains":
-        found: Expr = func.strpos(column, value) if pg else func.instr(column, value)
-        return and_(present, found > 0)
-    if op in ("in", "not_in"):
-        hit = and_(present, column.in_(value))
-        return and_(present, not_(hit)) if op == "not_in" else hit
-    if op == "between":
-        low, high = value
-        return and_(present, column >= low, column <= high)
-    tests = {
-        "eq": column == value, "ne": column != value, "lt": column < value,
-        "lte": column <= value, "gt": column > value, "gte": column >= value,
-    }  # fmt: skip
-    return and_(present, tests[op])
-
-
-def _days_leaf(ts: Expr, op: str, value: Any, days_ago: Callable[[int], Any]) -> Expr:
-    """``floor((now - ts) / 1 day) <op> value`` as comparisons of ``ts`` with instants."""
-    present = ts.is_not(None)
-    if op == "exists":
-        return present if value else ts.is_(None)
-
-    def at_least(n: int) -> Expr:  # days >= n
-        test: Expr = ts <= days_ago(n)
-        return test
-
-    def at_most(n: int) -> Expr:  # days <= n
-        test: Expr = ts > days_ago(n + 1)
-        return test
-
-    def equal(n: int) -> Expr:
-        return and_(at_least(n), at_most(n))
-
-    if op in ("in", "not_in"):
-        hit = and_(present, or_(*(equal(int(v)) for v in value)))
-        return and_(present, not_(hit)) if op == "not_in" else hit
-    if op == "between":
-        return and_(present, at_least(int(value[0])), at_most(int(value[1])))
-    n = int(value)
-    tests = {
-        "eq": equal(n), "ne": not_(equal(n)), "gte": at_least(n), "gt": at_least(n + 1),
-        "lte": at_most(n), "lt": at_most(n - 1),
-    }  # fmt: skip
-    return and_(present, tests[op])
 
 
 def evaluate_many(

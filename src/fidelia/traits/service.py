@@ -229,14 +229,20 @@ def build_row(
 
 
 def upsert(session: Session, rows: Sequence[dict[str, Any]]) -> None:
-    """Insert or replace whole rows, in one statement."""
+    """Insert or replace whole rows: one constant statement (compiled once per dialect and
+    cached), run for the group's rows as one executemany (pipelined by psycopg)."""
     if not rows:
         return
-    dialect = session.get_bind().dialect.name
-    ins = postgresql.insert(TABLE) if dialect == "postgresql" else sqlite.insert(TABLE)
-    stmt = ins.values(list(rows))
-    updates = {k: stmt.excluded[k] for k in rows[0] if k != "member_id"}
-    session.execute(stmt.on_conflict_do_update(index_elements=["member_id"], set_=updates))
+    stmt = _UPSERT.get(session.get_bind().dialect.name)
+    if stmt is None:
+        name = session.get_bind().dialect.name
+        ins = postgresql.insert(TABLE) if name == "postgresql" else sqlite.insert(TABLE)
+        updates = {c.name: ins.excluded[c.name] for c in TABLE.c if c.name != "member_id"}
+        stmt = _UPSERT[name] = ins.on_conflict_do_update(index_elements=["member_id"], set_=updates)
+    session.execute(stmt, list(rows))
+
+
+_UPSERT: dict[str, Any] = {}
 
 
 def traits_row(session: Session, *, member_id: uuid.UUID) -> dict[str, Any] | None:

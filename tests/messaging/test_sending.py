@@ -7,6 +7,7 @@ import hashlib
 import hmac
 import json
 
+import pytest
 from sqlalchemy import select
 
 from fidelia.db import Database
@@ -19,6 +20,7 @@ from tests.messaging.conftest import (
     apply,
     deliver,
     enrol,
+    free_port,
     message,
     messaging_doc,
     send,
@@ -275,3 +277,34 @@ def test_the_delivery_log_filters_and_pages(api: Api, database: Database) -> Non
             select(Message.id).where(Message.programme_id == api.programme.id)
         ).all()
     assert len(ids) == 3
+
+
+def test_an_unreachable_smtp_server_is_retried_then_failed_with_the_error(
+    api: Api, database: Database
+) -> None:
+    apply(api, messaging_doc(free_port(), retry={"max_attempts": 2, "backoff_seconds": 0}))
+    member = enrol(api, email=unique_email(), consents={"email": True})
+    queued = send(api, member, template="welcome")
+    deliver(database)
+    got = message(api, queued["id"])
+    assert (got["status"], got["attempts"]) == ("failed", 2)
+    assert "ConnectionRefusedError" in got["reason"]
+
+
+def test_a_secret_missing_from_the_environment_fails_the_message_and_says_which(
+    api: Api,
+    database: Database,
+    http_receiver: tuple[Receiver, int],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    receiver, port = http_receiver
+    apply(api, messaging_doc(None, port))
+    monkeypatch.delenv("FIDELIA_TEST_SMS_TOKEN")
+    member = enrol(api, phone="+33612345671", consents={"sms": True})
+    queued = send(api, member, template="welcome", channels=["sms"])
+    deliver(database)
+    got = message(api, queued["id"])
+    assert (got["status"], got["reason"]) == (
+        "failed", "environment variable FIDELIA_TEST_SMS_TOKEN is not set"
+    )  # fmt: skip
+    assert receiver.requests == []

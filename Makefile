@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 DEV_STAMP := $(VENV)/.installed-dev
 
-.PHONY: demo test check bench install install-dev serve clean
+.PHONY: demo test check bench screenshots install install-dev serve clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -33,6 +33,9 @@ check: $(DEV_STAMP)  ## types, lint, import contracts
 	$(BIN)/ruff check src tests bench
 	$(BIN)/ruff format --check src tests bench
 	$(BIN)/lint-imports
+
+screenshots: $(DEV_STAMP)  ## the back-office screenshots in docs/screenshots (needs /usr/bin/chromium)
+	FIDELIA_SCREENSHOTS=1 FIDELIA_REQUIRE_BROWSER=1 $(BIN)/pytest -p no:cacheprovider tests/web/test_browser.py
 
 bench: $(DEV_STAMP)  ## every benchmark; prints the table for docs/benchmarks.md
 	$(BIN)/python -m bench $(BENCH_ARGS)

@@ -1,6 +1,7 @@
 """The back-office in a real browser: Playwright for Python driving Debian's chromium against
-the app under a real uvicorn on 127.0.0.1. Saves screenshots of the main pages (desktop 1280
-and tablet 820 wide) to docs/screenshots/admin-*.png.
+the app under a real uvicorn on 127.0.0.1. Takes screenshots of the main pages (desktop 1280
+and tablet 820 wide): into docs/screenshots/admin-*.png with FIDELIA_SCREENSHOTS=1 (`make
+screenshots`), into a temporary folder otherwise, so a test run leaves the tree clean.
 
 Without /usr/bin/chromium the test skips, unless FIDELIA_REQUIRE_BROWSER=1 (as in CI), which
 turns that into a failure. No browser is ever downloaded.
@@ -11,6 +12,7 @@ from __future__ import annotations
 import os
 import re
 import socket
+import tempfile
 import threading
 import time
 from collections.abc import Iterator
@@ -38,7 +40,11 @@ FLAGS = [
     "--disable-sync",
     "--no-first-run",
 ]
-SHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
+SHOTS = (
+    Path(__file__).resolve().parents[2] / "docs" / "screenshots"
+    if os.environ.get("FIDELIA_SCREENSHOTS") == "1"
+    else Path(tempfile.mkdtemp(prefix="fidelia-screenshots-"))
+)
 WIDTHS = {"desktop": (1280, 860), "tablet": (820, 1100)}
 
 pytestmark = pytest.mark.xdist_group("browser")

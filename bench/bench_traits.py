@@ -266,8 +266,7 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory() as tmp:
         for backend in backends:
             if not args.skip_incremental:
-                figures += incremental(backend, Path(tmp), 320, 1 if quick else 5,
-                                       2 if quick else 8)  # fmt: skip
+                figures += incremental(backend, Path(tmp), 320, runs, 2 if quick else 8)
             if not args.skip_rebuild:
                 figures.append(rebuild_figure(backend, Path(tmp), members, runs))
     notes = ["2 cores shared with other work: see the load average in docs/benchmarks.md"]

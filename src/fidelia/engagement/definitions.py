@@ -16,7 +16,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from fidelia.engagement.schemas import BadgeDef, ChallengeDef
-from fidelia.kit.conditions import Predicate, compile_condition
+from fidelia.kit.conditions import Predicate, compile_condition, condition_fields
 from fidelia.models import Programme, ProgrammeVersion
 
 
@@ -25,6 +25,9 @@ class Definitions:
     badges: dict[str, BadgeDef] = field(default_factory=dict)
     challenges: dict[str, ChallengeDef] = field(default_factory=dict)
     tests: dict[int, Predicate] = field(default_factory=dict)  # id(definition) -> predicate
+    # The fields the conditions read: the intake loads ``member.segments`` and ``traits.*``
+    # for the batch only when one is named here.
+    reads: frozenset[str] = frozenset()
 
     def passes(self, definition: Any, ctx: dict[str, Any]) -> bool:
         """Whether the definition's ``when`` holds for the event context."""
@@ -70,11 +73,11 @@ def build(document: dict[str, Any], tz: ZoneInfo) -> Definitions:
         c.code: c for c in map(ChallengeDef.model_validate, document.get("challenges", []))
     }
     tests: dict[int, Predicate] = {}
-    for badge in badges.values():
-        if badge.when is not None:
-            tests[id(badge)] = compile_condition(badge.when, tz=tz)
-    for challenge in challenges.values():
-        for goal in challenge.goals:
-            if goal.when is not None:
-                tests[id(goal)] = compile_condition(goal.when, tz=tz)
-    return Definitions(badges, challenges, tests)
+    reads: set[str] = set()
+    whens = [(id(b), b.when) for b in badges.values()]
+    whens += [(id(g), g.when) for c in challenges.values() for g in c.goals]
+    for key, when in whens:
+        if when is not None:
+            tests[key] = compile_condition(when, tz=tz)
+            reads.update(path for _, path in condition_fields(when))
+    return Definitions(badges, challenges, tests, frozenset(reads))

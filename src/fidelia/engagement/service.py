@@ -9,7 +9,7 @@ take badges or challenge progress back (a badge is a recognition of an act, not 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -109,11 +109,14 @@ def after_event(
     event_id: uuid.UUID,
     now: datetime,
     states: dict[uuid.UUID, EngagementState] | None = None,
+    segments: frozenset[str] = frozenset(),
+    traits: Mapping[str, Any] | None = None,
 ) -> list[dict[str, Any]]:
     """Count the event for the programme's badges and challenges; the effects it caused.
 
     ``states``, when given, holds the member's state if it exists (see :func:`states_for`),
-    and receives it if it is created."""
+    and receives it if it is created. ``segments`` and ``traits`` are what conditions read as
+    ``member.segments`` and ``traits.*`` (loaded by the intake when a definition names them)."""
     defs = definitions_for(session, programme)
     if defs.empty:
         return []
@@ -128,6 +131,8 @@ def after_event(
         "challenges": dict(row.data.get("challenges", {})),
     }
     ctx = event_context(event)
+    ctx["member"] = {"segments": segments}
+    ctx["traits"] = traits or {}
     effects: list[dict[str, Any]] = []
     for badge in defs.badges.values():
         if badge.event_type == event.type and defs.passes(badge, ctx):

@@ -39,6 +39,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
 from fidelia.engagement import service as engagement
+from fidelia.engagement.definitions import definitions_for
 from fidelia.engagement.rewarding import give_voucher
 from fidelia.events.schemas import Purchase, Return
 from fidelia.intake import returns
@@ -47,7 +48,7 @@ from fidelia.kit.bulk import insert_rows
 from fidelia.kit.clock import utcnow
 from fidelia.kit.conditions import condition_fields
 from fidelia.ledger import operations as ledger
-from fidelia.models import Base, Event, Programme, SegmentMember
+from fidelia.models import Base, Event, MemberTraits, Programme, SegmentMember
 from fidelia.models import MemberState as MemberStateRow
 from fidelia.programmes.documents import get_version, rules_of
 from fidelia.rules.compiler import CompiledProgramme, compile_programme
@@ -62,6 +63,7 @@ from fidelia.rules.state import (
     record_counters,
 )
 from fidelia.tiers import service as tiers
+from fidelia.traits import service as traits_service
 
 _STATES = Base.metadata.tables["member_states"]
 _UPDATE_STATES = (
@@ -142,9 +144,15 @@ class EngineRun:
     tier_rows: dict[uuid.UUID, Any] = field(default_factory=dict)
     engagement_states: dict[uuid.UUID, Any] = field(default_factory=dict)
     reads_segments: bool = False
+    reads_traits: frozenset[str] = frozenset()
 
     def __post_init__(self) -> None:
-        self.reads_segments = _reads_segments(self.compiled)
+        defs = definitions_for(self.session, self.programme)
+        fields = {path for _, path in _rule_fields(self.compiled)} | defs.reads
+        self.reads_segments = "member.segments" in fields
+        self.reads_traits = frozenset(
+            f.split(".")[1] for f in fields if f.startswith("traits.") and len(f) > 7
+        )
         rules = [r for rs in self.compiled.by_type.values() for r in (*rs.base, *rs.boosters)]
         self.limited = {r.id for r in rules if r.budget is not None or r.first_n_members}
         self.programme_limits = bool(self.limited)
@@ -172,6 +180,8 @@ class EngineRun:
                 self.stored.add(member_id)
         if self.reads_segments and wanted:
             self._load_segments(wanted)
+        if self.reads_traits and wanted:
+            self._load_traits(wanted)
 
     def _load_segments(self, member_ids: list[uuid.UUID]) -> None:
         """What rules read as ``member.segments``: memberships before this batch (one query)."""
@@ -187,6 +197,23 @@ class EngineRun:
         for member_id, codes in found.items():
             state = self.states.get(member_id) or MemberState()
             self.states[member_id] = replace(state, segments=frozenset(codes))
+
+    def _load_traits(self, member_ids: list[uuid.UUID]) -> None:
+        """What conditions read as ``traits.*``: the stored traits before this batch, as of
+        the run's ``now`` (one query; only the windows and shares a condition names)."""
+        section = traits_service.section_for(self.session, self.programme).section
+        table = MemberTraits.__table__
+        rows = self.session.execute(
+            select(table).where(
+                table.c.programme_id == self.programme.id, table.c.member_id.in_(member_ids)
+            )
+        ).mappings()
+        for row in rows:
+            ctx = traits_service.context_for(
+                dict(row), now=self.now, section=section, only=self.reads_traits
+            )
+            state = self.states.get(row["member_id"]) or MemberState()
+            self.states[row["member_id"]] = replace(state, traits=ctx)
 
     def _counters(self) -> ProgrammeCounters:
         """Programme-wide counters of rules with budgets or first-N, read once per run:
@@ -321,6 +348,8 @@ class EngineRun:
             event_id=event_id,
             now=self.now,
             states=self.engagement_states,
+            segments=state.segments,
+            traits=state.traits,
         )
         return state, effects
 
@@ -451,10 +480,11 @@ class EngineRun:
             self.book.write()  # last: CountersMoved rolls the caller's savepoint back
 
 
-def _reads_segments(compiled: CompiledProgramme) -> bool:
-    """Whether a rule's condition reads ``member.segments`` (else memberships are not loaded)."""
+def _rule_fields(compiled: CompiledProgramme) -> list[tuple[tuple[str | int, ...], str]]:
+    """The fields the rules' conditions read (``member.segments`` and ``traits.*`` are loaded
+    only when named)."""
     conditions = [c for r in compiled.doc.rules for c in (r.when, r.lines) if c is not None]
-    return any(path == "member.segments" for c in conditions for _, path in condition_fields(c))
+    return [found for c in conditions for found in condition_fields(c)]
 
 
 def _purchase_of(

@@ -34,11 +34,18 @@ from fidelia.models import Programme, ProgrammeVersion
 from fidelia.programmes import catalogue
 from fidelia.programmes.schemas import ProgrammeSettings, validate_locale
 from fidelia.rewards.schemas import PoolIn, RewardIn
-from fidelia.rules.schemas import EarningRule, ProgrammeRules, Strategy, load_programme
+from fidelia.rules.schemas import (
+    EarningRule,
+    ProgrammeRules,
+    Strategy,
+    load_programme,
+    trait_fields,
+)
 from fidelia.segments import jobs as segment_jobs
 from fidelia.segments import service as segments
 from fidelia.segments.schemas import SegmentsSection
 from fidelia.tiers.schemas import TiersSection
+from fidelia.traits.fields import resolve as resolve_trait
 from fidelia.traits.schemas import TraitsSection
 
 
@@ -121,8 +128,20 @@ def check_engagement(doc: ProgrammeDocument) -> None:
             raise ValidationFailed.on(("challenges", i, "reward", "badge"), "declare it in badges")
     for path, cond in _engagement_conditions(doc):
         for where, field in condition_fields(cond):
-            if field.split(".")[0] != "event":
-                raise ValidationFailed.on((*path, *where), "fields here start with event")
+            if field.split(".")[0] not in ("event", "traits") and field != "member.segments":
+                raise ValidationFailed.on(
+                    (*path, *where), "fields here are event.*, member.segments or traits.*"
+                )
+
+
+def _check_traits(doc: ProgrammeDocument, rules: ProgrammeRules) -> None:
+    """Every ``traits.*`` a rule, badge or challenge reads is a trait of the programme."""
+    found = trait_fields(rules)
+    for path, cond in _engagement_conditions(doc):
+        found += [((*path, *where), f) for where, f in condition_fields(cond)]
+    for loc, field in found:
+        if field.startswith("traits.") and resolve_trait(field, doc.traits) is None:
+            raise ValidationFailed.on(loc, f"unknown trait {field!r}")
 
 
 def _unique_codes(items: list[BadgeDef] | list[ChallengeDef], section: str) -> set[str]:
@@ -225,7 +244,8 @@ def prepare(
     doc = parse(raw)
     live = live_document(session, programme=programme)
     document = canonical(programme, doc, live)
-    rules_of(programme, document)  # raises ValidationFailed with the path of a bad rule
+    rules = rules_of(programme, document)  # raises ValidationFailed with the path of a bad rule
+    _check_traits(doc, rules)  # the traits registry sits above rules: names checked here
     status = (document.get("tiers") or {}).get("status_wallet")
     if status is not None and status not in {w["code"] for w in document["wallets"]}:
         raise ValidationFailed.on(("tiers", "status_wallet"), "no wallet with this code")

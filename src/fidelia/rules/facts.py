@@ -3,8 +3,9 @@
 Design note
 -----------
 :func:`build_facts` turns an event and a member state into the evaluation context the
-compiled conditions read (``event.*``, ``member.*``; ``line.*`` per line, built on first use)
-and the per-line amounts every spend rule shares, so that each rule does only its own work.
+compiled conditions read (``event.*``, ``member.*``, ``traits.*``; ``line.*`` per line, built on
+first use) and the per-line amounts every spend rule shares, so that each rule does only its own
+work.
 These classes are internal to the engine: plain ``__slots__`` classes, cheap to create.
 """
 
@@ -90,7 +91,7 @@ def build_facts(
         "store": event.store,
         "properties": event.properties,
     }
-    ctx = {"event": ev, "member": member_context(state, local.month)}
+    ctx = {"event": ev, "member": member_context(state, local.month), "traits": state.traits}
     facts = Facts(event, state, counters, now, local.date(), ctx)
     purchase = event.purchase
     if purchase is not None:

@@ -238,7 +238,7 @@ class ProgrammeRules(Doc):
 
 
 PURCHASE_ONLY = "only purchase rules can use this"
-ROOTS = {"when": ("event", "member"), "lines": ("event", "member", "line")}
+ROOTS = {"when": ("event", "member", "traits"), "lines": ("event", "member", "line", "traits")}
 
 
 def load_programme(data: Any) -> ProgrammeRules:
@@ -275,6 +275,19 @@ def check_programme(doc: ProgrammeRules) -> None:
                     "rules of one group must award into the same wallet and all be boosters"
                     " or all not be",
                 )
+
+
+def trait_fields(doc: ProgrammeRules) -> list[tuple[tuple[str | int, ...], str]]:
+    """Where the rules read a trait, with its path (``traits.rfm_cell``): the programme checks
+    the names against the traits registry (rules sit below traits and cannot)."""
+    found: list[tuple[tuple[str | int, ...], str]] = []
+    for i, rule in enumerate(doc.rules):
+        for key in ("when", "lines"):
+            cond = getattr(rule, key)
+            for where, path in condition_fields(cond) if cond is not None else []:
+                if path.split(".")[0] == "traits":
+                    found.append((("rules", i, key, *where), path))
+    return found
 
 
 def _unique(values: list[str], where: str, key: str) -> None:

@@ -116,6 +116,9 @@ class MemberState:
     # The member's segments before the batch (``member.segments``); loaded by the intake when
     # the programme's rules read them, never stored with the state.
     segments: frozenset[str] = frozenset()
+    # The member's traits as conditions read them (``traits.*``), loaded by the intake when
+    # rules read them (a plain mapping built above the engine), never stored with the state.
+    traits: Mapping[str, Any] = field(default_factory=dict)
 
     def purchases_since(self, since: date | None) -> tuple[int, Decimal]:
         """(count, spend) of purchases on or after local date ``since`` (None: lifetime)."""
@@ -212,6 +215,7 @@ def apply_event(
         usage,
         event.occurred_at if last is None or event.occurred_at > last else last,
         state.segments,
+        state.traits,
     )
 
 

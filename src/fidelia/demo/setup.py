@@ -35,7 +35,9 @@ from fidelia.programmes.schemas import ProgrammeCreate
 from fidelia.rewards import redemptions, till
 from fidelia.rewards.schemas import BasketIn, RedeemVoucherIn
 from fidelia.rules.demo import programme_document
+from fidelia.segments import live as segments
 from fidelia.tiers.requalify import requalify
+from fidelia.traits import rebuild as traits
 
 SLUG = "earth-care"
 CHUNK = 500
@@ -98,12 +100,19 @@ def build(
 def _after_replay(
     database: Database, report: DemoReport, rng: random.Random, now: datetime
 ) -> None:
-    """The tier reviews that fell due during the history, then members redeem rewards."""
+    """The tier reviews that fell due during the history, then members redeem rewards; then
+    the day's traits step (RFM scores and cells, lifecycle stages) and segments sweep, which
+    the worker runs nightly, so the demo's segments are populated from the start."""
     with database.transaction() as session:
         reviewed = session.get(Programme, report.programme.id)
         assert reviewed is not None
         requalify(session, programme=reviewed, at=now)
     _redeem(database, report, rng, now)
+    with database.transaction() as session:
+        scored = session.get(Programme, report.programme.id)
+        assert scored is not None
+        traits.refresh(session, programme=scored, now=now)
+        segments.sweep(session, programme=scored, now=now)
 
 
 def _replay(

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import uuid
 from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import ROUND_HALF_UP, Decimal
@@ -29,6 +30,7 @@ from sqlalchemy.orm import Session
 
 from fidelia.errors import NotFound, ValidationFailed
 from fidelia.kit.clock import utcnow
+from fidelia.ledger import followed
 from fidelia.ledger import repository as repo
 from fidelia.ledger.errors import ExceedsAward, NotReversible, UnbalancedPosting
 from fidelia.ledger.expiry import expiry_instant
@@ -51,12 +53,14 @@ class _Taker:
     used: dict[tuple[uuid.UUID, bool], int] = field(default_factory=lambda: defaultdict(int))
     others: list[Lot] | None = None
 
-    def take(self, lot: Lot | None, amount: int) -> int:
-        """Take ``amount``; returns the part that could not be taken (clamp policy)."""
+    def take(self, lot: Lot | None, amount: int, moved: Sequence[Lot] = ()) -> int:
+        """Take ``amount`` from ``lot``, then from the lots a merge ``moved`` it to, then from
+        the account's other lots; returns the part that could not be taken (clamp policy)."""
         rest = amount
-        if lot is not None:
-            rest = self._from_lot(lot, rest, pending=True)
-            rest = self._from_lot(lot, rest, pending=False)
+        for source in [lot, *moved] if lot is not None else []:
+            if source.account_id == self.account.id:
+                rest = self._from_lot(source, rest, pending=True)
+                rest = self._from_lot(source, rest, pending=False)
         if rest and self.others is None:
             self.others = repo.available_lots(
                 self.session, account=self.account, now=self.now, include_overdue=True
@@ -180,11 +184,13 @@ def return_award(
         raise NotReversible(f"transaction {original.id} is a {original.kind}, not an earn")
     wallet = session.get(Wallet, original.wallet_id)
     assert wallet is not None
+    holder = followed.holder(session, member_id=member_id)
     accounts = repo.lock_member_accounts(
-        session, programme=programme, wallet=wallet, member_ids=[member_id]
+        session, programme=programme, wallet=wallet, member_ids=[holder]
     )
     check_unused(session, programme=programme, key=idempotency_key)
     lots = _opened_lots(session, original)
+    moved = followed.successors(session, member_id=member_id, lot_ids=[lot.id for lot in lots])
     returned = _returned(session, lots)
     left = {lot.id: lot.amount - returned[lot.id] for lot in lots}
     total = sum(lot.amount for lot in lots)
@@ -198,8 +204,11 @@ def return_award(
     )
     if minor == 0:
         return None
-    taker = _Taker(session, accounts[member_id], now)
-    reversals = [(lot, part, taker.take(lot, part)) for lot, part in _allocate(minor, lots, left)]
+    taker = _Taker(session, accounts[holder], now)
+    reversals = [
+        (lot, part, taker.take(lot, part, moved.get(lot.id, ())))
+        for lot, part in _allocate(minor, lots, left)
+    ]
     legs = _with_counterparts(session, wallet, taker.legs, reversals, original)
     posting = Posting(
         wallet=wallet,
@@ -207,7 +216,7 @@ def return_award(
         idempotency_key=idempotency_key,
         legs=legs,
         occurred_at=now,
-        member_id=original.member_id,
+        member_id=holder,
         source_type=source_type,
         source_id=source_id,
         reason=reason,
@@ -271,19 +280,22 @@ def reverse(
     accounts = {a.member_id: a for a in locked if a.member_id is not None}
     wallet = session.get(Wallet, original.wallet_id)
     assert wallet is not None
-    takers = {a.id: _Taker(session, a, now) for a in accounts.values()}
     opened = _opened_lots(session, original)
+    route, moved = _follow_merges(session, programme, wallet, accounts, entries)
+    takers = {a.id: _Taker(session, a, now) for a in accounts.values()}
     returned = _returned(session, opened)
     reversals = [
         (
             lot,
             lot.amount - returned[lot.id],
-            takers[lot.account_id].take(lot, lot.amount - returned[lot.id]),
+            takers[route.get(lot.account_id, lot.account_id)].take(
+                lot, lot.amount - returned[lot.id], moved.get(lot.id, ())
+            ),
         )
         for lot in opened
         if lot.amount > returned[lot.id]
     ]
-    restores = _restores(session, programme, wallet, entries, takers, original, now)
+    restores = _restores(session, programme, wallet, entries, takers, route, original, now)
     member_legs = [leg for t in takers.values() for leg in t.legs] + restores
     if not member_legs:
         raise NotReversible(f"transaction {original.id} has nothing left to reverse")
@@ -305,6 +317,29 @@ def reverse(
     return post(session, programme=programme, posting=posting, accounts=accounts, now=now)
 
 
+def _follow_merges(
+    session: Session,
+    programme: Programme,
+    wallet: Wallet,
+    accounts: dict[uuid.UUID, Account],
+    entries: list[Entry],
+) -> tuple[dict[uuid.UUID, uuid.UUID], dict[uuid.UUID, list[Lot]]]:
+    """Accounts of merged members routed to their holder's account (locked and added to
+    ``accounts``), and where the lots of the entries went (see ``followed``)."""
+    holders = {m: followed.holder(session, member_id=m) for m in list(accounts)}
+    new = {h for m, h in holders.items() if h != m and h not in accounts}
+    if new:
+        accounts.update(
+            repo.lock_member_accounts(session, programme=programme, wallet=wallet, member_ids=new)
+        )
+    route = {accounts[m].id: accounts[h].id for m, h in holders.items() if h != m}
+    lot_ids = [e.lot_id for e in entries if e.lot_id is not None]
+    moved: dict[uuid.UUID, list[Lot]] = {}
+    for member_id in holders:
+        moved.update(followed.successors(session, member_id=member_id, lot_ids=lot_ids))
+    return route, moved
+
+
 def _check_not_reversed(session: Session, original: LedgerTransaction) -> None:
     found = session.scalar(
         select(LedgerTransaction.id).where(
@@ -321,11 +356,13 @@ def _restores(
     wallet: Wallet,
     entries: list[Entry],
     takers: dict[uuid.UUID, _Taker],
+    route: dict[uuid.UUID, uuid.UUID],
     original: LedgerTransaction,
     now: datetime,
 ) -> list[Leg]:
     """Give back what the original debited from lots it did not open: to the same lot while
-    it is valid, else to a new lot under the wallet's expiry policy from now."""
+    it is valid, else to a new lot under the wallet's expiry policy from now. A member merged
+    since gets nothing: its holder (``route``) gets a new lot with the lot's expiry."""
     legs: list[Leg] = []
     for entry in entries:
         if entry.account_id not in takers or entry.amount > 0 or entry.lot_id is None:
@@ -335,10 +372,13 @@ def _restores(
         if lot.transaction_id == original.id:
             continue  # a debt repayment inside the original: undone with the lot itself
         valid = lot.expires_at is None or lot.expires_at > now
-        if valid and lot.remaining - entry.amount <= lot.amount:
+        target = route.get(entry.account_id)
+        if target is not None and valid:
+            legs.append(Leg(target, -entry.amount, opens=NewLot(lot.expires_at)))
+        elif target is None and valid and lot.remaining - entry.amount <= lot.amount:
             legs.append(Leg(entry.account_id, -entry.amount, entry.pending, lot))
         else:
             tz = ZoneInfo(programme.timezone)
             expires = expiry_instant(expiry_policy(wallet), earned_at=now, tz=tz)
-            legs.append(Leg(entry.account_id, -entry.amount, opens=NewLot(expires)))
+            legs.append(Leg(target or entry.account_id, -entry.amount, opens=NewLot(expires)))
     return legs

@@ -308,6 +308,7 @@ class _Batch:
         self.moved = merge_policy.follow_merged(
             self.session, programme=self.programme, members=self.members
         )
+        self.sure: dict[int, uuid.UUID] = {}  # id(enrolment) -> the member it is a sure match of
         if settings_of(self.programme).merge.on_sure_match != "merge":
             return
         groups = []
@@ -328,6 +329,29 @@ class _Batch:
             actor=self.actor,
         )
         self.moved = {m: joined.get(s, s) for m, s in self.moved.items()} | joined
+        self._sure_matches(events)
+
+    def _sure_matches(self, events: list[EventIn]) -> None:
+        """Enrolments naming no member whose profile is a sure match of a member: theirs."""
+        for event in events:
+            if event.type != "enrolment" or self._names_someone(event):
+                continue
+            profile = event.properties.get("profile")
+            if not isinstance(profile, dict):
+                continue
+            match = merge_policy.sure_match_of_profile(
+                self.session, programme=self.programme, profile=profile
+            )
+            if match is not None:
+                self.sure[id(event)] = match
+        self._load_members(set(self.sure.values()) - self.members.keys())
+
+    def _names_someone(self, event: EventIn) -> bool:
+        """Whether the event names a member (by id or a known identity), or has invalid keys."""
+        keys = self.keys[id(event)]
+        if isinstance(keys, FideliaError) or event.member.id is not None:
+            return True
+        return any(k.triple in self.identities for k in keys)
 
     def _accept_or_reject(self, index: int, event: EventIn, fp: str) -> EventOutcome:
         try:
@@ -406,6 +430,8 @@ class _Batch:
                 )
             owners.add(event.member.id)
         owners = {self.moved.get(m, m) for m in owners}  # merged members: their survivors
+        if not owners and id(event) in self.sure:  # a sure match (on_sure_match: merge)
+            owners = {self.sure[id(event)]}
         if len(owners) > 1:
             raise Conflict(
                 "the identities given belong to different members",

@@ -13,13 +13,16 @@ survivor whatever the policy, as their identities are.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable, MutableMapping
+from collections.abc import Iterable, Mapping, MutableMapping
+from datetime import date
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from fidelia.errors import FideliaError
-from fidelia.merges import service
+from fidelia.kit.ids import uuid7
+from fidelia.merges import duplicates, service
 from fidelia.models import Member, Programme
 
 
@@ -95,3 +98,35 @@ def join_named(
         for triple, member_id in identities.items():
             identities[triple] = moved.get(member_id, member_id)
     return moved
+
+
+def _day(value: Any) -> date | None:
+    try:
+        return date.fromisoformat(str(value)) if value else None
+    except ValueError:
+        return None
+
+
+def sure_match_of_profile(
+    session: Session, *, programme: Programme, profile: Mapping[str, Any]
+) -> uuid.UUID | None:
+    """The open member an enrolment's ``profile`` is a sure match of (``duplicates.sure_match``
+    on the profile as it would be enrolled), or None. The caller checked the policy is
+    ``merge``: the enrolment is then that member's, as an already-enrolled member's profile
+    update, and no second member is created."""
+    attributes = profile.get("attributes")
+    probe = Member(
+        id=uuid7(),
+        programme_id=programme.id,
+        first_name=profile.get("first_name"),
+        last_name=profile.get("last_name"),
+        birth_date=_day(profile.get("birth_date")),
+        postal_code=profile.get("postal_code"),
+        attributes=attributes if isinstance(attributes, dict) else {},
+    )
+    pair = duplicates.sure_match(session, programme=programme, member=probe)
+    if pair is None:
+        return None
+    match = pair.first if pair.second == probe.id else pair.second
+    found = session.get(Member, match)
+    return match if found is not None and found.status not in service.FINAL else None

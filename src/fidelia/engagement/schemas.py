@@ -39,7 +39,9 @@ class BadgeDef(_Doc):
     labels: Labels = Field(default_factory=dict, description="Name per locale")
     description: str = Field("", max_length=1000)
     event_type: EventType | None = Field(None, description="None: given by effects only")
-    when: Condition | None = Field(None, description="Condition over event.*")
+    when: Condition | None = Field(
+        None, description="Condition over event.*, member.segments and traits.*"
+    )
     levels: list[Count] = Field(default_factory=lambda: [1], min_length=1, max_length=20)
 
     @model_validator(mode="after")

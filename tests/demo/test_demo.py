@@ -1,4 +1,5 @@
-"""The demo's replay: a clean ledger, and every tier, badge and reward kind reached."""
+"""The demo's replay: a clean ledger; every tier, badge and reward kind reached; every RFM cell,
+lifecycle stage and segment populated."""
 
 from __future__ import annotations
 
@@ -12,6 +13,8 @@ from fidelia.db import Database
 from fidelia.demo import setup
 from fidelia.ledger.verify import verify
 from fidelia.models import MemberBadge, Redemption, Reward, TierChange
+from fidelia.models.segments import SegmentMember
+from fidelia.models.traits import MemberTraits
 from fidelia.rules.demo import programme_document
 
 NOW = datetime(2026, 11, 24, 12, tzinfo=UTC)
@@ -80,3 +83,34 @@ def test_the_demo_reaches_every_tier_badge_and_reward_kind(
     assert badges == {badge["code"] for badge in document["badges"]}
     assert kinds == {reward["kind"] for reward in document["rewards"]}
     assert report.vouchers_used > 0
+
+
+def test_the_demo_populates_every_rfm_cell_lifecycle_stage_and_segment(
+    demo: tuple[Database, setup.DemoReport],
+) -> None:
+    database, report = demo
+    document = programme_document()
+    pid = report.programme.id
+
+    with database.transaction(readonly=True) as session:
+        cells = set(
+            session.scalars(
+                select(MemberTraits.rfm_cell).distinct().where(MemberTraits.programme_id == pid)
+            )
+        )
+        stages = set(
+            session.scalars(
+                select(MemberTraits.lifecycle_stage)
+                .distinct()
+                .where(MemberTraits.programme_id == pid)
+            )
+        )
+        segments = set(
+            session.scalars(
+                select(SegmentMember.segment).distinct().where(SegmentMember.programme_id == pid)
+            )
+        )
+
+    assert cells - {None} == {cell["id"] for cell in document["traits"]["rfm"]["cells"]}
+    assert stages == {stage["id"] for stage in document["traits"]["lifecycle"]}
+    assert segments == {s["code"] for s in document["segments"]["definitions"]}

@@ -29,7 +29,7 @@ from fidelia.kit.clock import utcnow
 from fidelia.kit.ids import uuid7
 from fidelia.kit.pagination import decode_cursor, encode_cursor
 from fidelia.members import service as members
-from fidelia.merges import points, rows
+from fidelia.merges import derived, points, rows
 from fidelia.merges.errors import AlreadyUnmerged, CannotUnmerge, NotMergeable
 from fidelia.merges.standing import join_standing, split_standing
 from fidelia.models import Member, MemberMerge, MemberStatusChange, Programme
@@ -124,6 +124,7 @@ def merge(
         **standing,
     }
     session.flush()
+    derived.recompute(session, programme=programme, member_ids=[survivor.id, duplicate.id], now=now)
     return record
 
 
@@ -183,6 +184,7 @@ def unmerge(
     _set_status(session, duplicate, back, f"merge {record.id} undone", actor, now)
     record.unmerge_report = {"moved_back": counts, "wallets": wallets}
     session.flush()
+    derived.recompute(session, programme=programme, member_ids=[survivor.id, duplicate.id], now=now)
     return record
 
 

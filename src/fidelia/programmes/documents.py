@@ -14,6 +14,7 @@ the exact rule text that produced it.
 from __future__ import annotations
 
 import difflib
+import uuid
 from dataclasses import dataclass
 from typing import Any
 
@@ -26,13 +27,14 @@ from fidelia.engagement.schemas import BadgeDef, ChallengeDef
 from fidelia.errors import FieldError, NotFound, ValidationFailed, error_message
 from fidelia.kit.bounds import LocaleTag, ShortText, find_nul
 from fidelia.kit.clock import utcnow
-from fidelia.kit.conditions import condition_fields
+from fidelia.kit.conditions import condition_fields, parse_condition
 from fidelia.ledger.schemas import WalletIn
 from fidelia.ledger.wallets import declare_wallet, default_wallets
 from fidelia.messaging.schemas import MessagingSection
 from fidelia.models import Programme, ProgrammeVersion
 from fidelia.programmes import catalogue
 from fidelia.programmes.schemas import ProgrammeSettings, validate_locale
+from fidelia.rewards import eligibility
 from fidelia.rewards.schemas import PoolIn, RewardIn
 from fidelia.rules.schemas import (
     EarningRule,
@@ -45,6 +47,7 @@ from fidelia.segments import jobs as segment_jobs
 from fidelia.segments import service as segments
 from fidelia.segments.schemas import SegmentsSection
 from fidelia.tiers.schemas import TiersSection
+from fidelia.traits import service as traits_service
 from fidelia.traits.fields import resolve as resolve_trait
 from fidelia.traits.schemas import TraitsSection
 
@@ -135,10 +138,15 @@ def check_engagement(doc: ProgrammeDocument) -> None:
 
 
 def _check_traits(doc: ProgrammeDocument, rules: ProgrammeRules) -> None:
-    """Every ``traits.*`` a rule, badge or challenge reads is a trait of the programme."""
+    """Every ``traits.*`` a rule, badge, challenge or reward reads is a trait of the
+    programme."""
     found = trait_fields(rules)
     for path, cond in _engagement_conditions(doc):
         found += [((*path, *where), f) for where, f in condition_fields(cond)]
+    for i, reward in enumerate(doc.rewards):
+        if reward.condition is not None:
+            cond = parse_condition(reward.condition, loc=("rewards", i, "condition"))
+            found += [(("rewards", i, "condition", *w), f) for w, f in condition_fields(cond)]
     for loc, field in found:
         if field.startswith("traits.") and resolve_trait(field, doc.traits) is None:
             raise ValidationFailed.on(loc, f"unknown trait {field!r}")
@@ -305,3 +313,17 @@ def _write_segments(
 
 
 segments.set_document_writer(_write_segments)  # the segment API versions the document
+
+
+def _traits_of(
+    session: Session, programme: Programme, member_id: uuid.UUID, names: frozenset[str]
+) -> dict[str, Any]:
+    """A member's traits as a reward condition reads them (``traits.*``), as of now."""
+    row = traits_service.traits_row(session, member_id=member_id)
+    if row is None or row["programme_id"] != programme.id:
+        return {}
+    section = traits_service.section_for(session, programme).section
+    return traits_service.context_for(row, now=utcnow(), section=section, only=set(names))
+
+
+eligibility.set_traits_reader(_traits_of)  # rewards sit below traits: the reader is given

@@ -6,12 +6,17 @@ member's profile and the rules engine's state (purchases, spend, categories, eve
 Limits per member and first-N scarcity count redemptions that are not cancelled; the caller
 holds the reward row lock when it must rely on them (a redemption), not when it only shows
 them (the catalogue).
+
+A condition may also read ``member.segments`` and ``traits.*``: :func:`with_extras` adds them
+to the context, one query each and only when a condition names them. Traits sit above rewards
+in the layers, so the traits context is built by a reader the programmes domain registers
+(:func:`set_traits_reader`), as segments register their document writer.
 """
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -19,12 +24,21 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from fidelia.kit.conditions import Predicate, compile_condition, parse_condition
-from fidelia.models import Member, MemberState, Programme, Redemption, Reward
+from fidelia.kit.conditions import Predicate, compile_condition, condition_fields, parse_condition
+from fidelia.models import Member, MemberState, Programme, Redemption, Reward, SegmentMember
 
 LIVE = ("requested", "issued", "used", "expired")  # redemptions that count against limits
 _CACHE: dict[tuple[uuid.UUID, datetime], Predicate] = {}
 _CACHE_SIZE = 1024
+_READS: dict[tuple[uuid.UUID, datetime], frozenset[str]] = {}
+# (session, programme, member id, trait names) -> the member's traits as conditions read them
+TraitsReader = Callable[[Session, Programme, uuid.UUID, frozenset[str]], Mapping[str, Any]]
+_TRAITS_READER: list[TraitsReader] = []
+
+
+def set_traits_reader(reader: TraitsReader) -> None:
+    """Register how a member's traits context is read (the programmes domain does)."""
+    _TRAITS_READER[:] = [reader]
 
 
 def member_state(session: Session, *, member_id: uuid.UUID) -> dict[str, Any]:
@@ -62,6 +76,50 @@ def predicate(programme: Programme, reward: Reward) -> Predicate:
             _CACHE.clear()
         _CACHE[key] = found
     return found
+
+
+def reads(reward: Reward) -> frozenset[str]:
+    """The fields the reward's condition reads (cached like its predicate)."""
+    key = (reward.id, reward.updated_at)
+    found = _READS.get(key)
+    if found is None:
+        cond = parse_condition(reward.condition) if reward.condition is not None else None
+        found = frozenset(f for _, f in condition_fields(cond)) if cond is not None else frozenset()
+        if len(_READS) >= _CACHE_SIZE:
+            _READS.clear()
+        _READS[key] = found
+    return found
+
+
+def with_extras(
+    session: Session,
+    *,
+    programme: Programme,
+    rewards: Iterable[Reward],
+    member_id: uuid.UUID,
+    ctx: dict[str, Any],
+) -> dict[str, Any]:
+    """``ctx`` with ``member.segments`` and ``traits`` added when one of the rewards'
+    conditions names them (one query each; nothing read otherwise)."""
+    fields = frozenset().union(*(reads(r) for r in rewards))
+    traits = frozenset(f.split(".")[1] for f in fields if f.startswith("traits.") and len(f) > 7)
+    if "member.segments" not in fields and not traits:
+        return ctx
+    out = {**ctx, "member": dict(ctx["member"])}
+    if "member.segments" in fields:
+        out["member"]["segments"] = frozenset(
+            session.scalars(
+                select(SegmentMember.segment).where(
+                    SegmentMember.programme_id == programme.id,
+                    SegmentMember.member_id == member_id,
+                )
+            )
+        )
+    if traits:
+        if not _TRAITS_READER:
+            raise RuntimeError("no traits reader registered (import fidelia.programmes)")
+        out["traits"] = dict(_TRAITS_READER[0](session, programme, member_id, traits))
+    return out
 
 
 def price(reward: Reward, tier: str | None) -> int:

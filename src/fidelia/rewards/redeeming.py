@@ -76,6 +76,9 @@ def redeem(
     if quantity > 1 and found.kind == "voucher":
         raise ValidationFailed.on("quantity", "a voucher reward is redeemed one at a time")
     ctx = eligibility.context_of(read.profile, read.state)
+    ctx = eligibility.with_extras(
+        session, programme=programme, rewards=[found], member_id=member_id, ctx=ctx
+    )  # member.segments and traits.*, when the condition names them
     _check(session, programme, found, ctx, member_id, quantity, now)
     if found.stock is not None:
         _take_stock(session, found, quantity)

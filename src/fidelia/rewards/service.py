@@ -166,6 +166,9 @@ def catalogue_for(
     ids = [r.id for r in rewards]
     state = eligibility.member_state(session, member_id=member.id)
     ctx = eligibility.context(member, state)
+    ctx = eligibility.with_extras(
+        session, programme=programme, rewards=rewards, member_id=member.id, ctx=ctx
+    )
     held = eligibility.units_of_member(session, member_id=member.id, reward_ids=ids)
     scarce = [r.id for r in rewards if r.first_n is not None]
     served = eligibility.members_served(session, reward_ids=scarce) if scarce else {}

@@ -20,7 +20,14 @@ from collections.abc import Iterable
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
-from fidelia.models import Lot, MemberMerge
+from fidelia.errors import Conflict, FieldError
+from fidelia.models import Lot, Member, MemberMerge
+
+
+class MemberMerged(Conflict):
+    """409: a ledger write names a member merged into another; it names the survivor."""
+
+    code = "member_merged"
 
 
 def holder(session: Session, *, member_id: uuid.UUID) -> uuid.UUID:
@@ -37,6 +44,24 @@ def holder(session: Session, *, member_id: uuid.UUID) -> uuid.UUID:
             return current
         seen.add(nxt)
         current = nxt
+
+
+def refuse_merged(session: Session, *, member_ids: Iterable[uuid.UUID]) -> None:
+    """Refuse (409 :class:`MemberMerged`, naming the survivor) a direct write to a member
+    merged into another: a merged member holds nothing, and writing to it would hide value
+    from its survivor. (The intake follows merged ids to their survivor instead.)"""
+    merged = session.scalar(
+        select(Member.id)
+        .where(Member.id.in_(set(member_ids)), Member.status == "merged")
+        .order_by(Member.id)
+        .limit(1)
+    )
+    if merged is not None:
+        survivor = holder(session, member_id=merged)
+        raise MemberMerged(
+            f"member {merged} was merged into member {survivor}: write to {survivor} instead",
+            fields=[FieldError(("member_id",), f"merged into member {survivor}")],
+        )
 
 
 def _merges_around(session: Session, member_id: uuid.UUID) -> list[MemberMerge]:

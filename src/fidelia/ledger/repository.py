@@ -25,6 +25,7 @@ from sqlalchemy.orm import Session
 from fidelia.errors import NotFound
 from fidelia.kit.clock import utcnow
 from fidelia.kit.ids import uuid7
+from fidelia.ledger import followed
 from fidelia.models import Account, Lot, Member, Programme, Wallet
 
 SYSTEM_ACCOUNTS = ("issued", "redeemed", "expired", "adjusted", "unrecovered")
@@ -98,9 +99,11 @@ def _zero(kind: str, *, allows_debt: bool = True) -> dict[str, object]:
 def lock_member_accounts(
     session: Session, *, programme: Programme, wallet: Wallet, member_ids: Iterable[uuid.UUID]
 ) -> dict[uuid.UUID, Account]:
-    """The members' accounts in ``wallet``, created if missing, locked in primary-key order."""
+    """The members' accounts in ``wallet``, created if missing, locked in primary-key order.
+    409 ``member_merged`` (naming the survivor) for a member merged into another."""
     flush_deferred(session)
     wanted = set(member_ids)
+    followed.refuse_merged(session, member_ids=wanted)
     accounts = _select_locked(session, wallet, wanted)
     missing = wanted - accounts.keys()
     if missing:

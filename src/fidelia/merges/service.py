@@ -176,12 +176,13 @@ def unmerge(
     counts = rows.rows_back(session, **ids)
     rows.split_consents(session, survivor=survivor, changes=details.get("consents", []))
     rows.empty_profile(survivor, details.get("profile", {}))
+    back = details.get("duplicate_status", "active")
+    _set_status(session, duplicate, back, f"merge {record.id} undone", actor, now)
+    session.flush()  # the ledger refuses writes to a merged member
     wallets = points.return_points(
         session, programme=programme, **ids, moved=details.get("wallets", []), now=now
     )
     split_standing(session, programme=programme, **ids, details=details, now=now)
-    back = details.get("duplicate_status", "active")
-    _set_status(session, duplicate, back, f"merge {record.id} undone", actor, now)
     record.unmerge_report = {"moved_back": counts, "wallets": wallets}
     session.flush()
     derived.recompute(session, programme=programme, member_ids=[survivor.id, duplicate.id], now=now)

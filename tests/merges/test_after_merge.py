@@ -14,6 +14,8 @@ from sqlalchemy import select
 from fidelia.db import Database
 from fidelia.ledger import returns
 from fidelia.models import LedgerTransaction, Lot, LotReversal, Member, Programme
+from tests.fixtures.events import line, purchase, return_of, returned
+from tests.fixtures.factories import Api
 from tests.merges.conftest import (
     T0,
     assert_verified,
@@ -24,6 +26,7 @@ from tests.merges.conftest import (
     lots,
     spend,
 )
+from tests.segments.conftest import apply, buy, document, enrol
 
 LATER = T0 + timedelta(days=5)
 
@@ -190,3 +193,25 @@ def _earns(database: Database, member_id: uuid.UUID) -> list[uuid.UUID]:
 def _lot_amount(database: Database, txn_id: uuid.UUID) -> int:
     with database.transaction(readonly=True) as session:
         return sum(session.scalars(select(Lot.amount).where(Lot.transaction_id == txn_id)))
+
+
+def test_a_return_event_after_a_merge_takes_back_the_purchases_points_from_the_survivor(
+    api: Api, database: Database
+) -> None:
+    apply(api, document())
+    survivor, duplicate = enrol(api, "eva@example.org"), enrol(api, "eva.b@example.org")
+    buy(api, survivor, days_ago=3)
+    bought = purchase({"id": duplicate}, order_id="order-merged-1", lines=[line("sku-1", 2)])
+    assert api.post("/events", json=bought, scope="integration").status_code == 201
+    merged = api.post(f"/members/{survivor}/merge", json={"duplicate_id": duplicate})
+    assert merged.status_code == 201, merged.text
+    before = balance(database, uuid.UUID(survivor))
+
+    returned_event = return_of({"id": duplicate}, "order-merged-1", [returned("sku-1", 2)])
+    response = api.post("/events", json=returned_event, scope="integration")
+
+    assert response.status_code == 201, response.text
+    assert balance(database, uuid.UUID(survivor)) == (before[0] - 20, before[1])
+    assert balance(database, uuid.UUID(duplicate)) == (0, 0)
+    assert _unrecovered(database) == 0
+    assert_verified(database, api.programme)

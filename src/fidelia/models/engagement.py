@@ -12,10 +12,11 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import ForeignKey, String, UniqueConstraint
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from fidelia.kit.clock import utcnow
 from fidelia.models.base import Base, uuid_pk
+from fidelia.models.member import Member
 
 
 class EngagementState(Base):
@@ -26,6 +27,8 @@ class EngagementState(Base):
     member_id: Mapped[uuid.UUID] = mapped_column(
         ForeignKey("members.id", ondelete="CASCADE"), primary_key=True
     )
+    # Declared so that a flush writes the member before the rows that point at it.
+    member: Mapped[Member] = relationship(lazy="raise")
     programme_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("programmes.id", ondelete="CASCADE"))
     data: Mapped[dict[str, Any]]
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
@@ -40,6 +43,8 @@ class MemberBadge(Base):
     id: Mapped[uuid.UUID] = uuid_pk()
     programme_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("programmes.id", ondelete="CASCADE"))
     member_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("members.id", ondelete="CASCADE"))
+    # Declared so that a flush writes the member before the rows that point at it.
+    member: Mapped[Member] = relationship(lazy="raise")
     badge: Mapped[str] = mapped_column(String(64))
     level: Mapped[int]
     earned_at: Mapped[datetime]
@@ -56,6 +61,8 @@ class ChallengeCompletion(Base):
     id: Mapped[uuid.UUID] = uuid_pk()
     programme_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("programmes.id", ondelete="CASCADE"))
     member_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("members.id", ondelete="CASCADE"))
+    # Declared so that a flush writes the member before the rows that point at it.
+    member: Mapped[Member] = relationship(lazy="raise")
     challenge: Mapped[str] = mapped_column(String(64))
     round: Mapped[str] = mapped_column(String(64))
     completed_at: Mapped[datetime]

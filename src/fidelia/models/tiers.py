@@ -13,10 +13,11 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import ForeignKey, Index, String
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from fidelia.kit.clock import utcnow
 from fidelia.models.base import Base, uuid_pk
+from fidelia.models.member import Member
 
 
 class MemberTier(Base):
@@ -28,6 +29,8 @@ class MemberTier(Base):
     member_id: Mapped[uuid.UUID] = mapped_column(
         ForeignKey("members.id", ondelete="CASCADE"), primary_key=True
     )
+    # Declared so that a flush writes the member before the rows that point at it.
+    member: Mapped[Member] = relationship(lazy="raise")
     programme_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("programmes.id", ondelete="CASCADE"))
     tier: Mapped[str] = mapped_column(String(64))
     source: Mapped[str] = mapped_column(String(16), default="metric")  # metric | manual
@@ -49,6 +52,8 @@ class TierChange(Base):
     id: Mapped[uuid.UUID] = uuid_pk()
     programme_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("programmes.id", ondelete="CASCADE"))
     member_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("members.id", ondelete="CASCADE"))
+    # Declared so that a flush writes the member before the rows that point at it.
+    member: Mapped[Member] = relationship(lazy="raise")
     from_tier: Mapped[str | None] = mapped_column(String(64))
     to_tier: Mapped[str] = mapped_column(String(64))
     reason: Mapped[str] = mapped_column(String(32))

@@ -1,0 +1,23 @@
+"""referrals, leaderboards, streaks, offers, plans and subscriptions, check-ins (issue 14)
+
+Revision ID: 20261130_0016
+Revises: 20261130_0015
+Create Date: 2026-11-30 15:00:00
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+revision: str = "20261130_0016"
+down_revision: str | None = "20261130_0015"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+
+def upgrade() -> None:
+    pass
+
+
+def downgrade() -> None:
+    pass

@@ -1,4 +1,4 @@
-"""analytics: anonymous purchases, daily aggregates, CLV fits, recommendations (issue 15)
+"""analytics: anonymous purchases, KPI aggregates (issue 15)
 
 Revision ID: 20261130_0015
 Revises: 20261130_0014

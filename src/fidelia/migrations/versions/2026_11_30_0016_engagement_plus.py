@@ -1,4 +1,4 @@
-"""referrals, leaderboards, streaks, offers, plans and subscriptions, check-ins (issue 14)
+"""referrals, leaderboards, streaks, store check-ins (issue 14)
 
 Revision ID: 20261130_0016
 Revises: 20261130_0015

@@ -1,0 +1,1 @@
+"""Analytics: KPIs, cohorts, liability, CLV and churn, lift, recommendations (issue 15)."""

@@ -26,6 +26,7 @@ from fidelia.ledger.endpoints import router as ledger_router
 from fidelia.members.endpoints import router as members_router
 from fidelia.merges.endpoints import router as merges_router
 from fidelia.messaging.endpoints import install as install_messaging
+from fidelia.privacy.endpoints import router as privacy_router
 from fidelia.programmes.endpoints import router as programmes_router
 from fidelia.rewards.endpoints import router as rewards_router
 from fidelia.segments.endpoints import router as segments_router
@@ -77,6 +78,7 @@ def create_app(database: Database, *, embedded_worker: bool = False) -> FastAPI:
     app.include_router(traits_router, prefix=API_PREFIX)
     app.include_router(engagement_router, prefix=API_PREFIX)
     app.include_router(segments_router, prefix=API_PREFIX)
+    app.include_router(privacy_router, prefix=API_PREFIX)
     install_messaging(app, prefix=API_PREFIX, ingest=ingest)
 
     app.mount("/admin", create_web_app(database))  # the back-office (HTML pages)

@@ -1,0 +1,1 @@
+"""Rate limits per API key and route class (token buckets), security headers, CORS."""

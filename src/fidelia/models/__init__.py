@@ -1,6 +1,11 @@
 """All ORM tables. Import from here so that every table is registered on ``Base.metadata``."""
 
 from fidelia.models import audit, users  # noqa: F401  (registers the back-office tables)
+from fidelia.models import engagement_plus  # noqa: F401  (referrals, leaderboards, streaks)
+from fidelia.models import offers, plans  # noqa: F401  (offers, subscriptions, till payments)
+from fidelia.models import portal  # noqa: F401  (registers the member portal's tables)
+from fidelia.models import scenarios  # noqa: F401  (registers the scenario tables)
+from fidelia.models.analytics import AnalyticsState, AnonymousPurchase, DailySales, MemberMonth
 from fidelia.models.apikey import ApiKey
 from fidelia.models.base import Base
 from fidelia.models.engagement import ChallengeCompletion, EngagementState, MemberBadge
@@ -16,20 +21,32 @@ from fidelia.models.member import (
 )
 from fidelia.models.merges import MemberMerge, MemberMergeItem
 from fidelia.models.messaging import Message, MessageLog, MessagingKey  # noqa: F401
+from fidelia.models.privacy import MemberErasure, RateBucket
 from fidelia.models.programme import Programme
 from fidelia.models.rewards import Redemption, Reward, Voucher, VoucherPool, VoucherUse
 from fidelia.models.rules import MemberState, ProgrammeVersion, RuleCounter
 from fidelia.models.segments import SegmentChange, SegmentMember
 from fidelia.models.tiers import MemberTier, TierChange
 from fidelia.models.traits import MemberTraits
+from fidelia.models.webhooks import (
+    Connector,
+    Notification,
+    NotificationSequence,
+    WebhookDelivery,
+    WebhookSubscription,
+)
 
 __all__ = [
     "Account",
+    "AnalyticsState",
+    "AnonymousPurchase",
     "ApiKey",
     "Base",
     "ChallengeCompletion",
     "Consent",
     "ConsentChange",
+    "Connector",
+    "DailySales",
     "EngagementState",
     "Entry",
     "Event",
@@ -41,15 +58,20 @@ __all__ = [
     "LotReversal",
     "Member",
     "MemberBadge",
+    "MemberErasure",
     "MemberIdentity",
     "MemberMerge",
     "MemberMergeItem",
+    "MemberMonth",
     "MemberState",
     "MemberStatusChange",
     "MemberTier",
     "MemberTraits",
+    "Notification",
+    "NotificationSequence",
     "Programme",
     "ProgrammeVersion",
+    "RateBucket",
     "Redemption",
     "Reward",
     "RuleCounter",
@@ -60,4 +82,6 @@ __all__ = [
     "VoucherPool",
     "VoucherUse",
     "Wallet",
+    "WebhookDelivery",
+    "WebhookSubscription",
 ]

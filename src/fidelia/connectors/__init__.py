@@ -1,0 +1,1 @@
+"""Inbound connectors: Shopify, WooCommerce and mapped webhooks turned into intake events."""

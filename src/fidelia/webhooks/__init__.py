@@ -1,0 +1,1 @@
+"""Outbound webhooks: subscriptions, signed deliveries sent by the worker, the replay feed."""

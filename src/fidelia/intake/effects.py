@@ -40,7 +40,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 
 from fidelia.engagement import service as engagement
 from fidelia.engagement.definitions import definitions_for
-from fidelia.engagement.rewarding import give_voucher
+from fidelia.errors import FideliaError
 from fidelia.events.schemas import Purchase, Return
 from fidelia.intake import returns
 from fidelia.intake.counters import CounterBook
@@ -51,6 +51,7 @@ from fidelia.ledger import operations as ledger
 from fidelia.models import Base, Event, MemberTraits, Programme, SegmentMember
 from fidelia.models import MemberState as MemberStateRow
 from fidelia.programmes.documents import get_version, rules_of
+from fidelia.rewards.issuing import VoucherRequest, issue_many
 from fidelia.rules.compiler import CompiledProgramme, compile_programme
 from fidelia.rules.engine import evaluate
 from fidelia.rules.outcome import Amount, Award, AwardBadge, Evaluation, IssueVoucher
@@ -141,6 +142,8 @@ class EngineRun:
     returns: dict[uuid.UUID, tuple[uuid.UUID, datetime]] = field(default_factory=dict)
     orders: dict[str, tuple[datetime, dict[str, Decimal]]] = field(default_factory=dict)
     awards: ledger.DeferredAwards | None = None
+    # rule vouchers, issued set-based in :meth:`write`; each with the outcome effect it fills
+    vouchers: list[tuple[VoucherRequest, dict[str, Any]]] = field(default_factory=list)
     tier_rows: dict[uuid.UUID, Any] = field(default_factory=dict)
     engagement_states: dict[uuid.UUID, Any] = field(default_factory=dict)
     reads_segments: bool = False
@@ -250,11 +253,13 @@ class EngineRun:
         awards are planned now and posted with the batch's (see :meth:`write`); if the event
         fails on the way, those not posted yet are dropped with it."""
         held = len(self.awards) if self.awards is not None else 0
+        queued = len(self.vouchers)
         try:
             return self._process(event, event_id, member_id, profile)
         except BaseException:
             if self.awards is not None:
                 self.awards.truncate(held)
+            del self.vouchers[queued:]
             raise
 
     def _process(
@@ -300,17 +305,18 @@ class EngineRun:
                 )
                 done.extend([found] if found else [])
             elif isinstance(effect, IssueVoucher):
-                done.append(
-                    give_voucher(
-                        self.session,
-                        programme=self.programme,
-                        member_id=member_id,
-                        ref=effect.reward,
-                        source_id=str(event_id),
-                        now=self.now,
-                        idempotency_key=f"event:{event_id}:{effect.rule_id}:{effect.reward}",
-                    )
+                # filled when the batch's vouchers are issued together (see write)
+                placeholder: dict[str, Any] = {"kind": "voucher_issued", "reward": effect.reward}
+                request = VoucherRequest(
+                    member_id=member_id,
+                    pool=effect.reward,
+                    source="rule",
+                    idempotency_key=f"event:{event_id}:{effect.rule_id}:{effect.reward}",
+                    source_id=str(event_id),
+                    fresh_key=True,  # derived from the event's new id
                 )
+                self.vouchers.append((request, placeholder))
+                done.append(placeholder)
         return done
 
     def _follow(
@@ -449,6 +455,7 @@ class EngineRun:
             self.awards.close()
             self.awards = None
         self.session.flush()  # members enrolled by the batch go before their states
+        self._issue_vouchers()
         at = utcnow()
         changed = sorted(self.changed)
         updated = [
@@ -478,6 +485,26 @@ class EngineRun:
         self.changed.clear()
         if self.book is not None:
             self.book.write()  # last: CountersMoved rolls the caller's savepoint back
+
+    def _issue_vouchers(self) -> None:
+        """The rule vouchers of the batch in one set-based issue; each outcome effect says
+        what came of its own (a pool without codes fails that voucher, not the event)."""
+        if not self.vouchers:
+            return
+        queued, self.vouchers = self.vouchers, []
+        issued = issue_many(
+            self.session,
+            programme=self.programme,
+            requests=[request for request, _ in queued],
+            now=self.now,
+            partial=True,
+            members_known=True,  # the batch found or enrolled them
+        )
+        for (_, effect), result in zip(queued, issued, strict=True):
+            if isinstance(result, FideliaError):
+                effect.update(status="failed", reason=result.code, detail=result.detail)
+            else:
+                effect.update(status="issued", voucher_id=str(result.id), code=result.code)
 
 
 def _rule_fields(compiled: CompiledProgramme) -> list[tuple[tuple[str | int, ...], str]]:

@@ -416,7 +416,8 @@ class _Batch:
                 "store": event.store,
                 "reference": reference,
                 "properties": properties,
-                "outcome": outcome.model_dump(mode="json", exclude={"index"}),
+                # dumped in _write: rule vouchers fill their effects when the batch issues them
+                "outcome": outcome,
             }
         )
         return outcome
@@ -538,6 +539,8 @@ class _Batch:
         self.session.flush()
         self.changes.write()
         if self.rows:
+            for row in self.rows:
+                row["outcome"] = row["outcome"].model_dump(mode="json", exclude={"index"})
             self.session.execute(insert(Base.metadata.tables["events"]), self.rows)
             facts = [
                 (r["member_id"], EngineEvent(r["type"], r["occurred_at"], r["channel"], r["store"],

@@ -10,6 +10,7 @@ from fastapi import FastAPI
 from fastapi.responses import RedirectResponse
 
 from fidelia import __version__
+from fidelia.analytics.clv_endpoints import router as clv_router
 from fidelia.api import errors
 from fidelia.api.middleware import CatchAll, Guard
 from fidelia.api.openapi import DESCRIPTION, FideliaAPI
@@ -18,6 +19,9 @@ from fidelia.auth.endpoints import router as apikeys_router
 from fidelia.config import get_settings
 from fidelia.db import Database
 from fidelia.engagement.endpoints import router as engagement_router
+from fidelia.engagement.leaderboards_endpoints import router as leaderboards_router
+from fidelia.engagement.referrals_endpoints import router as referrals_router
+from fidelia.engagement.streaks_endpoints import router as streaks_router
 from fidelia.intake.endpoints import router as events_router
 from fidelia.intake.enrolment_endpoints import router as enrolment_router
 from fidelia.intake.group import GroupCommit
@@ -26,9 +30,13 @@ from fidelia.ledger.endpoints import router as ledger_router
 from fidelia.members.endpoints import router as members_router
 from fidelia.merges.endpoints import router as merges_router
 from fidelia.messaging.endpoints import install as install_messaging
+from fidelia.offers.endpoints import router as offers_router
+from fidelia.plans.endpoints import router as plans_router
+from fidelia.portal.app import install as install_portal
 from fidelia.privacy.endpoints import router as privacy_router
 from fidelia.programmes.endpoints import router as programmes_router
 from fidelia.rewards.endpoints import router as rewards_router
+from fidelia.scenarios.endpoints import router as scenarios_router
 from fidelia.segments.endpoints import router as segments_router
 from fidelia.tiers.endpoints import router as tiers_router
 from fidelia.traits.endpoints import router as traits_router
@@ -76,12 +84,19 @@ def create_app(database: Database, *, embedded_worker: bool = False) -> FastAPI:
     app.include_router(rewards_router, prefix=API_PREFIX)
     app.include_router(tiers_router, prefix=API_PREFIX)
     app.include_router(traits_router, prefix=API_PREFIX)
+    app.include_router(clv_router, prefix=API_PREFIX)  # issue 15: CLV, recommendations
     app.include_router(engagement_router, prefix=API_PREFIX)
+    for router in (referrals_router, leaderboards_router, streaks_router):  # issue 14
+        app.include_router(router, prefix=API_PREFIX)
     app.include_router(segments_router, prefix=API_PREFIX)
+    for router in (offers_router, plans_router):  # issue 14: offers, plans, till, perks
+        app.include_router(router, prefix=API_PREFIX)
+    app.include_router(scenarios_router, prefix=API_PREFIX)
     app.include_router(privacy_router, prefix=API_PREFIX)
     install_messaging(app, prefix=API_PREFIX, ingest=ingest)
 
     app.mount("/admin", create_web_app(database))  # the back-office (HTML pages)
+    install_portal(app, database)  # the member portal at /portal (and programmes' hosts)
 
     @app.get("/", include_in_schema=False)
     def root() -> RedirectResponse:

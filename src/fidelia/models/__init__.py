@@ -2,10 +2,10 @@
 
 from fidelia.models import audit, users  # noqa: F401  (registers the back-office tables)
 from fidelia.models import engagement_plus  # noqa: F401  (referrals, leaderboards, streaks)
-from fidelia.models import offers, plans  # noqa: F401  (offers, subscriptions, till payments)
 from fidelia.models import portal  # noqa: F401  (registers the member portal's tables)
 from fidelia.models import scenarios  # noqa: F401  (registers the scenario tables)
 from fidelia.models.analytics import AnalyticsState, AnonymousPurchase, DailySales, MemberMonth
+from fidelia.models.analytics_models import ClvFit, MemberRecommendation, RecommendationModel
 from fidelia.models.apikey import ApiKey
 from fidelia.models.base import Base
 from fidelia.models.engagement import ChallengeCompletion, EngagementState, MemberBadge
@@ -21,6 +21,14 @@ from fidelia.models.member import (
 )
 from fidelia.models.merges import MemberMerge, MemberMergeItem
 from fidelia.models.messaging import Message, MessageLog, MessagingKey  # noqa: F401
+from fidelia.models.offers import OfferCounter, OfferTarget, OfferUse
+from fidelia.models.plans import (
+    PaymentEndpoint,
+    PaymentEvent,
+    Subscription,
+    SubscriptionChange,
+    TillPayment,
+)
 from fidelia.models.privacy import MemberErasure, RateBucket
 from fidelia.models.programme import Programme
 from fidelia.models.rewards import Redemption, Reward, Voucher, VoucherPool, VoucherUse
@@ -43,6 +51,7 @@ __all__ = [
     "ApiKey",
     "Base",
     "ChallengeCompletion",
+    "ClvFit",
     "Consent",
     "ConsentChange",
     "Connector",
@@ -63,21 +72,31 @@ __all__ = [
     "MemberMerge",
     "MemberMergeItem",
     "MemberMonth",
+    "MemberRecommendation",
     "MemberState",
     "MemberStatusChange",
     "MemberTier",
     "MemberTraits",
     "Notification",
     "NotificationSequence",
+    "OfferCounter",
+    "OfferTarget",
+    "OfferUse",
+    "PaymentEndpoint",
+    "PaymentEvent",
     "Programme",
     "ProgrammeVersion",
     "RateBucket",
+    "RecommendationModel",
     "Redemption",
     "Reward",
     "RuleCounter",
     "SegmentChange",
     "SegmentMember",
+    "Subscription",
+    "SubscriptionChange",
     "TierChange",
+    "TillPayment",
     "Voucher",
     "VoucherPool",
     "VoucherUse",

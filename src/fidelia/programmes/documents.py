@@ -23,7 +23,12 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from fidelia.engagement.checkins_schemas import CheckInSection
+from fidelia.engagement.leaderboards_schemas import LeaderboardDef
+from fidelia.engagement.plus import check_sections
+from fidelia.engagement.referrals_schemas import ReferralSection
 from fidelia.engagement.schemas import BadgeDef, ChallengeDef
+from fidelia.engagement.streaks_schemas import StreakDef
 from fidelia.errors import FieldError, NotFound, ValidationFailed, error_message
 from fidelia.kit.bounds import LocaleTag, ShortText, find_nul
 from fidelia.kit.clock import utcnow
@@ -32,7 +37,12 @@ from fidelia.ledger.schemas import WalletIn
 from fidelia.ledger.wallets import declare_wallet, default_wallets
 from fidelia.messaging.schemas import MessagingSection
 from fidelia.models import Programme, ProgrammeVersion
+from fidelia.offers.schemas import OfferDef
+from fidelia.offers.schemas import check_section as check_offers
+from fidelia.plans.schemas import PlanDef, TillSection
+from fidelia.plans.schemas import check_section as check_plans
 from fidelia.programmes import catalogue
+from fidelia.programmes.portal_section import PortalSection
 from fidelia.programmes.schemas import ProgrammeSettings, validate_locale
 from fidelia.rewards import eligibility
 from fidelia.rewards.schemas import PoolIn, RewardIn
@@ -43,6 +53,9 @@ from fidelia.rules.schemas import (
     load_programme,
     trait_fields,
 )
+from fidelia.scenarios import jobs as scenario_jobs
+from fidelia.scenarios import service as scenario_service
+from fidelia.scenarios.schemas import ScenariosSection
 from fidelia.segments import jobs as segment_jobs
 from fidelia.segments import service as segments
 from fidelia.segments.schemas import SegmentsSection
@@ -67,10 +80,19 @@ class ProgrammeDocument(BaseModel):
     traits: TraitsSection | None = None
     segments: SegmentsSection | None = None
     messaging: MessagingSection | None = None
+    scenarios: ScenariosSection | None = None
+    portal: PortalSection | None = None
     badges: list[BadgeDef] = Field(default_factory=list, max_length=200)
     challenges: list[ChallengeDef] = Field(default_factory=list, max_length=200)
+    referral: ReferralSection | None = None
+    leaderboards: list[LeaderboardDef] = Field(default_factory=list, max_length=50)
+    streaks: list[StreakDef] = Field(default_factory=list, max_length=50)
+    check_in: CheckInSection | None = None
     voucher_pools: list[PoolIn] = Field(default_factory=list, max_length=200)
     rewards: list[RewardIn] = Field(default_factory=list, max_length=500)
+    offers: list[OfferDef] = Field(default_factory=list, max_length=200)
+    plans: list[PlanDef] = Field(default_factory=list, max_length=20)
+    till: TillSection | None = None
 
 
 @dataclass(frozen=True)
@@ -105,6 +127,8 @@ def parse(raw: Any) -> ProgrammeDocument:
     check_engagement(doc)
     tiers = {level.code for level in doc.tiers.levels} if doc.tiers else set()
     catalogue.check(doc.voucher_pools, doc.rewards, tiers)
+    check_offers(doc)
+    check_plans(doc)
     return doc
 
 
@@ -129,6 +153,14 @@ def check_engagement(doc: ProgrammeDocument) -> None:
     for i, challenge in enumerate(doc.challenges):
         if challenge.reward.badge is not None and challenge.reward.badge not in badges:
             raise ValidationFailed.on(("challenges", i, "reward", "badge"), "declare it in badges")
+    check_sections(
+        referral=doc.referral,
+        leaderboards=doc.leaderboards,
+        streaks=doc.streaks,
+        check_in=doc.check_in,
+        badges=badges,
+        challenges={c.code: c for c in doc.challenges},
+    )
     for path, cond in _engagement_conditions(doc):
         for where, field in condition_fields(cond):
             if field.split(".")[0] not in ("event", "traits") and field != "member.segments":
@@ -258,6 +290,7 @@ def prepare(
     if status is not None and status not in {w["code"] for w in document["wallets"]}:
         raise ValidationFailed.on(("tiers", "status_wallet"), "no wallet with this code")
     segments.check_document(document, doc.segments)  # fields, wallets, categories, traits
+    scenario_service.check_document(document, doc.scenarios)  # templates, segments, badges
     return document, live
 
 
@@ -303,6 +336,8 @@ def apply(
         schedule_traits(session, programme=locked, after=utcnow())
     if document.get("segments") or (live or {}).get("segments"):
         segment_jobs.schedule_now(session, programme=locked, version=version)
+    if document.get("scenarios"):
+        scenario_jobs.schedule(session, programme=locked, at=utcnow())
     return ApplyResult(version, True, changes, document)
 
 

@@ -40,6 +40,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 
 from fidelia.engagement import service as engagement
 from fidelia.engagement.definitions import definitions_for
+from fidelia.engagement.plus import PlusRun, plus_for
 from fidelia.errors import FideliaError
 from fidelia.events.schemas import Purchase, Return
 from fidelia.intake import returns
@@ -50,6 +51,7 @@ from fidelia.kit.conditions import condition_fields
 from fidelia.ledger import operations as ledger
 from fidelia.models import Base, Event, MemberTraits, Programme, SegmentMember
 from fidelia.models import MemberState as MemberStateRow
+from fidelia.offers.boosts import Extras, extras_for
 from fidelia.programmes.documents import get_version, rules_of
 from fidelia.rewards.issuing import VoucherRequest, issue_many
 from fidelia.rules.compiler import CompiledProgramme, compile_programme
@@ -148,6 +150,8 @@ class EngineRun:
     engagement_states: dict[uuid.UUID, Any] = field(default_factory=dict)
     reads_segments: bool = False
     reads_traits: frozenset[str] = frozenset()
+    extras: Extras | None = None  # offers and plans that change earning (fidelia.offers)
+    plus: PlusRun | None = None  # referrals, leaderboards, streaks, check-ins (if declared)
 
     def __post_init__(self) -> None:
         defs = definitions_for(self.session, self.programme)
@@ -159,6 +163,10 @@ class EngineRun:
         rules = [r for rs in self.compiled.by_type.values() for r in (*rs.base, *rs.boosters)]
         self.limited = {r.id for r in rules if r.budget is not None or r.first_n_members}
         self.programme_limits = bool(self.limited)
+        self.extras = extras_for(self.session, self.programme)
+        plus = plus_for(self.session, self.programme)
+        if not plus.empty:
+            self.plus = PlusRun(self.session, self.programme, self.now, plus)
 
     def load_states(self, member_ids: Iterable[uuid.UUID]) -> None:
         """Read the stored states of these members (once each per run)."""
@@ -172,6 +180,8 @@ class EngineRun:
         self.engagement_states.update(
             engagement.states_for(self.session, programme=self.programme, member_ids=wanted)
         )
+        if self.plus is not None:
+            self.plus.load(wanted)
         for start in range(0, len(wanted), 500):
             rows = self.session.execute(
                 select(MemberStateRow.member_id, MemberStateRow.state).where(
@@ -183,6 +193,8 @@ class EngineRun:
                 self.stored.add(member_id)
         if self.reads_segments and wanted:
             self._load_segments(wanted)
+        if self.extras is not None:
+            self.extras.load(wanted)
         if self.reads_traits and wanted:
             self._load_traits(wanted)
 
@@ -269,17 +281,24 @@ class EngineRun:
         member_id: uuid.UUID,
         profile: Mapping[str, Any] | None,
     ) -> Evaluation:
-        state, evaluation = self.evaluate(event, member_id, profile)
+        state, ruled = self.evaluate(event, member_id, profile)
+        evaluation, given = ruled, list[Any]()
+        if self.extras is not None:  # boosters, plan multipliers, first-N offers
+            evaluation, given = self.extras.extend(ruled, event, event_id, member_id)
         for effect in evaluation.awards:
             self._post(effect, event, event_id, member_id)
-        if evaluation.effects and self.programme_limits:
-            record_counters(self._counters(), evaluation, state)
+        if ruled.effects and self.programme_limits:
+            record_counters(self._counters(), ruled, state)
             assert self.book is not None
             self.book.touched.update(
-                e.rule_id for e in evaluation.effects if e.rule_id in self.limited
+                e.rule_id for e in ruled.effects if e.rule_id in self.limited
             )
-        applied = self._apply_effects(evaluation, event, event_id, member_id)
-        state = apply_event(state, event, evaluation, self.compiled)
+        applied = self._apply_effects(ruled, event, event_id, member_id)
+        if given and self.extras is not None:
+            applied += self.extras.deliver(given, self.now)
+        state = apply_event(state, event, ruled, self.compiled)
+        if evaluation is not ruled:
+            state = Extras.balances(state, ruled, evaluation)
         state, followed = self._follow(state, evaluation, event, event_id, member_id)
         self.states[member_id] = state
         self.changed.add(member_id)
@@ -357,6 +376,10 @@ class EngineRun:
             segments=state.segments,
             traits=state.traits,
         )
+        if self.plus is not None:
+            effects += self.plus.after_event(
+                member_id=member_id, event=event, event_id=event_id, earned=evaluation.totals()
+            )
         return state, effects
 
     def take_back(
@@ -455,6 +478,8 @@ class EngineRun:
             self.awards.close()
             self.awards = None
         self.session.flush()  # members enrolled by the batch go before their states
+        if self.plus is not None:
+            self.plus.write()
         self._issue_vouchers()
         at = utcnow()
         changed = sorted(self.changed)

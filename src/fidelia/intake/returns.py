@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 from fidelia.events.schemas import Return
 from fidelia.ledger import returns as ledger_returns
 from fidelia.models import LedgerTransaction, Programme, Wallet
+from fidelia.plans import till
 
 
 def reversals(
@@ -71,7 +72,11 @@ def reversals(
                     "transaction_id": str(txn.id),
                 }
             )
-    return effects
+    return effects + till.refund_for_return(  # what the order was paid with at the till
+        session, programme=programme, ret=ret, return_event_id=return_event_id,
+        purchase_event_id=purchase_event_id, bought=bought, returned_before=returned_before,
+        now=now,
+    )  # fmt: skip
 
 
 def _earns_of(session: Session, programme: Programme, event_id: uuid.UUID) -> list[Any]:

@@ -1,0 +1,1 @@
+"""Personal and first-N offers, their conversion, and the member's perks."""

@@ -1,0 +1,1 @@
+"""Paid membership: plans, subscriptions and their lifecycle, the payment webhook, the till."""

@@ -40,6 +40,8 @@ class Event(Base):
             "occurred_at",
             postgresql_include=["member_id"],
         ),
+        # The analytics refresh reads what arrived since its watermark (migration 0015)
+        Index("ix_events_programme_id_received_at", "programme_id", "received_at"),
     )
 
     id: Mapped[uuid.UUID] = uuid_pk()

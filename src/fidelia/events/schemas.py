@@ -135,6 +135,12 @@ class Enrolment(Strict):
         max_length=20,
         description="More external ids of the member (besides member.external), linked to them",
     )
+    referral_code: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=32,
+        description="A referrer's code (member-get-member): links the new member to them",
+    )
 
 
 class ProfileUpdated(Strict):
@@ -166,10 +172,28 @@ class EventIn(Strict):
     )
     type: EventTypeName
     occurred_at: Instant
-    member: MemberRef
+    member: MemberRef | None = Field(
+        default=None,
+        description="Who the event happened to. Only a purchase may name nobody: an anonymous "
+        "purchase (a customer who is not a member) is counted in the KPIs only: no points, no "
+        "rules, no member",
+    )
     channel: Channel | None = None
     store: str | None = Field(default=None, max_length=64)
     properties: FreeJson = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _member_unless_anonymous_purchase(self) -> EventIn:
+        if self.member is None and self.type != "purchase":
+            raise ValueError("member: required (only a purchase may be anonymous)")
+        return self
+
+    @property
+    def ref(self) -> MemberRef:
+        """The member named (the intake routes anonymous purchases elsewhere first)."""
+        if self.member is None:
+            raise ValueError("an anonymous purchase names no member")
+        return self.member
 
 
 class EventBatchIn(Strict):

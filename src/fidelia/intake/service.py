@@ -20,6 +20,8 @@ from sqlalchemy import insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from fidelia import notices
+from fidelia.engagement import plus as engagement_plus
 from fidelia.errors import Conflict, FideliaError, FieldError, ValidationFailed
 from fidelia.events import types
 from fidelia.events.checks import OrderBook, typed_properties, validation_failed
@@ -33,6 +35,7 @@ from fidelia.events.schemas import (
     Purchase,
     Return,
 )
+from fidelia.intake import anonymous
 from fidelia.intake import effects as rules
 from fidelia.intake.counters import CountersMoved
 from fidelia.intake.joining import MemberChanges, more_keys
@@ -42,6 +45,7 @@ from fidelia.members import service as members
 from fidelia.members.service import IdentityKey
 from fidelia.merges import policy as merge_policy
 from fidelia.models import Base, Event, Member, Programme
+from fidelia.notices.outcomes import event_notices
 from fidelia.programmes.service import settings_of
 from fidelia.rules.state import EngineEvent
 from fidelia.segments import live as segments
@@ -177,6 +181,7 @@ class _Batch:
     lock_counters: bool = False
     on_enrolled: OnEnrolled = "update"
     actor: str = "intake"
+    draft: rules.CompiledProgramme | None = None  # a dry run against a draft document
     identities: dict[tuple[str, str, str], uuid.UUID] = field(default_factory=dict)
     members: dict[uuid.UUID, Member] = field(default_factory=dict)
     moved: dict[uuid.UUID, uuid.UUID] = field(default_factory=dict)  # merged -> survivor
@@ -188,7 +193,10 @@ class _Batch:
         todo: list[tuple[int, EventIn, str]] = []
         firsts: dict[str, tuple[int, str]] = {}
         copies: list[tuple[int, int]] = []
-        existing = self._existing([e.id for e in items if isinstance(e, EventIn)])
+        keys = [e.id for e in items if isinstance(e, EventIn)]
+        existing = self._existing(keys) | anonymous.existing(
+            self.session, programme=self.programme, keys=keys
+        )
         for i, item in enumerate(items):
             if isinstance(item, EventOutcome):
                 outcomes[i] = item
@@ -205,11 +213,19 @@ class _Batch:
             else:
                 firsts[item.id] = (i, fp)
                 todo.append((i, item, fp))
+        unnamed = [t for t in todo if t[1].member is None]  # anonymous purchases: KPIs only
+        todo = [t for t in todo if t[1].member is not None]
         self._prepare([e for _, e, _ in todo])
         todo = self._drop_late_resends(todo, outcomes)
         for i, event, fp in todo:
             outcomes[i] = self._accept_or_reject(i, event, fp)
         self._write()
+        if unnamed:
+            done = anonymous.record(
+                self.session, programme=self.programme, events=unnamed, now=self.now
+            )
+            for i, outcome in done.items():
+                outcomes[i] = outcome
         for i, first in copies:
             origin = outcomes[first]
             assert origin is not None
@@ -251,7 +267,7 @@ class _Batch:
         all_keys: list[IdentityKey] = []
         for event in events:
             try:
-                keys = members.keys_of_ref(self.programme, event.member, loc=("member",))
+                keys = members.keys_of_ref(self.programme, event.ref, loc=("member",))
             except FideliaError as err:
                 self.keys[id(event)] = err
                 continue
@@ -265,7 +281,7 @@ class _Batch:
         self.changes = MemberChanges(
             self.session, self.programme, self.now, self.actor, self.identities
         )
-        wanted = set(self.identities.values()) | {e.member.id for e in events if e.member.id}
+        wanted = set(self.identities.values()) | {e.ref.id for e in events if e.ref.id}
         self._load_members(wanted)
         self._join_records(events)
         custom = any(e.type not in BUILT_IN_TYPES for e in events)
@@ -275,7 +291,7 @@ class _Batch:
         }
         self.orders = OrderBook(self.session, self.programme, order_ids)
         self.settings = settings_of(self.programme)
-        compiled = rules.compiled_for(self.session, self.programme)
+        compiled = self.draft or rules.compiled_for(self.session, self.programme)
         self.engine = (
             rules.EngineRun(
                 self.session, self.programme, compiled, self.now, lock_counters=self.lock_counters
@@ -318,7 +334,7 @@ class _Batch:
                 continue
             named = [*keys, *self.more_keys[id(event)]]
             owners = {self.identities[k.triple] for k in named if k.triple in self.identities}
-            owners |= {event.member.id} if event.member.id is not None else set()
+            owners |= {event.ref.id} if event.ref.id is not None else set()
             groups.append({self.moved.get(m, m) for m in owners})
         joined = merge_policy.join_named(
             self.session,
@@ -349,7 +365,7 @@ class _Batch:
     def _names_someone(self, event: EventIn) -> bool:
         """Whether the event names a member (by id or a known identity), or has invalid keys."""
         keys = self.keys[id(event)]
-        if isinstance(keys, FideliaError) or event.member.id is not None:
+        if isinstance(keys, FideliaError) or event.ref.id is not None:
             return True
         return any(k.triple in self.identities for k in keys)
 
@@ -378,6 +394,7 @@ class _Batch:
             self.changes.check_enrolment(keys, more, member, already=already, refuse=refuse)
         member_id = member.id if member is not None else uuid7()
         self._check_order(typed, member_id)
+        self._screen(event, properties, joining, [*keys, *more], member, member_id, already)
         created = member is None
         event_id = uuid7()
         if member is None:
@@ -424,12 +441,10 @@ class _Batch:
 
     def _find_member(self, event: EventIn, keys: list[IdentityKey]) -> Member | None:
         owners = {self.identities[k.triple] for k in keys if k.triple in self.identities}
-        if event.member.id is not None:
-            if event.member.id not in self.members:
-                raise ValidationFailed.on(
-                    ("member", "id"), f"member {event.member.id} does not exist"
-                )
-            owners.add(event.member.id)
+        if event.ref.id is not None:
+            if event.ref.id not in self.members:
+                raise ValidationFailed.on(("member", "id"), f"member {event.ref.id} does not exist")
+            owners.add(event.ref.id)
         owners = {self.moved.get(m, m) for m in owners}  # merged members: their survivors
         if not owners and id(event) in self.sure:  # a sure match (on_sure_match: merge)
             owners = {self.sure[id(event)]}
@@ -451,6 +466,33 @@ class _Batch:
             raise ValidationFailed.on(
                 ("member",), "a new member needs a card, email, phone or external id"
             )
+
+    def _screen(
+        self,
+        event: EventIn,
+        properties: dict[str, Any],
+        joining: Enrolment | None,
+        keys: list[IdentityKey],
+        member: Member | None,
+        member_id: uuid.UUID,
+        already: bool,
+    ) -> None:
+        """An enrolment's referral code, a store check-in: checked before anything is written
+        (:func:`fidelia.engagement.plus.screen`); other events pass at no cost."""
+        code = joining.referral_code if joining is not None and not already else None
+        if code is None and event.type != "store_check_in":
+            return
+        engagement_plus.screen(
+            self.session,
+            programme=self.programme,
+            run=self.engine.plus if self.engine is not None else None,
+            event=_fact(event, properties, joining),
+            member=member,
+            member_id=member_id,
+            identities=[(k.kind, k.value) for k in keys],
+            referral_code=code,
+            profile=joining.profile.model_dump(mode="json") if joining is not None else {},
+        )
 
     def _check_order(self, typed: Any, member_id: uuid.UUID) -> None:
         if isinstance(typed, Purchase):
@@ -542,6 +584,7 @@ class _Batch:
             for row in self.rows:
                 row["outcome"] = row["outcome"].model_dump(mode="json", exclude={"index"})
             self.session.execute(insert(Base.metadata.tables["events"]), self.rows)
+            notices.record_many(self.session, self.programme.id, _notices(self.rows))
             facts = [
                 (r["member_id"], EngineEvent(r["type"], r["occurred_at"], r["channel"], r["store"],
                                              purchase=self.purchases.get(r["id"])))
@@ -554,6 +597,21 @@ class _Batch:
             segments.apply_events(
                 self.session, programme=self.programme, events=moved, now=self.now
             )
+
+
+def _notices(rows: list[dict[str, Any]]) -> list[notices.Notice]:
+    """The batch's notices (webhooks, feed), in event order: one INSERT for the batch."""
+    return [
+        notice
+        for r in rows
+        for notice in event_notices(
+            member_id=r["member_id"],
+            event_id=r["id"],
+            event_type=r["type"],
+            occurred_at=r["occurred_at"],
+            outcome=r["outcome"],
+        )
+    ]
 
 
 def _fact(event: EventIn, properties: dict[str, Any], typed: Any) -> EngineEvent:
@@ -584,15 +642,24 @@ def _reused(key: str) -> IdempotencyConflict:
 
 
 def dry_run(
-    session: Session, *, programme: Programme, event: EventIn, now: datetime | None = None
+    session: Session,
+    *,
+    programme: Programme,
+    event: EventIn,
+    now: datetime | None = None,
+    draft: rules.CompiledProgramme | None = None,
 ) -> dict[str, Any]:
-    """The effects and explanations ``event`` would produce now; writes nothing.
+    """The effects and explanations ``event`` would produce now (under ``draft``, a compiled
+    document not yet published, if given); writes nothing.
 
     An unknown member is evaluated as a new member with an empty history; the enrolment of a
     member already enrolled runs no rule.
     """
     now = now or utcnow()
-    batch = _Batch(session, programme, now)
+    if event.member is None:  # an anonymous purchase earns nothing
+        typed_properties(event.type, event.properties, {})
+        return {"member_id": None, "version": 0, "totals": {}, "effects": [], "skipped": []}
+    batch = _Batch(session, programme, now, draft=draft)
     batch._prepare([event])
     properties, typed = typed_properties(event.type, event.properties, batch.schemas)
     keys = batch.keys[id(event)]
@@ -614,6 +681,6 @@ def dry_run(
     _, evaluation = batch.engine.evaluate(fact, member_id, profile)
     return {
         "member_id": member.id if member else None,
-        "version": programme.live_version,
+        "version": "draft" if draft is not None else programme.live_version,
         **evaluation.as_dict(),
     }

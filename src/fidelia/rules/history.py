@@ -72,6 +72,8 @@ def file_events(path: Path) -> Iterator[tuple[str, EngineEvent]]:
                 )
             except ValidationError as exc:
                 raise ValueError(f"{path.name}, line {number}: {exc.errors()[0]['msg']}") from exc
+            if event.member is None:
+                continue  # an anonymous purchase: no member, no rule runs on it
             key = _member_key(event, owner)
             if event.type == "enrolment":
                 if key in enrolled:
@@ -92,7 +94,7 @@ def file_events(path: Path) -> Iterator[tuple[str, EngineEvent]]:
 
 
 def _member_key(event: EventIn, owner: dict[str, str]) -> str:
-    ref = event.member
+    ref = event.ref
     names = [f"id:{ref.id}"] if ref.id else []
     names += [
         f"{kind}:{value.strip().lower()}"

@@ -77,6 +77,11 @@ def move(session: Session, programme_id: uuid.UUID, feed: str, position: str) ->
 
 
 def event_context(row: Any) -> dict[str, Any]:
+    """What conditions read as ``event.*``: as rules do, plus ``categories`` and ``skus`` of a
+    purchase's lines (``{field: event.categories, op: contains, value: kibble}``)."""
+    properties = row.properties or {}
+    lines = properties.get("lines") if isinstance(properties, dict) else None
+    lines = [x for x in lines if isinstance(x, dict)] if isinstance(lines, list) else []
     return {
         "id": str(row.id),
         "type": row.type,
@@ -84,7 +89,9 @@ def event_context(row: Any) -> dict[str, Any]:
         "channel": row.channel,
         "store": row.store,
         "reference": row.reference,
-        "properties": row.properties or {},
+        "properties": properties,
+        "categories": sorted({str(x["category"]) for x in lines if x.get("category")}),
+        "skus": sorted({str(x["sku"]) for x in lines if x.get("sku")}),
     }
 
 

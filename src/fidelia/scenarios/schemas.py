@@ -61,12 +61,12 @@ class SegmentEntry(Strict):
 
 
 class DateEntry(Strict):
-    """Enter on a date trait, ``days_before`` it (points expiring: within that many days),
-    checked once per local day at ``at``."""
+    """Enter on a date trait, ``days_before`` it (negative: that many days after it; points
+    expiring: within that many days), checked once per local day at ``at``."""
 
     kind: Literal["date"]
     trait: DateTrait
-    days_before: int = Field(default=0, ge=0, le=366)
+    days_before: int = Field(default=0, ge=-366, le=366)
     at: LocalTime = "09:00"
 
 

@@ -87,7 +87,8 @@ def rfm_from_transactions(
     return RFM(f(x, float), f(t_x, float), f(big_t, float), f(mon, float), ids), holdout
 
 
-def _check(rfm: RFM) -> None:
+def check_enough(rfm: RFM) -> None:
+    """422 naming what is missing when there are too few customers or repeat buyers."""
     n = len(rfm)
     if n < MIN_CUSTOMERS:
         raise ValidationFailed.on(
@@ -183,7 +184,7 @@ def _compress(*cols: Array) -> tuple[list[Array], Array]:
 
 def fit_bgnbd(rfm: RFM, *, initial: tuple[float, float, float, float] | None = None) -> BgNbd:
     """Maximum-likelihood BG/NBD on the calibration summaries."""
-    _check(rfm)
+    check_enough(rfm)
     (x, t_x, T), w = _compress(rfm.x, rfm.t_x, rfm.T)
     scale = float(np.mean(T)) / 10.0 or 1.0  # alpha lives on the time unit's scale
 
@@ -244,7 +245,7 @@ def gamma_gamma_log_likelihood(params: Array, x: Array, m: Array, w: Array | Non
 
 def fit_gamma_gamma(rfm: RFM) -> GammaGamma:
     """Maximum-likelihood Gamma-Gamma on customers with repeat purchases of positive value."""
-    _check(rfm)
+    check_enough(rfm)
     keep = (rfm.x > 0) & (rfm.monetary > 0)
     if int(keep.sum()) < MIN_REPEAT_CUSTOMERS:
         raise ValidationFailed.on(

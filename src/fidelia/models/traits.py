@@ -68,6 +68,10 @@ class MemberTraits(Base):
     favourite_store: Mapped[str | None] = mapped_column(String(64))
     favourite_channel: Mapped[str | None] = mapped_column(String(16))
     last_redemption_at: Mapped[datetime | None]
+    # BG/NBD + Gamma-Gamma (fidelia.analytics.clv_service), refreshed by the analytics.clv job
+    p_alive: Mapped[float | None] = mapped_column(Float)
+    clv: Mapped[Decimal | None] = mapped_column(MONEY)
+    churn_risk: Mapped[str | None] = mapped_column(String(16))
     windows: Mapped[dict[str, Any]] = mapped_column(default=dict)
     windows_on: Mapped[date | None] = mapped_column(Date)
     days: Mapped[dict[str, Any]] = mapped_column(default=dict)

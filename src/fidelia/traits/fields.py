@@ -120,6 +120,9 @@ _COLUMNS: tuple[tuple[str, FieldType, str], ...] = (
     ("favourite_store", "string", "store of most purchases (ties: the smallest id)"),
     ("favourite_channel", "string", "channel of most purchases (ties: the smallest name)"),
     ("last_redemption_at", "datetime", "last reward redemption (as of the last rebuild/job)"),
+    ("p_alive", "number", "probability the member is still active (BG/NBD, as of the CLV job)"),
+    ("clv", "money", "expected discounted value over the CLV horizon (as of the CLV job)"),
+    ("churn_risk", "string", "low, medium or high from p_alive (as of the CLV job)"),
 )
 
 FIELDS: dict[str, TraitField] = {

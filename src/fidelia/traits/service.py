@@ -34,7 +34,10 @@ from fidelia.traits import compute as c
 from fidelia.traits.schemas import TraitsSection
 
 TABLE: Table = MemberTraits.__table__  # type: ignore[assignment]
-KEPT = ("rfm_r", "rfm_f", "rfm_m", "rfm_cell", "last_redemption_at")
+# The CLV job writes p_alive, clv and churn_risk (fidelia.analytics.clv_service): kept too.
+KEPT = (
+    "rfm_r", "rfm_f", "rfm_m", "rfm_cell", "last_redemption_at", "p_alive", "clv", "churn_risk",
+)  # fmt: skip
 _CACHE: dict[tuple[uuid.UUID, int], Compiled] = {}
 _LOCK = threading.Lock()
 
@@ -149,7 +152,7 @@ _SCALARS = (
     "interval_mean_days", "interval_median_days", "last_interval_days",
     "expected_next_purchase_at", "rfm_r", "rfm_f", "rfm_m", "rfm_cell", "lifecycle_stage",
     "promo_purchases_share", "promo_spend_share", "favourite_store", "favourite_channel",
-    "last_redemption_at",
+    "last_redemption_at", "p_alive", "clv", "churn_risk",
 )  # fmt: skip
 
 

@@ -35,7 +35,8 @@ KIBBLE_TEMPLATE = {
     "code": "kibble-stock",
     "locales": {"fr": {
         "subject": "Votre stock de croquettes est bientôt vide",
-        "text": "Bonjour {{ member.first_name }}, pensez à votre prochain sac. {{ links.unsubscribe }}",
+        "text": "Bonjour {{ member.first_name }}, pensez à votre prochain sac. "
+                "{{ links.unsubscribe }}",
     }},
 }  # fmt: skip
 KIBBLE = {

@@ -22,6 +22,7 @@ from fidelia.engagement.endpoints import router as engagement_router
 from fidelia.engagement.leaderboards_endpoints import router as leaderboards_router
 from fidelia.engagement.referrals_endpoints import router as referrals_router
 from fidelia.engagement.streaks_endpoints import router as streaks_router
+from fidelia.exports.endpoints import router as exports_router
 from fidelia.intake.endpoints import router as events_router
 from fidelia.intake.enrolment_endpoints import router as enrolment_router
 from fidelia.intake.group import GroupCommit
@@ -93,6 +94,7 @@ def create_app(database: Database, *, embedded_worker: bool = False) -> FastAPI:
         app.include_router(router, prefix=API_PREFIX)
     app.include_router(scenarios_router, prefix=API_PREFIX)
     app.include_router(privacy_router, prefix=API_PREFIX)
+    app.include_router(exports_router, prefix=API_PREFIX)
     install_messaging(app, prefix=API_PREFIX, ingest=ingest)
 
     app.mount("/admin", create_web_app(database))  # the back-office (HTML pages)

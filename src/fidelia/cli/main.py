@@ -8,6 +8,8 @@ import typer
 
 from fidelia.cli import backtest, data, demo, generate, ledger, programme, rewards, tiers, traits
 from fidelia.cli.common import console, database, run_server, setup_logging
+from fidelia.cli.privacy import arm_retention, export_command, privacy_app
+from fidelia.cli.scenarios import scenarios_app
 from fidelia.cli.segments import segments_app
 from fidelia.cli.users import user_app
 from fidelia.config import get_settings
@@ -25,11 +27,14 @@ app.add_typer(ledger.ledger_app, name="ledger")
 app.add_typer(tiers.tiers_app, name="tiers")
 app.add_typer(traits.traits_app, name="traits")
 app.add_typer(segments_app, name="segments")
+app.add_typer(scenarios_app, name="scenarios")
 app.add_typer(rewards.vouchers_app, name="vouchers")
 app.add_typer(user_app, name="user")
 app.command("demo")(demo.demo)
 app.command("backtest")(backtest.backtest_command)
 app.command("generate")(generate.generate)
+app.command("export")(export_command)
+app.add_typer(privacy_app, name="privacy")
 
 
 @db_app.command("upgrade")
@@ -53,6 +58,8 @@ def serve(
 ) -> None:
     """Serve the API (OpenAPI at /docs)."""
     settings = get_settings()
+    if embedded_worker and workers == 1:
+        arm_retention()
     run_server(
         host or settings.host, port or settings.port, workers, embedded_worker and workers == 1
     )
@@ -71,6 +78,7 @@ def worker(
 
     setup_logging()
     db = database()
+    arm_retention()
     if once:
         console.print(f"ran {jobs.run_due(db)} jobs")
         return

@@ -24,3 +24,9 @@ class ApiKey(Base):
     digest: Mapped[str] = mapped_column(String(64), unique=True)
     created_at: Mapped[datetime] = created_at()
     revoked_at: Mapped[datetime | None]
+    # Refused from then on; set by a rotation to end the old key's grace period.
+    expires_at: Mapped[datetime | None]
+    # Written at most once a minute per process (not on every request).
+    last_used_at: Mapped[datetime | None]
+    # The key a rotation replaced this one with.
+    replaced_by_id: Mapped[uuid.UUID | None]

@@ -2,5 +2,8 @@
 pseudonymised everywhere, the ledger and counts kept), closing an account and retention."""
 
 from fidelia.privacy.access import export_member
+from fidelia.privacy.closing import close_account
+from fidelia.privacy.erasure import Erasure, erase_member
+from fidelia.privacy.retention import run_retention
 
-__all__ = ["export_member"]
+__all__ = ["Erasure", "close_account", "erase_member", "export_member", "run_retention"]

@@ -58,7 +58,8 @@ def export_member(
 
 
 def member_tables() -> dict[Table, list[Column[Any]]]:
-    """Tables with a column referencing ``members.id``, with those columns."""
+    """Tables with a column referencing ``members.id`` (or named ``member_id``), with those
+    columns."""
     found: dict[Table, list[Column[Any]]] = {}
     for table in Base.metadata.sorted_tables:
         if table.name == "members":
@@ -66,7 +67,8 @@ def member_tables() -> dict[Table, list[Column[Any]]]:
         columns = [
             col
             for col in table.columns
-            if any(fk.column.table.name == "members" for fk in col.foreign_keys)
+            if col.name == "member_id"
+            or any(fk.column.table.name == "members" for fk in col.foreign_keys)
         ]
         if columns:
             found[table] = columns

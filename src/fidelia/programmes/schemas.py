@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Literal
+from typing import Annotated, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import pycountry
@@ -30,6 +30,68 @@ class MergePolicy(BaseModel):
     )
 
 
+class PrivacyPolicy(BaseModel):
+    """How long the programme keeps the personal data of closed members (docs/privacy.md)."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra=examples({"retention_months": 36}))
+
+    retention_months: int | None = Field(
+        default=None,
+        ge=1,
+        le=600,
+        description="Erase the personal data of members closed for more than this many months "
+        "(the daily retention job); null keeps it until an erasure request",
+    )
+
+
+RouteClass = Literal["read", "write", "bulk"]
+
+
+class RateLimit(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    per_second: float = Field(gt=0, le=100_000, description="Tokens added per second")
+    burst: int = Field(ge=1, le=1_000_000, description="Bucket size: requests allowed at once")
+
+
+def _default_limits() -> dict[RouteClass, RateLimit]:
+    return {
+        "read": RateLimit(per_second=50, burst=200),
+        "write": RateLimit(per_second=50, burst=200),
+        "bulk": RateLimit(per_second=2, burst=10),
+    }
+
+
+_ORIGIN = r"^(https://[a-z0-9.-]+(:[0-9]{1,5})?|http://(localhost|127\.0\.0\.1)(:[0-9]{1,5})?)$"
+
+
+class ApiPolicy(BaseModel):
+    """Rate limits per API key and route class, and the portal hosts allowed by CORS
+    (docs/limits.md)."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra=examples(
+            {
+                "rate_limits": {"read": {"per_second": 50, "burst": 200}},
+                "cors_origins": ["https://club.example.com"],
+            }
+        ),
+    )
+
+    rate_limits: dict[RouteClass, RateLimit] = Field(
+        default_factory=_default_limits,
+        description="Token bucket per API key for each route class: read (GET), write (other "
+        "methods), bulk (batches, imports, exports); a class left out is not limited",
+    )
+    cors_origins: list[Annotated[str, Field(pattern=_ORIGIN, max_length=200)]] = Field(
+        default_factory=list,
+        max_length=20,
+        description="Origins (https://host[:port], or http://localhost) whose browser pages may "
+        "call the API with this programme's keys",
+    )
+
+
 class ProgrammeSettings(BaseModel):
     """Policies of a programme, stored as JSON on the programme row."""
 
@@ -42,6 +104,13 @@ class ProgrammeSettings(BaseModel):
     )
     merge: MergePolicy = Field(
         default_factory=MergePolicy, description="Joining two records of one person"
+    )
+    privacy: PrivacyPolicy = Field(
+        default_factory=PrivacyPolicy, description="Retention (docs/privacy.md)"
+    )
+    api: ApiPolicy = Field(
+        default_factory=ApiPolicy,
+        description="Rate limits and CORS origins of the API (docs/limits.md)",
     )
 
 

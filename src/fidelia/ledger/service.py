@@ -31,6 +31,7 @@ from fidelia.kit.bounds import MAX_BALANCE
 from fidelia.kit.bulk import insert_rows
 from fidelia.kit.clock import utcnow
 from fidelia.kit.ids import uuid7
+from fidelia.ledger import noticing
 from fidelia.ledger.errors import (
     AlreadyPosted,
     BalanceLimit,
@@ -131,6 +132,18 @@ def post(
     opened = [lot for lot in lots.values() if lot.transaction_id == txn.id]
     _insert(session, posting, txn, opened, entries, programme)
     _schedule(session, programme, opened)
+    moved = noticing.member_amounts(((leg.account_id, leg.amount) for leg in legs), accounts)
+    noticing.record(
+        session,
+        programme=programme,
+        moved=[
+            noticing.Moved(
+                posting.kind, posting.wallet, member_id, minor, posting.occurred_at, txn.id,
+                posting.source_type, posting.reason,
+            )
+            for member_id, minor in moved.items()
+        ],
+    )  # fmt: skip
     return txn
 
 
@@ -258,6 +271,17 @@ def post_earns(
         ],
     )
     _add_to_balances(session, [b for b in balances.values() if any(b.added)])
+    noticing.record(
+        session,
+        programme=programme,
+        moved=[
+            noticing.Moved(
+                "earn", e.wallet, e.member_id, e.amount, e.occurred_at, e.transaction_id,
+                e.source_type,
+            )
+            for e in earns
+        ],
+    )  # fmt: skip
     return [earn.transaction_id for earn in earns]
 
 

@@ -36,6 +36,7 @@ from fidelia.errors import ValidationFailed
 from fidelia.kit.bulk import insert_rows
 from fidelia.kit.clock import utcnow
 from fidelia.kit.ids import uuid7
+from fidelia.ledger import noticing
 from fidelia.ledger.errors import AlreadyPosted, InsufficientPoints, NotSpendable
 from fidelia.ledger.repository import (
     BALANCE_COLUMNS,
@@ -134,6 +135,17 @@ def spend_many(
     insert_rows(session, _TABLES["ledger_entries"], entries)
     consumed = [lot for found in lots.values() for lot in found if lot.taken]
     _write(session, consumed, [b for b in balances.values() if b.id in spent], spent)
+    noticing.record(
+        session,
+        programme=programme,
+        moved=[
+            noticing.Moved(
+                "spend", wallets[s.wallet], s.member_id, -minor, s.occurred_at or now,
+                s.transaction_id, s.source_type,
+            )
+            for s, minor in zip(spends, minors, strict=True)
+        ],
+    )  # fmt: skip
     return [s.transaction_id for s in spends]
 
 

@@ -40,6 +40,7 @@ from fidelia.models import (
     MemberStatusChange,
     Programme,
 )
+from fidelia.notices import Notice, record_many
 
 STATUS_TRANSITIONS = {
     "prospect": {"active", "suspended", "closed"},
@@ -356,7 +357,14 @@ def update_profile(session: Session, *, member: Member, profile: Profile) -> Mem
     """Apply the fields present in ``profile``; attributes are merged key by key (null deletes)."""
     apply_profile(member, profile)
     session.flush()
+    _updated(session, member, {"fields": sorted(profile.model_dump(exclude_unset=True))})
     return member
+
+
+def _updated(session: Session, member: Member, data: dict[str, Any]) -> None:
+    """A ``member.updated`` notice (webhooks, feed) in the caller's transaction."""
+    notice = Notice("member.updated", member.id, utcnow(), data)
+    record_many(session, member.programme_id, [notice])
 
 
 def apply_profile(member: Member, profile: Profile, *, fill_gaps: bool = False) -> None:
@@ -384,6 +392,7 @@ def add_identity(
 ) -> None:
     check_free(session, programme, [key])
     _insert(session, programme, [key], list(identity_rows(programme, member.id, [key])))
+    _updated(session, member, {"fields": ["identities"], "identity": key.kind})
 
 
 def set_consent(
@@ -489,6 +498,7 @@ def set_status(
     session.add(MemberStatusChange(**change))
     member.status = status
     session.flush()
+    _updated(session, member, {"fields": ["status"], "status": status, "reason": reason})
     return member
 
 

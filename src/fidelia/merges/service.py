@@ -33,6 +33,7 @@ from fidelia.merges import derived, points, rows
 from fidelia.merges.errors import AlreadyUnmerged, CannotUnmerge, NotMergeable
 from fidelia.merges.standing import join_standing, split_standing
 from fidelia.models import Member, MemberMerge, MemberStatusChange, Programme
+from fidelia.notices import Notice, record_many
 
 FINAL = ("closed", "merged")
 
@@ -125,6 +126,8 @@ def merge(
     }
     session.flush()
     derived.recompute(session, programme=programme, member_ids=[survivor.id, duplicate.id], now=now)
+    notice = Notice("member.merged", survivor.id, now, {**ids, "source": source})
+    record_many(session, programme.id, [notice])
     return record
 
 

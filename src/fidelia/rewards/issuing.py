@@ -37,6 +37,7 @@ from fidelia.jobs import service as jobs
 from fidelia.kit.clock import utcnow
 from fidelia.kit.ids import uuid7
 from fidelia.models import Base, Member, Programme, Reward, Voucher, VoucherPool
+from fidelia.notices import Notice, record_many
 from fidelia.rewards import codes, pools
 from fidelia.rewards.errors import PoolExhausted
 
@@ -124,6 +125,21 @@ def issue_many(
         if out[i] is None:  # a repeated key: the first request's voucher
             out[i] = out[first_of_key[request.idempotency_key]]
     _schedule(session, programme, issued)
+    # rule vouchers are noticed by the intake with their event's other notices
+    record_many(
+        session,
+        programme.id,
+        [
+            Notice(
+                "voucher.issued",
+                v.member_id,
+                v.issued_at or now,
+                {"voucher_id": v.id, "code": v.code, "source": v.source, "source_id": v.source_id},
+            )
+            for v in issued
+            if v.source != "rule"
+        ],
+    )
     return [result for result in out if result is not None]
 
 

@@ -35,6 +35,7 @@ from fidelia.ledger import operations
 from fidelia.ledger.spends import SpendRequest, spend_many
 from fidelia.ledger.wallets import currency_scale
 from fidelia.models import Base, MemberState, Programme, Redemption, Reward, Voucher, VoucherPool
+from fidelia.notices import Notice, record_many
 from fidelia.rewards import eligibility, pools
 from fidelia.rewards.errors import IdempotencyMismatch, NotRedeemable, OutOfStock
 from fidelia.rewards.issuing import VoucherRequest, issue_many
@@ -107,6 +108,9 @@ def redeem(
     redemption = _insert(session, row)
     if found.kind == "voucher" and read.pool is not None:
         _issue_voucher(session, programme, read, redemption, now)
+    data = {"redemption_id": redemption.id, "reward": found.code, "kind": found.kind}
+    data |= {"quantity": quantity, "points": row["points"]}
+    record_many(session, programme.id, [Notice("reward.redeemed", member_id, now, data)])
     return redemption
 
 

@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 from fidelia.kit.clock import utcnow
 from fidelia.ledger.wallets import currency_scale
 from fidelia.models import Programme, Redemption, Voucher, VoucherPool, VoucherUse
+from fidelia.notices import Notice, record_many
 from fidelia.rewards.codes import normalise
 from fidelia.rewards.errors import VoucherRejected
 from fidelia.rewards.schemas import BasketIn, RedeemVoucherIn, ValidateIn
@@ -176,6 +177,18 @@ def _use(
         used_at=now,
     )
     session.add(use)
+    record_many(
+        session,
+        programme.id,
+        [
+            Notice(
+                "voucher.used",
+                voucher.member_id or data.member_id,
+                now,
+                {"voucher_id": voucher.id, "order_id": data.order_id, "discount": discount},
+            )
+        ],
+    )
     voucher.uses += 1
     voucher.updated_at = now
     if voucher.uses >= voucher.max_uses:

@@ -33,6 +33,7 @@ from sqlalchemy.orm import Session
 from fidelia.kit.bulk import insert_rows
 from fidelia.kit.conditions import condition_fields
 from fidelia.models import Base, Programme, SegmentMember
+from fidelia.notices import Notice, record_many
 from fidelia.segments.compiler import OUTSIDE, Catalogue, SqlCompiler
 from fidelia.segments.schemas import SegmentDef
 from fidelia.segments.service import catalogue_for, section_for
@@ -273,6 +274,20 @@ def sweep(
     return report
 
 
+def _notice(session: Session, programme: Programme, changes: Sequence[Mapping[str, Any]]) -> None:
+    """The changes as ``segment.entered`` / ``segment.left`` notices (webhooks, feed)."""
+    rows = [
+        Notice(
+            f"segment.{c['kind'].removeprefix('segment_')}",
+            c["member_id"],
+            c["at"],
+            {"segment": c["segment"], "cause": c["cause"], "event_id": c["event_id"]},
+        )
+        for c in changes
+    ]
+    record_many(session, programme.id, rows)
+
+
 def record(
     session: Session,
     *,
@@ -317,5 +332,6 @@ def record(
         insert_rows(session, sm, joined[i : i + _CHUNK])
     for i in range(0, len(history), _CHUNK):
         insert_rows(session, CHANGES, history[i : i + _CHUNK])
+        _notice(session, programme, history[i : i + _CHUNK])
     n_in = sum(len(v) for v in entered.values())
     return Report(segments=segments, entered=n_in, left=len(history) - n_in)

@@ -12,11 +12,13 @@ from fastapi.responses import Response
 from pydantic import BaseModel, Field
 
 from fidelia.analytics import clv_service as service
+from fidelia.analytics.recommend_endpoints import router as recommend_router
 from fidelia.auth.dependencies import Admin, DbSession, Reader
 from fidelia.errors import ERROR_RESPONSES, NotFound
 from fidelia.kit.clock import utcnow
 
 router = APIRouter(tags=["analytics"], responses=ERROR_RESPONSES)
+router.include_router(recommend_router)  # /analytics/recommendations, /members/{id}/...
 
 CSV_COLUMNS = (
     "member_id", "repeat_purchases", "recency_weeks", "age_weeks", "p_alive", "churn_risk",

@@ -25,10 +25,15 @@ pytestmark = pytest.mark.postgres_only
 N, ENROLLING = 5, 20
 DOC: dict[str, Any] = {
     "offers": [
-        {"code": "first-five", "name": "The first five get 100 points", "kind": "points",
-         "amount": 100, "first_n": {"count": N}},
+        {
+            "code": "first-five",
+            "name": "The first five get 100 points",
+            "kind": "points",
+            "amount": 100,
+            "first_n": {"count": N},
+        },
     ]
-}  # fmt: skip
+}
 
 
 @pytest.mark.parametrize("database", ["postgresql"], indirect=True)
@@ -64,9 +69,10 @@ def test_twenty_concurrent_enrolments_take_exactly_five_slots(
     failures = [o for o in outcomes if not isinstance(o, EventOutcome)]
     assert failures == [], failures
     given = [
-        o for o in outcomes
+        o
+        for o in outcomes
         if any(e.get("rule", {}).get("id") == "offer:first-five" for e in o.effects)
-    ]  # fmt: skip
+    ]
     assert len(given) == N
     with database.transaction(readonly=True) as session:
         where = OfferTarget.programme_id == programme.id

@@ -27,20 +27,42 @@ SINCE = (NOW - timedelta(days=1)).isoformat()
 DOC: dict[str, Any] = {
     "rules": [{"id": "base", "name": "1 € = 1 point", "award": {"kind": "spend", "rate": 1}}],
     "voucher_pools": [
-        {"code": "five-off", "name": "5 € off", "pattern": "OFF-XXXX-XXXX",
-         "discount_type": "amount", "discount_value": "5", "validity_days": 30},
+        {
+            "code": "five-off",
+            "name": "5 € off",
+            "pattern": "OFF-XXXX-XXXX",
+            "discount_type": "amount",
+            "discount_value": "5",
+            "validity_days": 30,
+        },
     ],
     "offers": [
-        {"code": "double", "name": "Double points for you", "kind": "booster",
-         "multiplier": 2, "max_uses": 2, "valid_days": 30},
+        {
+            "code": "double",
+            "name": "Double points for you",
+            "kind": "booster",
+            "multiplier": 2,
+            "max_uses": 2,
+            "valid_days": 30,
+        },
         {"code": "gift-200", "name": "200 points, on us", "kind": "points", "amount": 200},
         {"code": "coupon", "name": "A 5 € coupon", "kind": "voucher", "reward": "five-off"},
-        {"code": "free-delivery", "name": "Free delivery this month", "kind": "perk",
-         "perk": {"code": "free-delivery", "description": "Free delivery"}, "valid_days": 31},
-        {"code": "welcome-3", "name": "The first 3 members get 100 points", "kind": "points",
-         "amount": 100, "first_n": {"count": 3, "enrolled_after": SINCE}},
+        {
+            "code": "free-delivery",
+            "name": "Free delivery this month",
+            "kind": "perk",
+            "perk": {"code": "free-delivery", "description": "Free delivery"},
+            "valid_days": 31,
+        },
+        {
+            "code": "welcome-3",
+            "name": "The first 3 members get 100 points",
+            "kind": "points",
+            "amount": 100,
+            "first_n": {"count": 3, "enrolled_after": SINCE},
+        },
     ],
-}  # fmt: skip
+}
 
 
 @pytest.fixture
@@ -79,16 +101,18 @@ def test_a_personal_booster_doubles_one_members_purchases_within_its_use_limit(
     assert by_rule(first) == {"base": 50, "offer:double": 50}
     assert by_rule(buy(offers_api, other, "o2", line("a", 1, "30.00"))) == {"base": 30}
     assert by_rule(buy(offers_api, chosen, "o3", line("a", 1, "10.00"))) == {
-        "base": 10, "offer:double": 10,
-    }  # fmt: skip
+        "base": 10,
+        "offer:double": 10,
+    }
     # max_uses 2: the third purchase is not boosted
     assert by_rule(buy(offers_api, chosen, "o4", line("a", 1, "10.00"))) == {"base": 10}
 
     # returning line b of o1 takes back its base points and its boosted share (20 + 20)
     back = offers_api.post(
-        "/events", json=return_of(ref(chosen), "o1", [returned("b")], occurred_at=utcnow()),
+        "/events",
+        json=return_of(ref(chosen), "o1", [returned("b")], occurred_at=utcnow()),
         scope="integration",
-    )  # fmt: skip
+    )
     assert back.status_code == 201, back.text
     taken = {
         e["rule"]["id"]: int(e["amount"]) for e in back.json()["effects"] if e["kind"] == "reversal"
@@ -192,10 +216,12 @@ def test_the_first_three_enrolments_after_the_date_get_the_welcome_offer(
     offers_api: Api, database: Database
 ) -> None:
     early = offers_api.post(
-        "/events", json=enrolment({"email": f"e-{uuid.uuid4().hex[:8]}@example.org"},
-                                  occurred_at=NOW - timedelta(days=2)),
+        "/events",
+        json=enrolment(
+            {"email": f"e-{uuid.uuid4().hex[:8]}@example.org"}, occurred_at=NOW - timedelta(days=2)
+        ),
         scope="integration",
-    )  # fmt: skip
+    )
     assert early.status_code == 201, early.text
     assert "offer:welcome-3" not in by_rule(early.json())
     got = []

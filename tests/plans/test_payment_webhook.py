@@ -25,10 +25,18 @@ from tests.fixtures.factories import Api, count_rows
 
 DOC: dict[str, Any] = {
     "plans": [
-        {"code": "club", "name": "Club", "period": "month", "price": "5", "currency": "EUR",
-         "trial_days": 0, "grace_days": 3, "benefits": {"earning_multiplier": 2}},
+        {
+            "code": "club",
+            "name": "Club",
+            "period": "month",
+            "price": "5",
+            "currency": "EUR",
+            "trial_days": 0,
+            "grace_days": 3,
+            "benefits": {"earning_multiplier": 2},
+        },
     ]
-}  # fmt: skip
+}
 
 
 def _free_port() -> int:
@@ -84,8 +92,13 @@ def test_the_providers_events_drive_the_subscription(
     url, secret = provider
     member = member_factory()
     ref = f"sub_{uuid.uuid4().hex[:8]}"
-    created = {"id": "evt_1", "type": "subscription.created", "subscription": ref,
-               "member_id": str(member.id), "plan": "club"}  # fmt: skip
+    created = {
+        "id": "evt_1",
+        "type": "subscription.created",
+        "subscription": ref,
+        "member_id": str(member.id),
+        "plan": "club",
+    }
     first = send(url, secret, created)
     assert first.status_code == 200, first.text
     assert first.json()["outcome"] == "applied"
@@ -100,15 +113,28 @@ def test_the_providers_events_drive_the_subscription(
     failed = send(url, secret, {"id": "evt_2", "type": "payment.failed", "subscription": ref})
     assert failed.json()["subscription"]["status"] == "past_due"
     assert failed.json()["subscription"]["benefits_active"] is True
-    paid = send(url, secret, {"id": "evt_3", "type": "payment.succeeded", "subscription": ref,
-                              "amount": "5", "currency": "EUR"})  # fmt: skip
+    paid = send(
+        url,
+        secret,
+        {
+            "id": "evt_3",
+            "type": "payment.succeeded",
+            "subscription": ref,
+            "amount": "5",
+            "currency": "EUR",
+        },
+    )
     assert paid.json()["subscription"]["status"] == "active"
-    wrong_currency = send(url, secret, {"id": "evt_4", "type": "payment.succeeded",
-                                        "subscription": ref, "currency": "USD"})  # fmt: skip
+    wrong_currency = send(
+        url,
+        secret,
+        {"id": "evt_4", "type": "payment.succeeded", "subscription": ref, "currency": "USD"},
+    )
     assert wrong_currency.status_code == 200
     assert wrong_currency.json()["outcome"] == "validation_error"
-    cancelled = send(url, secret, {"id": "evt_5", "type": "subscription.cancelled",
-                                   "subscription": ref})  # fmt: skip
+    cancelled = send(
+        url, secret, {"id": "evt_5", "type": "subscription.cancelled", "subscription": ref}
+    )
     assert cancelled.json()["subscription"]["status"] == "cancelled"
     late = send(url, secret, {"id": "evt_6", "type": "payment.succeeded", "subscription": ref})
     assert late.json()["outcome"] == "subscription_ended"
@@ -124,9 +150,11 @@ def test_the_providers_events_drive_the_subscription(
             .order_by(SubscriptionChange.at, SubscriptionChange.id)
         ]
     assert causes == [
-        ("active", "payment", True), ("past_due", "payment", True),
-        ("active", "payment", True), ("cancelled", "payment", True),
-    ]  # fmt: skip
+        ("active", "payment", True),
+        ("past_due", "payment", True),
+        ("active", "payment", True),
+        ("cancelled", "payment", True),
+    ]
 
 
 def test_a_signature_mismatch_writes_nothing(
@@ -134,8 +162,13 @@ def test_a_signature_mismatch_writes_nothing(
 ) -> None:
     url, secret = provider
     member = member_factory()
-    event = {"id": "evt_x", "type": "subscription.created", "subscription": "sub_x",
-             "member_id": str(member.id), "plan": "club"}  # fmt: skip
+    event = {
+        "id": "evt_x",
+        "type": "subscription.created",
+        "subscription": "sub_x",
+        "member_id": str(member.id),
+        "plan": "club",
+    }
     raw = json.dumps(event).encode()
     stamp = int(time.time())
     tampered = json.dumps({**event, "plan": "club", "id": "evt_y"}).encode()

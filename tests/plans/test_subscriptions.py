@@ -24,19 +24,39 @@ PLANS: dict[str, Any] = {
     "tiers": {
         "levels": [
             {"code": "bronze", "name": "Bronze"},
-            {"code": "gold", "name": "Gold", "requires": {"spend": "1000"},
-             "perks": [{"code": "early-access", "description": "Early access to the sales"}]},
+            {
+                "code": "gold",
+                "name": "Gold",
+                "requires": {"spend": "1000"},
+                "perks": [{"code": "early-access", "description": "Early access to the sales"}],
+            },
         ]
     },
     "plans": [
-        {"code": "plus-monthly", "name": "Plus, monthly", "period": "month", "price": "4.99",
-         "currency": "EUR", "trial_days": 14, "grace_days": 5,
-         "benefits": {"earning_multiplier": "1.5", "tier_floor": "gold",
-                      "perks": [{"code": "free-delivery", "description": "Free delivery"}]}},
-        {"code": "plus-yearly", "name": "Plus, yearly", "period": "year", "price": "49",
-         "currency": "EUR", "benefits": {"earning_multiplier": 2}},
+        {
+            "code": "plus-monthly",
+            "name": "Plus, monthly",
+            "period": "month",
+            "price": "4.99",
+            "currency": "EUR",
+            "trial_days": 14,
+            "grace_days": 5,
+            "benefits": {
+                "earning_multiplier": "1.5",
+                "tier_floor": "gold",
+                "perks": [{"code": "free-delivery", "description": "Free delivery"}],
+            },
+        },
+        {
+            "code": "plus-yearly",
+            "name": "Plus, yearly",
+            "period": "year",
+            "price": "49",
+            "currency": "EUR",
+            "benefits": {"earning_multiplier": 2},
+        },
     ],
-}  # fmt: skip
+}
 
 
 @pytest.fixture
@@ -86,8 +106,9 @@ def test_a_trial_gives_benefits_from_its_start_and_cancelling_stops_them_at_once
     )
     assert cancelled.status_code == 200, cancelled.text
     assert (cancelled.json()["status"], cancelled.json()["benefits_active"]) == (
-        "cancelled", False,
-    )  # fmt: skip
+        "cancelled",
+        False,
+    )
     assert buy(plans_api, member, "20.00") == {"base": 20}
     assert plans_api.get(f"/members/{member.id}/perks", scope="read").json()["perks"] == []
     # the 10 points earned under the plan stay
@@ -111,9 +132,13 @@ def test_the_calendar_moves_a_lapsed_period_to_past_due_then_expired(
         programme = session.get(Programme, plans_api.programme.id)
         assert programme is not None
         sub = service.subscribe(
-            session, programme=programme, member_id=member.id, plan_code="plus-yearly",
-            paid=True, now=start,
-        )  # fmt: skip
+            session,
+            programme=programme,
+            member_id=member.id,
+            plan_code="plus-yearly",
+            paid=True,
+            now=start,
+        )
         assert sub.status == "active"
         plan = service.plan_of(session, programme, "plus-yearly")
         end = sub.period_end
@@ -136,8 +161,10 @@ def test_the_calendar_moves_a_lapsed_period_to_past_due_then_expired(
         trial_id = trial.id
     shown = plans_api.get(f"/members/{other.id}/subscription", scope="read").json()
     assert (shown["status"], shown["stored_status"], shown["benefits_active"]) == (
-        "expired", "trialing", False,
-    )  # fmt: skip
+        "expired",
+        "trialing",
+        False,
+    )
     assert buy(plans_api, other, "10.00") == {"base": 10}
     assert plans_api.post("/plans/sweep").json() == {"changed": 1}
     with database.transaction(readonly=True) as session:

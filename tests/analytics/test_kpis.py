@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from fidelia.analytics import kpis
+from fidelia.analytics import cohorts, kpis
 from fidelia.db import Database
 from fidelia.ledger import operations
 from fidelia.ledger.balances import balance_as_of
@@ -258,3 +258,34 @@ def test_the_aggregates_follow_new_events_incrementally(
     assert after.member_orders == before.member_orders + 1
     assert after.active_members == before.active_members + 1
     assert after.member_sales == before.member_sales + Decimal("8.00")
+
+
+def test_cohorts_equal_an_independent_computation(
+    api: Api, database: Database, programme: Programme
+) -> None:
+    _load(api, database, programme)
+    with database.transaction() as session:
+        found = session.get(Programme, programme.id)
+        assert found is not None
+        answer = cohorts.compute(
+            session, programme=found, start=date(2025, 1, 1), end=date(2025, 12, 31)
+        )
+    expected: dict[date, dict[str, Any]] = {}
+    for name, (at, _c, _s) in MEMBERS.items():
+        cohort = date(at.year, at.month, 1)
+        row = expected.setdefault(cohort, {"members": 0, "active": [0] * 12, "repeat": 0})
+        row["members"] += 1
+        months = {
+            (p[1].year - at.year) * 12 + p[1].month - at.month for p in PURCHASES if p[0] == name
+        }
+        for k in months:
+            if 1 <= k <= 12:
+                row["active"][k - 1] += 1
+        row["repeat"] += sum(1 for p in PURCHASES if p[0] == name) >= 2
+    got = {
+        c.cohort: {"members": c.members, "active": c.active, "repeat": c.repeat_members}
+        for c in answer.cohorts
+    }
+    assert got == expected
+    january = answer.cohorts[0]
+    assert january.retention[:3] == [0.5, 0.5, 0.5]

@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 from scipy.optimize import minimize
-from scipy.special import gammaln, hyp2f1
+from scipy.special import digamma, gammaln, hyp2f1
 
 from fidelia.errors import ValidationFailed
 
@@ -254,12 +254,24 @@ def fit_gamma_gamma(rfm: RFM) -> GammaGamma:
         )  # fmt: skip
     (x, m), w = _compress(rfm.x[keep], rfm.monetary[keep])
 
-    def neg(logp: Array) -> float:
-        value = -gamma_gamma_log_likelihood(np.exp(logp), x, m, w)
-        return value if math.isfinite(value) else 1e300
+    log_m, log_x = np.log(m), np.log(x)
+
+    def neg(logp: Array) -> tuple[float, Array]:
+        # value and analytic gradient in the log-parameters
+        p, q, g = np.exp(logp)
+        px = p * x
+        log_gxm = np.log(g + x * m)
+        value = -gamma_gamma_log_likelihood(np.array([p, q, g]), x, m, w)
+        if not math.isfinite(value):
+            return 1e300, np.zeros(3)
+        d_pq = digamma(px + q)
+        dp = (w * x * (d_pq - digamma(px) + log_m + log_x - log_gxm)).sum()
+        dq = (w * (d_pq - digamma(q) + math.log(g) - log_gxm)).sum()
+        dg = (w * (q / g - (px + q) / (g + x * m))).sum()
+        return value, -np.array([p * dp, q * dq, g * dg])
 
     start = np.log(np.array([1.0, 1.0, max(float(np.mean(m)), 1e-3)]))
-    res = minimize(neg, start, method="L-BFGS-B", bounds=[(-12.0, 12.0)] * 3,
+    res = minimize(neg, start, jac=True, method="L-BFGS-B", bounds=[(-12.0, 12.0)] * 3,
                    options={"maxiter": 500, "ftol": 1e-12, "gtol": 1e-8})  # fmt: skip
     p, q, g = (float(v) for v in np.exp(res.x))
     return GammaGamma(p, q, g, -float(res.fun), int(keep.sum()), bool(res.success))

@@ -4,7 +4,9 @@ the pages it gets, and signing in through the real code sent to a real local SMT
 
 from __future__ import annotations
 
+import random
 import re
+import uuid
 from typing import Any
 
 import httpx
@@ -14,8 +16,10 @@ from fastapi.testclient import TestClient
 
 from fidelia.api.app import create_app
 from fidelia.db import Database
+from fidelia.kit.clock import utcnow
 from fidelia.models import Programme
 from fidelia.programmes import documents
+from tests.fixtures.events import line, purchase
 from tests.users.mailbox import Inbox, cheap_password_hashes, smtp
 
 __all__ = ["cheap_password_hashes", "smtp"]
@@ -112,8 +116,16 @@ def apply(database: Database, programme: Programme, raw: dict[str, Any]) -> Prog
 class Phone:
     """A TestClient with its own cookie jar; ``post`` sends the page's tokens."""
 
-    def __init__(self, app: FastAPI, programme: Programme, lang: str = "en") -> None:
-        self.client = TestClient(app, follow_redirects=False, headers={"accept-language": lang})
+    def __init__(
+        self, app: FastAPI, programme: Programme, lang: str = "en", ip: str | None = None
+    ) -> None:
+        # each phone its own address: throttling per IP holds across the test database
+        self.ip = (
+            ip or f"10.{random.randrange(256)}.{random.randrange(256)}.{random.randrange(1, 255)}"
+        )
+        self.client = TestClient(
+            app, follow_redirects=False, headers={"accept-language": lang}, client=(self.ip, 50000)
+        )
         self.base = f"/portal/{programme.slug}"
         self.tokens: dict[str, str] = {}
 
@@ -166,3 +178,33 @@ def portal_app(database: Database) -> FastAPI:
 @pytest.fixture
 def club(database: Database, programme: Programme) -> Programme:
     return apply(database, programme, document())
+
+
+def enrol(api: Any, email: str | None = None, **fields: Any) -> str:
+    """Enrol through ``POST /members`` (the welcome rule runs); the member's id."""
+    body = {"email": email or f"m-{uuid.uuid4().hex[:12]}@example.com", **fields}
+    response = api.post("/members", json=body, scope="integration")
+    assert response.status_code == 201, response.text
+    return str(response.json()["id"])
+
+
+def buy(api: Any, member_id: str, amount: str) -> None:
+    payload = purchase({"id": member_id}, lines=[line("sku", 1, amount)], occurred_at=utcnow())
+    response = api.post("/events", json=payload, scope="integration")
+    assert response.status_code == 201, response.text
+
+
+def signed_in(
+    portal_app: FastAPI,
+    programme: Programme,
+    api: Any,
+    inbox: Inbox,
+    lang: str = "en",
+    **fields: Any,
+) -> tuple[Phone, str, str]:
+    """A member enrolled through the API and signed in on their phone: (phone, id, email)."""
+    email = f"m-{uuid.uuid4().hex[:12]}@example.com"
+    member_id = enrol(api, email, **fields)
+    phone = Phone(portal_app, programme, lang)
+    phone.sign_in(email, inbox)
+    return phone, member_id, email

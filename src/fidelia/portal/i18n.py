@@ -69,10 +69,15 @@ class Formatter:
         text = _messages(self.language).get(message, message)
         return text.format(**values) if values else text
 
-    def label(self, value: object) -> str:
-        """A programme label: a plain string, or ``{"fr": ..., "en": ...}``."""
+    def label(self, value: object, any_language: bool = False) -> str:
+        """A programme label in the reader's language: a plain string, or the reader's entry
+        of ``{"fr": ..., "en": ...}`` ("" if none, so that ``or name`` falls back; with
+        ``any_language``, another language's entry rather than nothing)."""
         if isinstance(value, dict):
-            return str(value.get(self.language) or next(iter(value.values()), ""))
+            found = value.get(self.language)
+            if not found and any_language:
+                found = next(iter(value.values()), "")
+            return str(found or "")
         return "" if value is None else str(value)
 
     def when(self, value: datetime | None, fmt: str = "medium") -> str:

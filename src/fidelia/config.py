@@ -25,6 +25,11 @@ class Settings(BaseSettings):
     # Request bodies larger than this are refused with 413; bulk calls (events/batch) take more.
     max_body_bytes: int = 1024 * 1024
     max_bulk_body_bytes: int = 16 * 1024 * 1024
+    # Rate-limit buckets: "database" (shared by every API process), "memory" (this process
+    # only), or "auto": the database on PostgreSQL, memory on SQLite (one process).
+    rate_limit_store: str = "auto"
+    # An API key's last_used_at is written at most this often per process.
+    key_last_used_seconds: float = 60.0
     # The back-office: how long a session lasts, signed in and idle; throttling of sign-ins.
     backoffice_session_hours: float = 12.0
     backoffice_idle_minutes: float = 60.0
@@ -41,6 +46,12 @@ class Settings(BaseSettings):
     smtp_starttls: bool = False
     smtp_from: str = "fidelia@localhost"
     smtp_timeout_seconds: float = 10.0
+    # Outbound webhooks: plain HTTP to loopback targets is for development only.
+    webhooks_allow_loopback: bool = False
+    webhook_timeout_seconds: float = 10.0
+    webhook_backoff_seconds: float = 30.0
+    webhook_retry_hours: float = 72.0
+    webhook_batch: int = 50
 
 
 @lru_cache

@@ -5,6 +5,7 @@ import threading
 
 from fidelia.db import Database
 from fidelia.jobs import service as jobs
+from fidelia.webhooks import dispatch as webhooks
 
 log = logging.getLogger("fidelia.worker")
 
@@ -16,16 +17,22 @@ def run_until(
     poll_seconds: float = 1.0,
     backoff_seconds: float | None = None,
 ) -> int:
-    """Run due jobs until ``stop`` is set, sleeping ``poll_seconds`` when none is due."""
-    ran = 0
-    while not stop.is_set():
-        try:
-            if jobs.run_one(database, backoff_seconds=backoff_seconds):
-                ran += 1
-                continue
-        except Exception:  # a database outage must not kill the worker; log and poll again
-            log.exception("worker loop error")
-        stop.wait(poll_seconds)
+    """Run due jobs and send webhooks until ``stop`` is set, sleeping ``poll_seconds`` when
+    there is nothing to do. Returns how many jobs ran."""
+    ran = sent = streak = 0
+    with webhooks.new_client() as client:
+        while not stop.is_set():
+            try:
+                if streak < 20 and jobs.run_one(database, backoff_seconds=backoff_seconds):
+                    ran, streak = ran + 1, streak + 1
+                    continue
+                streak = 0  # webhooks get a round at least every 20 jobs
+                if webhooks.pump(database, client):
+                    sent += 1
+                    continue
+            except Exception:  # a database outage must not kill the worker; log and poll again
+                log.exception("worker loop error")
+            stop.wait(poll_seconds)
     return ran
 
 

@@ -33,6 +33,11 @@ class Role(enum.StrEnum):
         return self is not Role.analyst
 
     @property
+    def can_publish(self) -> bool:
+        """Whether this role may publish a new version of the programme document."""
+        return self in (Role.owner, Role.marketer)
+
+    @property
     def can_manage(self) -> bool:
         """Whether this role may manage API keys and users."""
         return self is Role.owner

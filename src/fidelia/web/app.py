@@ -17,7 +17,14 @@ from fastapi.staticfiles import StaticFiles
 from fidelia.config import get_settings
 from fidelia.db import Database
 from fidelia.errors import FideliaError, error_message
-from fidelia.web import audit_pages, auth_pages, dashboard, keys_pages, member_pages
+from fidelia.web import (
+    audit_pages,
+    auth_pages,
+    dashboard,
+    keys_pages,
+    member_pages,
+    programme_pages,
+)
 from fidelia.web.access import BASE, NotSignedIn, anonymous_formatter
 from fidelia.web.templating import render
 
@@ -56,6 +63,6 @@ def create_web_app(database: Database) -> FastAPI:
     app.add_exception_handler(FideliaError, _error)
     app.add_exception_handler(RequestValidationError, _invalid)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
-    for module in (auth_pages, dashboard, member_pages, keys_pages, audit_pages):
+    for module in (auth_pages, dashboard, member_pages, keys_pages, audit_pages, programme_pages):
         app.include_router(module.router)
     return app

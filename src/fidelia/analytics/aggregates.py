@@ -25,6 +25,7 @@ from sqlalchemy import Date, Uuid, bindparam, select, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from fidelia.db import Database
 from fidelia.kit.clock import utcnow
 from fidelia.models import AnalyticsState, Programme
 from fidelia.models.base import UTCDateTime
@@ -106,6 +107,19 @@ def refresh(session: Session, *, programme: Programme, now: datetime | None = No
     state.refreshed_at = utcnow()
     session.flush()
     return result
+
+
+def watermark(session: Session, *, programme: Programme) -> datetime | None:
+    """Until when the programme's aggregates include what arrived (None: never refreshed)."""
+    return session.scalar(
+        select(AnalyticsState.refreshed_to).where(AnalyticsState.programme_id == programme.id)
+    )
+
+
+def fresh(database: Database, *, programme: Programme) -> None:
+    """Refresh in a short transaction of its own, so that a read-only one can then read."""
+    with database.transaction() as session:
+        refresh(session, programme=programme)
 
 
 def _daily_insert(d: Sql, where: str) -> str:

@@ -13,9 +13,8 @@ from typing import Any
 from sqlalchemy import bindparam, text
 from sqlalchemy.orm import Session
 
-from fidelia.analytics import aggregates
 from fidelia.analytics.aggregates import HI, LO, PID, sql_for
-from fidelia.analytics.kpis import period, ratio
+from fidelia.analytics.kpis import as_of, period, ratio
 from fidelia.analytics.schemas import CohortRow, CohortsOut
 from fidelia.models import Programme
 
@@ -30,10 +29,12 @@ def _offset(cohort: date, month: date) -> int:
     return (month.year - cohort.year) * 12 + month.month - cohort.month
 
 
-def compute(session: Session, *, programme: Programme, start: date, end: date) -> CohortsOut:
+def compute(
+    session: Session, *, programme: Programme, start: date, end: date, refresh: bool = True
+) -> CohortsOut:
     """Cohorts of the members enrolled from ``start`` to ``end`` (UTC days, included)."""
     span = period(start, end)
-    refreshed = aggregates.refresh(session, programme=programme)
+    refreshed_to = as_of(session, programme, refresh)
     d = sql_for(session)
     cohort = d.month.replace("occurred_at", "m.enrolled_at")
     params = {"pid": programme.id, "lo": span.since, "hi": span.until}
@@ -62,7 +63,7 @@ def compute(session: Session, *, programme: Programme, start: date, end: date) -
     return CohortsOut(
         start=span.start,
         end=span.end,
-        refreshed_to=refreshed.refreshed_to,
+        refreshed_to=refreshed_to,
         cohorts=[
             CohortRow(
                 cohort=c,

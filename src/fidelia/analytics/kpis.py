@@ -40,6 +40,7 @@ from fidelia.analytics.schemas import (
     WalletPoints,
 )
 from fidelia.errors import ValidationFailed
+from fidelia.kit.clock import utcnow
 from fidelia.ledger.wallets import from_minor
 from fidelia.models import (
     Account,
@@ -113,10 +114,13 @@ def compute(
     grain: Grain = "month",
     group_by: GroupBy = "none",
     activation_days: int = 30,
+    refresh: bool = True,
 ) -> KpisOut:
-    """Every KPI of ``programme`` from ``start`` to ``end`` (both included, UTC days)."""
+    """Every KPI of ``programme`` from ``start`` to ``end`` (both included, UTC days), after
+    refreshing the aggregates (``refresh=False``: the caller just did, in its own
+    transaction)."""
     span = period(start, end)
-    refreshed = aggregates.refresh(session, programme=programme)
+    refreshed_to = as_of(session, programme, refresh)
     d = sql_for(session)
     pid = programme.id
     return KpisOut(
@@ -125,7 +129,7 @@ def compute(
         grain=grain,
         group_by=group_by,
         currency=programme.currency,
-        refreshed_to=refreshed.refreshed_to,
+        refreshed_to=refreshed_to,
         headline=headline(session, d, pid, span, activation_days),
         series=series(session, d, pid, span, grain),
         groups=groups(session, pid, span, group_by),
@@ -134,6 +138,13 @@ def compute(
         vouchers=vouchers(session, pid, span),
         tiers=tiers(session, pid, span),
     )
+
+
+def as_of(session: Session, programme: Programme, refresh: bool) -> datetime:
+    """Refresh the aggregates (or read until when they were); the instant they are up to."""
+    if refresh:
+        return aggregates.refresh(session, programme=programme).refreshed_to
+    return aggregates.watermark(session, programme=programme) or utcnow()
 
 
 def _sales(session: Session, pid: uuid.UUID, span: Period, column: str | None) -> list[Any]:

@@ -68,12 +68,11 @@ LOTS = """FROM ledger_lots AS l
 def _curve(session: Session, q: _Sql, params: dict[str, object]) -> list[float | None]:
     """``r(a)``: redeemed at age ``a`` / held at the start of age ``a``."""
     g = q.age(":at", "t.occurred_at")
-    born = dict(
-        session.execute(
-            text(f"SELECT {g} AS g, SUM(l.amount) {LOTS} GROUP BY {g}").bindparams(AT, WALLET),
-            params,
-        ).all()
+    rows = session.execute(
+        text(f"SELECT {g} AS g, SUM(l.amount) {LOTS} GROUP BY {g}").bindparams(AT, WALLET),
+        params,
     )
+    born: dict[int, int] = {int(age): int(amount or 0) for age, amount in rows}
     b = q.age("e.effective_at", "t.occurred_at")
     used: dict[tuple[int, int], int] = defaultdict(int)
     spent: dict[tuple[int, int], int] = defaultdict(int)
@@ -90,15 +89,15 @@ def _curve(session: Session, q: _Sql, params: dict[str, object]) -> list[float |
         used[(int(gg), int(bb))] += int(amount or 0)
         if kind == "spend":
             spent[(int(gg), int(bb))] += int(amount or 0)
-    oldest = max((int(k) for k in born), default=-1)
+    oldest = max(born, default=-1)
     curve: list[float | None] = []
     for age in range(oldest):
         held = sum(
-            int(amount) - sum(used[(int(gg), x)] for x in range(age))
+            amount - sum(used[(gg, x)] for x in range(age))
             for gg, amount in born.items()
-            if int(gg) > age
+            if gg > age
         )
-        redeemed = sum(spent[(int(gg), age)] for gg in born if int(gg) > age)
+        redeemed = sum(spent[(gg, age)] for gg in born if gg > age)
         curve.append(ratio(redeemed, held) if held > 0 else None)
     return curve
 

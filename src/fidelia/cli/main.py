@@ -8,7 +8,9 @@ import typer
 
 from fidelia.cli import backtest, data, demo, generate, ledger, programme, rewards, tiers, traits
 from fidelia.cli.common import console, database, run_server, setup_logging
+from fidelia.cli.offers import offers_app, plans_app
 from fidelia.cli.privacy import arm_retention, export_command, privacy_app
+from fidelia.cli.report import report_app
 from fidelia.cli.scenarios import scenarios_app
 from fidelia.cli.segments import segments_app
 from fidelia.cli.users import user_app
@@ -26,7 +28,10 @@ app.add_typer(data.jobs_app, name="jobs")
 app.add_typer(ledger.ledger_app, name="ledger")
 app.add_typer(tiers.tiers_app, name="tiers")
 app.add_typer(traits.traits_app, name="traits")
+app.add_typer(report_app, name="report")
 app.add_typer(segments_app, name="segments")
+app.add_typer(offers_app, name="offers")
+app.add_typer(plans_app, name="plans")
 app.add_typer(scenarios_app, name="scenarios")
 app.add_typer(rewards.vouchers_app, name="vouchers")
 app.add_typer(user_app, name="user")

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from datetime import date, datetime, timedelta
-from typing import Annotated
+from typing import Annotated, Any
 from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse
+from markupsafe import Markup
 
+from fidelia.analytics import aggregates, kpis
+from fidelia.analytics.schemas import KpisOut
 from fidelia.auth.dependencies import get_database
 from fidelia.errors import ValidationFailed
 from fidelia.kit.clock import utcnow
@@ -44,7 +47,13 @@ def show(
     programme = page.programme
     today = datetime.now(ZoneInfo(programme.timezone)).date()
     first, until = period(start, end, today)
-    with get_database(request).transaction(readonly=True) as session:
+    database = get_database(request)
+    aggregates.fresh(database, programme=programme)  # KPIs read aggregates brought up to date
+    with database.transaction(readonly=True) as session:
+        kpi = kpis.compute(
+            session, programme=programme, start=first, end=until - timedelta(days=1),
+            grain="month", refresh=False,
+        )  # fmt: skip
         wallets = wallet_service.list_wallets(session, programme=programme)
         chosen = next((w for w in wallets if w.code == wallet), None)
         chosen = chosen or next((w for w in wallets if w.code == "points"), None)
@@ -76,9 +85,13 @@ def show(
             [tier for tier, _n in data.tiers],
             [charts.Series(_("Members"), [n for _t, n in data.tiers])],
         )
+    kpi_charts = _kpi_charts(kpi, fmt, _)
     return render(
         request,
         "dashboard.html",
+        kpi=kpi,
+        sales_chart=kpi_charts[0],
+        activity_chart=kpi_charts[1],
         fmt=fmt,
         page=page,
         viewer=page.viewer,
@@ -92,3 +105,25 @@ def show(
         from_minor=wallet_service.from_minor,
         now=utcnow(),
     )
+
+
+def _kpi_charts(kpi: KpisOut, fmt: Any, _: Any) -> tuple[Markup, Markup]:
+    """Sales of members and non-members by month; enrolments and active members by month."""
+    labels = [fmt.day(row.bucket, "MMM yy") for row in kpi.series]
+    sales = charts.bars(
+        _("Sales by month"),
+        labels,
+        [
+            charts.Series(_("Members"), [float(r.member_sales) for r in kpi.series]),
+            charts.Series(_("Non-members"), [float(r.non_member_sales) for r in kpi.series]),
+        ],
+    )
+    activity = charts.bars(
+        _("Enrolments and active members by month"),
+        labels,
+        [
+            charts.Series(_("Enrolments"), [r.enrolments for r in kpi.series]),
+            charts.Series(_("Active members"), [r.active_members for r in kpi.series]),
+        ],
+    )
+    return sales, activity

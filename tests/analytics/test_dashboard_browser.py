@@ -1,0 +1,59 @@
+"""The dashboard's KPIs and charts in a real browser (Playwright driving /usr/bin/chromium, as
+tests/web/test_browser.py; skipped without it unless FIDELIA_REQUIRE_BROWSER=1)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from fidelia.db import Database
+from fidelia.intake.service import ingest_payloads
+from fidelia.kit.clock import utcnow
+from fidelia.models import Programme
+from fidelia.users.service import Role
+from tests.fixtures.events import enrolment, line, purchase
+from tests.fixtures.factories import make_programme
+from tests.web.conftest import PASSWORD, new_user
+from tests.web.test_browser import chromium, server  # noqa: F401  (fixtures)
+
+
+def _shop(database: Database) -> tuple[Programme, str]:
+    programme = make_programme(database, name="Maison KPI", locale="en-GB")
+    at = utcnow() - timedelta(days=3)
+    bodies: list[dict[str, Any]] = []
+    for i in range(3):
+        who = {"email": f"k{i}@example.com"}
+        bodies.append(enrolment(who, occurred_at=at, channel="store", store="s1"))
+        bodies.append(purchase(who, order_id=f"m{i}", lines=[line("x", 1, "40.00")],
+                               occurred_at=at + timedelta(hours=1)))  # fmt: skip
+    anonymous = purchase({}, order_id="anon", lines=[line("x", 1, "10.00")], occurred_at=at)
+    del anonymous["member"]
+    bodies.append(anonymous)
+    with database.transaction() as session:
+        found = session.get(Programme, programme.id)
+        assert found is not None
+        outcomes = ingest_payloads(session, programme=found, payloads=bodies)
+        assert all(o.status == "accepted" for o in outcomes), outcomes
+    return programme, new_user(database, [(programme, Role.analyst)], locale="en")
+
+
+def test_the_dashboard_shows_the_kpis_with_their_charts(
+    server: tuple[str, Database],  # noqa: F811
+    chromium: Any,  # noqa: F811
+) -> None:
+    base, database = server
+    programme, email = _shop(database)
+    page = chromium.new_context(locale="en-GB").new_page()
+    page.goto(f"{base}/admin/login")
+    page.get_by_label("Email").fill(email)
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
+    page.wait_for_url(f"{base}/admin/p/{programme.slug}/")
+    figures = page.locator('dl[data-section="kpis"]').inner_text()
+    assert "Buying members\n3" in figures
+    assert "€120.00" in figures  # three member purchases of 40.00
+    assert "€10.00" in figures  # the anonymous one
+    sales = page.get_by_role("img", name="Sales by month")
+    assert sales.locator("rect").count() >= 2
+    activity = page.get_by_role("img", name="Enrolments and active members by month")
+    assert "Enrolments" in (activity.locator("rect").first.locator("title").text_content() or "")

@@ -34,8 +34,8 @@ check: $(DEV_STAMP)  ## types, lint, import contracts
 	$(BIN)/ruff format --check src tests bench
 	$(BIN)/lint-imports
 
-screenshots: $(DEV_STAMP)  ## the back-office screenshots in docs/screenshots (needs /usr/bin/chromium)
-	FIDELIA_SCREENSHOTS=1 FIDELIA_REQUIRE_BROWSER=1 $(BIN)/pytest -p no:cacheprovider tests/web/test_browser.py
+screenshots: $(DEV_STAMP)  ## the back-office and portal screenshots in docs/screenshots (needs /usr/bin/chromium)
+	FIDELIA_SCREENSHOTS=1 FIDELIA_REQUIRE_BROWSER=1 $(BIN)/pytest -p no:cacheprovider tests/web/test_browser.py tests/portal/test_browser.py
 
 bench: $(DEV_STAMP)  ## every benchmark; prints the table for docs/benchmarks.md
 	$(BIN)/python -m bench $(BENCH_ARGS)

@@ -85,6 +85,7 @@ def balances_of(
 ) -> list[Balance]:
     """Each spendable wallet's balance, its value in money and what expires soon."""
     wallets = [w for w in wallet_service.list_wallets(session, programme=programme) if w.spendable]
+    wallets.sort(key=lambda w: (w.code != "points", w.unit == "money", w.code))
     accounts = _accounts(session, member)
     expiring = _expiring(session, list(accounts.values()), now)
     out = []

@@ -7,6 +7,7 @@ from fastapi import APIRouter, Request, Response, status
 from pydantic import BaseModel, ConfigDict, Field
 
 from fidelia.auth.dependencies import Admin, DbSession, GroupedIntegrator, Integrator, Reader
+from fidelia.engagement.checkins import CheckInRefused
 from fidelia.errors import ERROR_RESPONSES, Conflict, FideliaError, FieldError, ValidationFailed
 from fidelia.events import examples as ex
 from fidelia.events import log, types
@@ -38,6 +39,7 @@ _ERRORS: dict[str, type[FideliaError]] = {
         service.UnknownMember,
         service.MemberClosed,
         service.IdempotencyConflict,
+        CheckInRefused,
     )
 }
 

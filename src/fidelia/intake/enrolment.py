@@ -81,6 +81,8 @@ def enrolment_event(
     }
     if len(externals) > 1:
         properties["external_ids"] = [x.model_dump() for x in externals[1:]]
+    if data.referral_code is not None:
+        properties["referral_code"] = data.referral_code
     event = EventIn(
         id=key,
         type="enrolment",

@@ -39,6 +39,12 @@ class MemberCreate(Profile):
     store: str | None = Field(default=None, max_length=64)
     enrolled_at: Instant | None = None
     consents: list[ConsentIn] = Field(default_factory=list, max_length=4)
+    referral_code: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=32,
+        description="The referrer's code, if a member referred them (see /referrals)",
+    )
 
 
 class MemberUpdate(Profile):

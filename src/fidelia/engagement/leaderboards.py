@@ -1,0 +1,468 @@
+"""Leaderboards: scores kept up to date by the intake, ranks read by COUNT over one index.
+
+A score row per (board, period, scope, member) is upserted with each batch (one executemany).
+The ranking order is (``rank_score`` = -score, ``reached_at``, ``member_id``) ascending, so
+the top N is an index range read and a member's rank is one plus the COUNT of the visible rows
+before theirs (a row-value comparison over the same index). Only members who opted in are
+visible; their rows carry the flag (updated when they opt in or out).
+
+End-of-period rewards: :func:`close` writes the period's payout row first (unique), so two
+closers at once pay once; the loser is told it was paid already.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any, cast
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import ColumnElement, Table, and_, func, select, tuple_, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from fidelia.engagement.definitions import definitions_for
+from fidelia.engagement.leaderboards_schemas import (
+    EntryOut,
+    LeaderboardDef,
+    MemberRankOut,
+    PayoutOut,
+    ProfileOut,
+)
+from fidelia.engagement.service import event_context, measure
+from fidelia.errors import Conflict, NotFound, ValidationFailed
+from fidelia.kit.ids import uuid7
+from fidelia.members import service as members
+from fidelia.models import Member, Programme
+from fidelia.models.engagement_plus import LeaderboardMember, LeaderboardPayout, LeaderboardScore
+from fidelia.rules.state import EngineEvent
+
+if TYPE_CHECKING:
+    from fidelia.engagement.plus import PlusDefinitions, PlusRun
+
+S = LeaderboardScore
+CLOSE_JOB = "leaderboards.close"
+
+
+def period_of(board: LeaderboardDef, defs: PlusDefinitions, at: datetime) -> str | None:
+    """The key of the board's period that ``at`` falls in (None: outside any)."""
+    local = at.astimezone(defs.tz)
+    if board.period == "week":
+        year, week, _ = local.isocalendar()
+        return f"{year}-W{week:02d}"
+    if board.period == "month":
+        return f"{local.year}-{local.month:02d}"
+    if board.period == "season":
+        assert board.starts_at is not None
+        assert board.ends_at is not None
+        return "season" if board.starts_at <= at < board.ends_at else None
+    challenge = defs.challenges.get(board.metric.challenge or "")
+    return "challenge" if challenge is not None and challenge.active(at) else None
+
+
+def period_end(board: LeaderboardDef, defs: PlusDefinitions, period: str) -> datetime | None:
+    """When the period ends (None: never, e.g. a challenge without an end)."""
+    tz: ZoneInfo = defs.tz
+    if board.period == "week":
+        year, week = (int(x) for x in period.split("-W"))
+        monday = date.fromisocalendar(year, week, 1) + timedelta(days=7)
+        return datetime(monday.year, monday.month, monday.day, tzinfo=tz)
+    if board.period == "month":
+        year, month = (int(x) for x in period.split("-"))
+        year, month = (year + 1, 1) if month == 12 else (year, month + 1)
+        return datetime(year, month, 1, tzinfo=tz)
+    if board.period == "season":
+        return board.ends_at
+    challenge = defs.challenges.get(board.metric.challenge or "")
+    return challenge.ends_at if challenge is not None else None
+
+
+_PATTERNS = {
+    "week": r"^\d{4}-W\d{2}$",
+    "month": r"^\d{4}-(0[1-9]|1[0-2])$",
+    "season": r"^season$",
+    "challenge": r"^challenge$",
+}
+
+
+def check_period(board: LeaderboardDef, period: str) -> str:
+    if not re.match(_PATTERNS[board.period], period):
+        example = {"week": "2026-W49", "month": "2026-11"}.get(board.period, board.period)
+        raise ValidationFailed.on(("query", "period"), f"a {board.period} period, e.g. {example}")
+    return period
+
+
+def opted_in(
+    session: Session, programme: Programme, member_ids: list[uuid.UUID]
+) -> dict[uuid.UUID, bool]:
+    found = dict.fromkeys(member_ids, False)
+    for start in range(0, len(member_ids), 500):
+        rows = session.execute(
+            select(LeaderboardMember.member_id, LeaderboardMember.opted_in).where(
+                LeaderboardMember.member_id.in_(member_ids[start : start + 500])
+            )
+        )
+        found.update((m, bool(v)) for m, v in rows)
+    return found
+
+
+def after_event(
+    run: PlusRun, member_id: uuid.UUID, event: EngineEvent, earned: dict[str, Any]
+) -> None:
+    """Add what the event scores on each board to the batch's pending scores."""
+    ctx: dict[str, Any] | None = None
+    for board in run.defs.leaderboards.values():
+        metric = board.metric
+        delta = Decimal(0)
+        if metric.kind == "points":
+            delta = Decimal(str(earned.get(metric.wallet, 0)))
+        elif metric.kind == "events":
+            delta = Decimal(1) if event.type == metric.event_type else Decimal(0)
+        else:
+            challenge = run.defs.challenges.get(metric.challenge or "")
+            if challenge is None or metric.goal >= len(challenge.goals):
+                continue
+            goal = challenge.goals[metric.goal]
+            if goal.event_type == event.type and challenge.active(event.occurred_at):
+                ctx = ctx or {**event_context(event), "member": {}, "traits": {}}
+                if definitions_for(run.session, run.programme).passes(goal, ctx):
+                    delta = measure(goal, event)
+        if delta <= 0:
+            continue
+        period = period_of(board, run.defs, event.occurred_at)
+        scope = event.store or "" if board.by == "store" else ""
+        if period is None or (board.by == "store" and not scope):
+            continue
+        run.add_score(board.code, period, scope, member_id, delta, event.occurred_at)
+
+
+def write_scores(run: PlusRun) -> None:
+    """Upsert the batch's scores (one executemany): score += delta, reached now."""
+    if not run.scores:
+        return
+    rows = [
+        {
+            "programme_id": run.programme.id,
+            "board": board,
+            "period": period,
+            "scope": scope,
+            "member_id": member,
+            "score": delta,
+            "rank_score": -delta,
+            "reached_at": at,
+            "visible": run.visible.get(member, False),
+        }
+        for (board, period, scope, member), (delta, at) in sorted(
+            run.scores.items(), key=lambda kv: (str(kv[0][3]), kv[0][:3])
+        )
+    ]
+    dialect = run.session.get_bind().dialect.name
+    table = cast(Table, S.__table__)
+    stmt = (pg_insert if dialect == "postgresql" else sqlite_insert)(table)
+    stmt = stmt.on_conflict_do_update(
+        index_elements=["programme_id", "board", "period", "scope", "member_id"],
+        set_={
+            "score": table.c.score + stmt.excluded.score,
+            "rank_score": table.c.rank_score + stmt.excluded.rank_score,
+            "reached_at": stmt.excluded.reached_at,
+        },
+    )
+    run.session.execute(stmt, rows)
+
+
+def mask(first: str | None, last: str | None, member_id: uuid.UUID) -> str:
+    """A member's name as others see it when they chose none: ``M*** D.``."""
+    if first:
+        return f"{first[0].upper()}***" + (f" {last[0].upper()}." if last else "")
+    return f"Member {member_id.hex[-4:].upper()}"
+
+
+def _where(programme: Programme, board: str, period: str, scope: str) -> ColumnElement[bool]:
+    return and_(
+        S.programme_id == programme.id,
+        S.board == board,
+        S.period == period,
+        S.scope == scope,
+        S.visible.is_(True),
+    )
+
+
+def _entries(
+    session: Session, query: Any, first_rank: int, step: int, with_ids: bool
+) -> list[EntryOut]:
+    rows = session.execute(
+        query.add_columns(Member.first_name, Member.last_name, LeaderboardMember.display_name)
+        .join(Member, Member.id == S.member_id)
+        .outerjoin(LeaderboardMember, LeaderboardMember.member_id == S.member_id)
+    ).all()
+    return [
+        EntryOut(
+            rank=first_rank + i * step,
+            member_id=r.member_id if with_ids else None,
+            display_name=r.display_name or mask(r.first_name, r.last_name, r.member_id),
+            score=r.score,
+            reached_at=r.reached_at,
+        )
+        for i, r in enumerate(rows)
+    ]
+
+
+def _cols() -> Any:
+    return select(S.member_id, S.score, S.reached_at)
+
+
+def top(
+    session: Session,
+    *,
+    programme: Programme,
+    board: str,
+    period: str,
+    scope: str,
+    limit: int,
+    with_ids: bool = False,
+) -> list[EntryOut]:
+    """The first ``limit`` visible members, best first."""
+    query = (
+        _cols()
+        .where(_where(programme, board, period, scope))
+        .order_by(S.rank_score, S.reached_at, S.member_id)
+        .limit(limit)
+    )
+    return _entries(session, query, 1, 1, with_ids)
+
+
+@dataclass(frozen=True)
+class Position:
+    score: Decimal
+    rank: int | None
+    key: tuple[Decimal, datetime, uuid.UUID] | None
+
+
+def position(
+    session: Session,
+    *,
+    programme: Programme,
+    board: str,
+    period: str,
+    scope: str,
+    member_id: uuid.UUID,
+) -> Position:
+    """The member's score and rank (None if not visible or no score): one COUNT."""
+    row = session.execute(
+        select(S.score, S.rank_score, S.reached_at, S.visible).where(
+            S.programme_id == programme.id,
+            S.board == board,
+            S.period == period,
+            S.scope == scope,
+            S.member_id == member_id,
+        )
+    ).first()
+    if row is None:
+        return Position(Decimal(0), None, None)
+    if not row.visible:
+        return Position(row.score, None, None)
+    key = (row.rank_score, row.reached_at, member_id)
+    before = session.scalar(
+        select(func.count())
+        .select_from(S)
+        .where(_where(programme, board, period, scope))
+        .where(tuple_(S.rank_score, S.reached_at, S.member_id) < tuple_(*key))
+    )
+    return Position(row.score, (before or 0) + 1, key)
+
+
+def rank_of(
+    session: Session,
+    *,
+    programme: Programme,
+    board: str,
+    period: str,
+    scope: str,
+    member_id: uuid.UUID,
+    neighbours: int,
+    with_ids: bool = False,
+) -> MemberRankOut:
+    """The member's rank with ``neighbours`` entries above and below."""
+    members.get(session, programme=programme, member_id=member_id)
+    opted = opted_in(session, programme, [member_id])[member_id]
+    found = position(
+        session,
+        programme=programme,
+        board=board,
+        period=period,
+        scope=scope,
+        member_id=member_id,
+    )
+    above: list[EntryOut] = []
+    below: list[EntryOut] = []
+    if found.key is not None and found.rank is not None and neighbours:
+        order = tuple_(S.rank_score, S.reached_at, S.member_id)
+        base = _cols().where(_where(programme, board, period, scope))
+        up = base.where(order < tuple_(*found.key)).order_by(
+            S.rank_score.desc(), S.reached_at.desc(), S.member_id.desc()
+        )
+        above = _entries(session, up.limit(neighbours), found.rank - 1, -1, with_ids)[::-1]
+        down = base.where(order > tuple_(*found.key)).order_by(
+            S.rank_score, S.reached_at, S.member_id
+        )
+        below = _entries(session, down.limit(neighbours), found.rank + 1, 1, with_ids)
+    return MemberRankOut(
+        board=board,
+        period=period,
+        scope=scope,
+        member_id=member_id,
+        opted_in=opted,
+        score=found.score,
+        rank=found.rank,
+        above=above,
+        below=below,
+    )
+
+
+def set_profile(
+    session: Session,
+    *,
+    programme: Programme,
+    member_id: uuid.UUID,
+    opted_in: bool,
+    display_name: str | None,
+) -> ProfileOut:
+    """Opt the member in or out (their scores show or hide at once), under a name."""
+    member = members.get(session, programme=programme, member_id=member_id)
+    session.execute(
+        select(Member.id).where(Member.id == member_id).with_for_update()
+    )  # the intake holds it while it writes the member's scores
+    row = session.get(LeaderboardMember, member_id)
+    if row is None:
+        row = LeaderboardMember(member_id=member_id, programme_id=programme.id, opted_in=opted_in)
+        session.add(row)
+    row.opted_in = opted_in
+    row.display_name = display_name
+    session.flush()
+    session.execute(
+        update(S)
+        .where(S.programme_id == programme.id, S.member_id == member_id)
+        .values(visible=opted_in)
+        .execution_options(synchronize_session=False)
+    )
+    name = display_name or mask(member.first_name, member.last_name, member_id)
+    return ProfileOut(member_id=member_id, opted_in=opted_in, display_name=name)
+
+
+def close(
+    session: Session,
+    *,
+    programme: Programme,
+    defs: PlusDefinitions,
+    board: LeaderboardDef,
+    period: str,
+    now: datetime,
+) -> list[PayoutOut]:
+    """Pay the board's end-of-period rewards for ``period`` (every scope), once.
+
+    409 if the period is not over yet."""
+    from fidelia.engagement.plus import give
+
+    end = period_end(board, defs, check_period(board, period))
+    if end is None or now < end:
+        raise Conflict(f"period {period} of {board.code!r} is not over")
+    scopes = list(
+        session.scalars(
+            select(S.scope)
+            .where(S.programme_id == programme.id, S.board == board.code, S.period == period)
+            .distinct()
+        )
+    ) or [""]
+    out = []
+    last = max((g.ranks[1] for g in board.rewards), default=0)
+    for scope in sorted(scopes):
+        payout = LeaderboardPayout(
+            id=uuid7(),
+            programme_id=programme.id,
+            board=board.code,
+            period=period,
+            scope=scope,
+            paid_at=now,
+            winners=[],
+        )
+        try:
+            with session.begin_nested():
+                session.add(payout)
+                session.flush()
+        except IntegrityError:
+            out.append(
+                PayoutOut(board=board.code, period=period, scope=scope, paid=False, winners=[])
+            )
+            continue
+        winners: list[dict[str, Any]] = []
+        entries = top(
+            session,
+            programme=programme,
+            board=board.code,
+            period=period,
+            scope=scope,
+            limit=last,
+            with_ids=True,
+        )
+        for entry in entries:
+            assert entry.member_id is not None
+            for i, gift in enumerate(board.rewards):
+                if gift.ranks[0] <= entry.rank <= gift.ranks[1]:
+                    given = give(
+                        session,
+                        programme=programme,
+                        member_id=entry.member_id,
+                        gift=gift,
+                        key=f"leaderboard:{board.code}:{period}:{scope}:{entry.rank}:{i}",
+                        source_type="leaderboard",
+                        source_id=board.code,
+                        at=end,
+                        event_id=None,
+                        now=now,
+                    )
+                    winners.append(
+                        {"rank": entry.rank, "member_id": str(entry.member_id), "reward": given}
+                    )
+        payout.winners = winners
+        out.append(
+            PayoutOut(board=board.code, period=period, scope=scope, paid=True, winners=winners)
+        )
+    return out
+
+
+def close_due(session: Session, *, programme: Programme, now: datetime) -> list[PayoutOut]:
+    """Close every finished period with scores and no payout yet, of boards with rewards."""
+    from fidelia.engagement.plus import plus_for
+
+    defs = plus_for(session, programme)
+    out: list[PayoutOut] = []
+    for board in defs.leaderboards.values():
+        if not board.rewards:
+            continue
+        paid = select(LeaderboardPayout.period).where(
+            LeaderboardPayout.programme_id == programme.id, LeaderboardPayout.board == board.code
+        )
+        periods = session.scalars(
+            select(S.period)
+            .where(S.programme_id == programme.id, S.board == board.code, S.period.not_in(paid))
+            .distinct()
+        )
+        for period in list(periods):
+            end = period_end(board, defs, period)
+            if end is not None and end <= now:
+                out += close(
+                    session, programme=programme, defs=defs, board=board, period=period, now=now
+                )
+    return out
+
+
+def board_or_404(defs: PlusDefinitions, code: str) -> LeaderboardDef:
+    board = defs.leaderboards.get(code)
+    if board is None:
+        raise NotFound(f"no leaderboard {code!r} in the programme")
+    return board

@@ -236,6 +236,13 @@ def test_sales_by_store_and_by_month_add_up_to_the_headline(
         date(2025, 3, 1),
     ]
     assert [r.active_members for r in answer.series] == [1, 2, 2]
+    with database.transaction() as session:
+        found = session.get(Programme, programme.id)
+        assert found is not None
+        partial = kpis.compute(
+            session, programme=found, start=date(2025, 1, 10), end=date(2025, 3, 15)
+        )  # partial months at both ends: a (25 Jan); b, c (Feb); a (3 Mar)
+    assert [r.active_members for r in partial.series] == [1, 2, 1]
     assert sum(r.member_orders for r in answer.series) == answer.headline.member_orders
 
 

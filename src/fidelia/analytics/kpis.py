@@ -155,18 +155,25 @@ def _sales(session: Session, pid: uuid.UUID, span: Period, column: str | None) -
     return list(session.execute(query, {"pid": pid, "start": span.start, "end": span.end}))
 
 
+def whole_months(span: Period) -> tuple[date, date, dict[str, datetime]]:
+    """The whole months of the period ``[m0, m1)`` and the two partial spans at its ends
+    (``lo..hi`` and ``lo2..hi2``, empty when there is none)."""
+    m0 = span.start if span.start.day == 1 else first_of_next_month(span.start)
+    m1 = (span.end + timedelta(days=1)).replace(day=1)
+    if m0 >= m1:  # no whole month: all from the events
+        edges = {"lo": span.since, "hi": span.until, "lo2": span.until, "hi2": span.until}
+        return span.start, span.start, edges
+    return m0, m1, {"lo": span.since, "hi": instant(m0), "lo2": instant(m1), "hi2": span.until}
+
+
+EDGES = """((occurred_at >= :lo AND occurred_at < :hi)
+  OR (occurred_at >= :lo2 AND occurred_at < :hi2))"""
+
+
 def _per_member(session: Session, d: Sql, pid: uuid.UUID, span: Period) -> tuple[int, ...]:
     """(active members, repeat members, orders, sales cents): whole months from the member
     months, the partial months at the ends from the events."""
-    m0 = span.start if span.start.day == 1 else first_of_next_month(span.start)
-    m1 = (span.end + timedelta(days=1)).replace(day=1)
-    if span.end + timedelta(days=1) == first_of_next_month(span.end):
-        m1 = span.end + timedelta(days=1)
-    if m0 >= m1:  # no whole month: all from the events
-        m0 = m1 = span.start
-        edges = {"lo": span.since, "hi": span.until, "lo2": span.until, "hi2": span.until}
-    else:
-        edges = {"lo": span.since, "hi": instant(m0), "lo2": instant(m1), "hi2": span.until}
+    m0, m1, edges = whole_months(span)
     query = text(f"""
 SELECT COUNT(*), COALESCE(SUM(CASE WHEN n >= 2 THEN 1 ELSE 0 END), 0),
   COALESCE(SUM(n), 0), COALESCE(SUM(c), 0) FROM (
@@ -176,8 +183,7 @@ SELECT COUNT(*), COALESCE(SUM(CASE WHEN n >= 2 THEN 1 ELSE 0 END), 0),
     UNION ALL
     SELECT member_id, 1, {d.cents} FROM events
     WHERE programme_id = :pid AND type = 'purchase'
-      AND ((occurred_at >= :lo AND occurred_at < :hi)
-        OR (occurred_at >= :lo2 AND occurred_at < :hi2))
+      AND {EDGES}
   ) AS u GROUP BY member_id
 ) AS m""").bindparams(
         PID,
@@ -291,11 +297,7 @@ def series(session: Session, d: Sql, pid: uuid.UUID, span: Period, grain: Grain)
       AND enrolled_at >= :lo AND enrolled_at < :hi GROUP BY {b}""").bindparams(PID, LO, HI)
     for key, count in session.execute(joins, params):
         row(key)["e"] = int(count)
-    b = bucket(d, grain, d.day)
-    active = text(f"""SELECT {b} AS b, COUNT(DISTINCT member_id) FROM events
-      WHERE programme_id = :pid AND type = 'purchase' AND occurred_at >= :lo
-      AND occurred_at < :hi GROUP BY {b}""").bindparams(PID, LO, HI)
-    for key, count in session.execute(active, params):
+    for key, count in _active_by_bucket(session, d, pid, span, grain):
         row(key)["a"] = int(count)
     return [
         SeriesRow(
@@ -309,6 +311,36 @@ def series(session: Session, d: Sql, pid: uuid.UUID, span: Period, grain: Grain)
         )
         for key, r in sorted(rows.items())
     ]
+
+
+def _active_by_bucket(
+    session: Session, d: Sql, pid: uuid.UUID, span: Period, grain: Grain
+) -> list[Any]:
+    """Distinct buying members per bucket: by month, whole months from the member months and
+    the partial ones from the events; by day or week, from the events."""
+    b = bucket(d, grain, d.day)
+    if grain != "month":
+        m0 = m1 = span.start
+        edges = {"lo": span.since, "hi": span.until, "lo2": span.until, "hi2": span.until}
+    else:
+        m0, m1, edges = whole_months(span)
+    months = text("""SELECT month, COUNT(*) FROM analytics_member_months
+      WHERE programme_id = :pid AND month >= :m0 AND month < :m1 GROUP BY month""")
+    found = list(
+        session.execute(
+            months.bindparams(PID, bindparam("m0", type_=Date()), bindparam("m1", type_=Date())),
+            {"pid": pid, "m0": m0, "m1": m1},
+        )
+    )
+    partial = text(f"""SELECT {b} AS b, COUNT(DISTINCT member_id) FROM events
+      WHERE programme_id = :pid AND type = 'purchase' AND {EDGES} GROUP BY {b}""")
+    found += session.execute(
+        partial.bindparams(
+            PID, LO, HI, bindparam("lo2", type_=LO.type), bindparam("hi2", type_=LO.type)
+        ),
+        {"pid": pid, **edges},
+    )
+    return found
 
 
 def groups(session: Session, pid: uuid.UUID, span: Period, group_by: GroupBy) -> list[GroupRow]:

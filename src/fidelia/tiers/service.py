@@ -294,10 +294,12 @@ def assign(
         raise ValidationFailed.on("until", "must be in the future")
     lock_member(session, programme, member_id)
     row = session.get(MemberTier, member_id)
-    if row is None:
+    if row is None:  # a member who never had a tier: the row is written once it has one
         row = _new_row(programme, member_id, section)
-        session.add(row)
-    got = current_totals(session, section, programme, row, now.astimezone(tz_of(programme)).date())
+    day = now.astimezone(tz_of(programme)).date()
+    with session.no_autoflush:  # the new row has no ``since`` until ``change`` gives it
+        got = current_totals(session, section, programme, row, day)
+    session.add(row)
     change(
         session, row=row, to=tier, reason=f"manual:{reason}"[:32], at=now, event_id=None, got=got
     )

@@ -22,6 +22,7 @@ from fidelia.web import (
     auth_pages,
     dashboard,
     keys_pages,
+    member_actions,
     member_pages,
     programme_pages,
 )
@@ -63,6 +64,14 @@ def create_web_app(database: Database) -> FastAPI:
     app.add_exception_handler(FideliaError, _error)
     app.add_exception_handler(RequestValidationError, _invalid)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
-    for module in (auth_pages, dashboard, member_pages, keys_pages, audit_pages, programme_pages):
+    for module in (
+        auth_pages,
+        dashboard,
+        member_pages,
+        keys_pages,
+        audit_pages,
+        programme_pages,
+        member_actions,
+    ):
         app.include_router(module.router)
     return app

@@ -32,7 +32,9 @@ from fidelia.models import (
     Voucher,
     Wallet,
 )
+from fidelia.rewards import pools as pool_service
 from fidelia.rewards import redemptions as redemption_service
+from fidelia.rewards import service as catalogue
 from fidelia.rewards import vouchers as voucher_service
 from fidelia.tiers import service as tiers
 
@@ -113,6 +115,10 @@ class MemberView:
     vouchers: list[Voucher]
     redemptions: list[Redemption]
     events: list[Event]
+    # what the page's actions offer: the catalogue, the voucher pools, the tier levels
+    rewards: list[Any] = field(default_factory=list)
+    pools: list[Any] = field(default_factory=list)
+    levels: list[str] = field(default_factory=list)
 
 
 def _lots(session: Session, account: Account) -> list[Lot]:
@@ -147,6 +153,7 @@ def load(
     redemptions, _ = redemption_service.list_for_member(
         session, programme=programme, member_id=member.id, limit=50
     )
+    section = tiers.section_for(session, programme)
     return MemberView(
         member=member,
         details=members.details(session, member=member),
@@ -164,4 +171,7 @@ def load(
         ),
         redemptions=redemptions,
         events=list(events),
+        rewards=catalogue.list_rewards(session, programme=programme),
+        pools=pool_service.list_pools(session, programme=programme),
+        levels=[level.code for level in section.levels] if section is not None else [],
     )

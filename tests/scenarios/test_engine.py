@@ -6,6 +6,7 @@ back-test write nothing."""
 from __future__ import annotations
 
 import copy
+import threading
 import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -288,3 +289,40 @@ def test_the_tick_job_reschedules_itself(api: Api, database: Database) -> None:
         ).all()
     assert len(pending) == 1
     assert pending[0].due_at > datetime.now(UTC)
+
+
+def test_two_workers_ticking_at_once_send_each_message_once(
+    api: Api, database: Database, backend: str
+) -> None:
+    if backend != "postgresql":
+        pytest.skip("concurrency is proven on PostgreSQL (SQLite has one writer)")
+    apply(api, _doc(None, _with(steps=[
+        {"id": "gift", "kind": "action", "do": {"type": "award", "wallet": "points", "amount": 5}},
+        {"id": "hello", "kind": "action",
+         "do": {"type": "message", "template": "welcome", "channels": ["inbox"]}},
+    ])))  # fmt: skip
+    tick(database, api.programme, datetime.now(UTC))  # the feeds' cursors exist
+    members = [enrol(api, email=unique_email(), consents={"email": True}) for _ in range(30)]
+    now = datetime.now(UTC) + timedelta(seconds=1)
+    barrier = threading.Barrier(2)
+    errors: list[BaseException] = []
+
+    def worker() -> None:
+        try:
+            barrier.wait()
+            tick(database, api.programme, now)
+        except BaseException as exc:  # surfaced below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=worker) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    ids = [uuid.UUID(m) for m in members]
+    assert count_rows(database, Message, Message.member_id.in_(ids)) == 30
+    assert count_rows(database, ScenarioJourney, ScenarioJourney.member_id.in_(ids)) == 30
+    for m in members[:3]:
+        balances = api.get(f"/members/{m}/wallets", scope="read").json()
+        assert [b["available"] for b in balances if b["wallet"] == "points"] == [5]

@@ -65,12 +65,14 @@ def tick(
     batch: int = 1000,
     max_batches: int = 50,
     emit: Emitter | None = None,
+    replay: bool = False,
 ) -> Tick:
-    """Enter, end and advance the programme's journeys as of ``now``."""
+    """Enter, end and advance the programme's journeys as of ``now`` (``replay``: events
+    read by occurrence time, for a history replayed at simulated times)."""
     result = Tick()
     section = service.section_for(session, programme)
     if section is not None:
-        found = entries.scan_events(session, programme, section, now)
+        found = entries.scan_events(session, programme, section, now, replay=replay)
         found += entries.scan_segments(session, programme, section, now)
         found += entries.scan_daily(session, programme, section, now)
         result.entered = enter(session, programme, section, found, now)
@@ -178,7 +180,7 @@ def end_departed(
         withdrawn = exists().where(
             ConsentChange.member_id == ScenarioJourney.member_id,
             ConsentChange.granted.is_(False),
-            ConsentChange.changed_at >= ScenarioJourney.entered_at,
+            ConsentChange.changed_at > ScenarioJourney.entered_at,
         )
         query = update(ScenarioJourney).where(
             active, ScenarioJourney.scenario.in_(codes), withdrawn

@@ -13,7 +13,7 @@ from __future__ import annotations
 import uuid
 from collections import defaultdict
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -48,6 +48,7 @@ from fidelia.scenarios.schemas import (
 )
 
 OVERLAP = timedelta(minutes=5)
+EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
 
 
 @dataclass
@@ -96,9 +97,15 @@ def event_context(row: Any) -> dict[str, Any]:
 
 
 def scan_events(
-    session: Session, programme: Programme, section: ScenariosSection, now: datetime
+    session: Session,
+    programme: Programme,
+    section: ScenariosSection,
+    now: datetime,
+    *,
+    replay: bool = False,
 ) -> list[Candidate]:
-    """Entries from events; goals reached and waits for an event ended by the same events."""
+    """Entries from events; goals reached and waits for an event ended by the same events.
+    ``replay``: read by occurrence time, not reception (a history replayed, as the demo)."""
     live = [s for s in section.definitions if s.active]
     entries = {s.code: s for s in live if isinstance(s.entry, EventEntry)}
     types = {s.entry.event for s in entries.values() if isinstance(s.entry, EventEntry)}
@@ -112,14 +119,16 @@ def scan_events(
     if not types:
         return []
     at = cursor(session, programme.id, "events")
-    start = datetime.fromisoformat(at.position) if at else now - OVERLAP
+    first = EPOCH if replay else now - OVERLAP  # a replay reads the history from its start
+    start = datetime.fromisoformat(at.position) if at else first
+    clock = Event.occurred_at if replay else Event.received_at
     rows = session.execute(
         select(
             Event.id,
             Event.member_id,
             Event.type,
             Event.occurred_at,
-            Event.received_at,
+            clock.label("read_at"),
             Event.channel,
             Event.store,
             Event.reference,
@@ -128,14 +137,14 @@ def scan_events(
         .where(
             Event.programme_id == programme.id,
             Event.type.in_(sorted(types)),
-            Event.received_at > start - OVERLAP,
-            Event.received_at <= now,
+            clock > start - OVERLAP,
+            clock <= now,
         )
-        .order_by(Event.received_at, Event.id)
+        .order_by(clock, Event.id)
     ).all()
     rows = list(rows)
     if rows:
-        move(session, programme.id, "events", max(start, rows[-1].received_at).isoformat())
+        move(session, programme.id, "events", max(start, rows[-1].read_at).isoformat())
     elif at is None:
         move(session, programme.id, "events", start.isoformat())
     tz = ZoneInfo(programme.timezone)

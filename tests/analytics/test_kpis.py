@@ -296,3 +296,32 @@ def test_cohorts_equal_an_independent_computation(
     assert got == expected
     january = answer.cohorts[0]
     assert january.retention[:3] == [0.5, 0.5, 0.5]
+
+
+def test_the_first_refresh_schedules_the_hourly_job_which_refreshes_and_reschedules(
+    database: Database, programme: Programme
+) -> None:
+    from fidelia.analytics import aggregates
+    from fidelia.analytics.jobs import REFRESH_JOB
+    from fidelia.jobs import service as jobs
+    from fidelia.models import AnalyticsState, Job
+
+    with database.transaction() as session:
+        found = session.get(Programme, programme.id)
+        assert found is not None
+        assert aggregates.refresh(session, programme=found).full
+    mine = (Job.programme_id == programme.id, Job.kind == REFRESH_JOB)
+    with database.transaction() as session:
+        job = session.scalars(select(Job).where(*mine)).one()
+        first = session.get(AnalyticsState, programme.id)
+        assert first is not None
+        before = first.refreshed_to
+    ran = jobs.run_due(database, now=job.due_at + timedelta(seconds=1))
+    assert ran >= 1
+    with database.transaction(readonly=True) as session:
+        state = session.get(AnalyticsState, programme.id)
+        assert state is not None
+        assert before is not None
+        assert state.refreshed_to is not None
+        assert state.refreshed_to > before
+        assert len(session.scalars(select(Job).where(*mine)).all()) == 2  # the next hour's

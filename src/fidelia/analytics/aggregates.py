@@ -97,6 +97,9 @@ def refresh(session: Session, *, programme: Programme, now: datetime | None = No
     if state.refreshed_to is None:
         _rebuild(session, d, programme.id)
         result = Refreshed(full=True, days=-1, refreshed_to=now)
+        from fidelia.analytics.jobs import schedule  # the job module imports this one
+
+        schedule(session, programme=programme, after=now)  # from now on, hourly by the worker
     else:
         days = _touched_days(session, d, programme.id, state.refreshed_to - OVERLAP)
         if days:

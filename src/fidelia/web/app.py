@@ -24,7 +24,10 @@ from fidelia.web import (
     keys_pages,
     member_actions,
     member_pages,
+    offers_pages,
     programme_pages,
+    scenario_pages,
+    store_pages,
 )
 from fidelia.web.access import BASE, NotSignedIn, anonymous_formatter
 from fidelia.web.templating import render
@@ -72,6 +75,9 @@ def create_web_app(database: Database) -> FastAPI:
         audit_pages,
         programme_pages,
         member_actions,
+        offers_pages,
+        scenario_pages,
+        store_pages,
     ):
         app.include_router(module.router)
     return app

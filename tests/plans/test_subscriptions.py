@@ -223,3 +223,34 @@ def test_bad_input_is_refused_and_writes_nothing(
     )
     assert bad_doc.status_code == 422
     assert bad_doc.json()["fields"][0]["loc"] == ["body", "plans", 0, "benefits", "tier_floor"]
+
+
+def test_an_exclusive_reward_is_for_subscribers_only(
+    api: Api, member_factory: Callable[..., Member], database: Database
+) -> None:
+    doc = {
+        **PLANS,
+        "rewards": [{"code": "vip-tote", "kind": "product", "name": "VIP tote", "cost_points": 10}],
+        "plans": [
+            {**PLANS["plans"][1], "benefits": {"exclusive_rewards": ["vip-tote"]}},
+        ],
+    }
+    assert api.put("/programme/document", json=doc).status_code == 200
+    member = member_factory()
+    buy(api, member, "50.00")
+
+    def seen() -> dict[str, Any]:
+        found = api.get(f"/members/{member.id}/rewards", scope="read").json()
+        [tote] = [r for r in found if r["reward"]["code"] == "vip-tote"]
+        return dict(tote)
+
+    assert (seen()["eligible"], seen()["reasons"]) == (False, ["plan"])
+    refused = api.post(
+        f"/members/{member.id}/redemptions",
+        scope="integration",
+        json={"reward": "vip-tote", "idempotency_key": "r1"},
+    )
+    assert refused.status_code == 409, refused.text
+    assert points(api, member) == 50
+    api.post(f"/members/{member.id}/subscription", json={"plan": "plus-yearly", "paid": True})
+    assert (seen()["eligible"], seen()["reasons"]) == (True, [])

@@ -46,7 +46,7 @@ from fidelia.plans.schemas import LIVE_STATES, PlanDef
 from fidelia.rules.outcome import Award, Evaluation, LineShare
 from fidelia.rules.state import EngineEvent, MemberState, basket_amount
 
-_FULL: set[tuple[uuid.UUID, str]] = set()
+_FULL: set[tuple[uuid.UUID, str, int]] = set()
 _FULL_LOCK = threading.Lock()
 
 
@@ -195,11 +195,11 @@ class Extras:
 
     def _claim(self, offer: OfferDef) -> int | None:
         """Take the next slot of ``offer`` (locks its counter row), or None when all are gone."""
-        key = (self.programme.id, offer.code)
+        assert offer.first_n is not None
+        key = (self.programme.id, offer.code, offer.first_n.count)  # a new N is asked again
         with _FULL_LOCK:
             if key in _FULL:
                 return None
-        assert offer.first_n is not None
         dialect = self.session.get_bind().dialect.name
         insert = pg_insert if dialect == "postgresql" else sqlite_insert
         self.session.execute(

@@ -39,6 +39,7 @@ from fidelia.messaging.schemas import MessagingSection
 from fidelia.models import Programme, ProgrammeVersion
 from fidelia.offers.schemas import OfferDef
 from fidelia.offers.schemas import check_section as check_offers
+from fidelia.plans import exclusive  # noqa: F401  (registers the subscribers-only gate)
 from fidelia.plans.schemas import PlanDef, TillSection
 from fidelia.plans.schemas import check_section as check_plans
 from fidelia.programmes import catalogue

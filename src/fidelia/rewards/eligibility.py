@@ -41,6 +41,17 @@ def set_traits_reader(reader: TraitsReader) -> None:
     _TRAITS_READER[:] = [reader]
 
 
+# (session, programme, member id, reward codes) -> {code: reason} of the rewards a domain above
+# closes to this member (plans: rewards exclusive to subscribers)
+Gate = Callable[[Session, Programme, uuid.UUID, frozenset[str]], Mapping[str, str]]
+_GATES: list[Gate] = []
+
+
+def set_gate(gate: Gate) -> None:
+    """Register a gate: the plans domain closes subscriber-only rewards to other members."""
+    _GATES[:] = [gate]
+
+
 def member_state(session: Session, *, member_id: uuid.UUID) -> dict[str, Any]:
     """The rules engine's state of the member (empty if it has none yet)."""
     row = session.get(MemberState, member_id)
@@ -100,7 +111,12 @@ def with_extras(
     ctx: dict[str, Any],
 ) -> dict[str, Any]:
     """``ctx`` with ``member.segments`` and ``traits`` added when one of the rewards'
-    conditions names them (one query each; nothing read otherwise)."""
+    conditions names them (one query each; nothing read otherwise), and the rewards a gate
+    closes to the member (``closed``)."""
+    rewards = list(rewards)
+    if _GATES:
+        closed = _GATES[0](session, programme, member_id, frozenset(r.code for r in rewards))
+        ctx = {**ctx, "closed": dict(closed)} if closed else ctx
     fields = frozenset().union(*(reads(r) for r in rewards))
     traits = frozenset(f.split(".")[1] for f in fields if f.startswith("traits.") and len(f) > 7)
     if "member.segments" not in fields and not traits:
@@ -183,6 +199,8 @@ def reasons(
         out.append("tier")
     if not predicate(programme, reward)(ctx):
         out.append("condition")
+    if reward.code in ctx.get("closed", {}):
+        out.append(ctx["closed"][reward.code])
     if reward.stock is not None and reward.stock < quantity:
         out.append("out_of_stock")
     if reward.limit_per_member is not None and held + quantity > reward.limit_per_member:

@@ -5,8 +5,14 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
+from sqlalchemy import func, select
+
+from fidelia.db import Database
+from fidelia.models import Programme
+from fidelia.models.engagement_plus import LeaderboardCount, LeaderboardScore
 from tests.fixtures.events import event, line, purchase
 from tests.fixtures.factories import Api
 
@@ -155,3 +161,37 @@ def test_the_period_rewards_are_paid_once_after_it_ends(api: Api) -> None:
     assert int(balance["available"]) == 40 + 1000
     badges = api.get(f"/members/{ids[3]}/badges", scope="read").json()
     assert [b["badge"] for b in badges] == ["champion"]
+
+
+def test_the_score_counts_follow_scores_and_opt_ins(
+    api: Api, database: Database, programme: Programme
+) -> None:
+    setup(api)
+    ann, bob = member(api, "Ann", "Lee"), member(api, "Bob", "Marsh", opt_in=False)
+    for who, amount in ((ann, "30.00"), (bob, "30.00"), (ann, "20.00"), (bob, "5.00")):
+        buy(api, who, amount, T)
+    toggle = {"opted_in": True}
+    assert api.put(
+        f"/members/{bob}/leaderboard-profile", json=toggle, scope="integration"
+    ).is_success
+    toggle = {"opted_in": False}
+    assert api.put(
+        f"/members/{ann}/leaderboard-profile", json=toggle, scope="integration"
+    ).is_success
+
+    with database.transaction() as s:
+        counts = {
+            (r.board, r.rank_score): r.members
+            for r in s.scalars(select(LeaderboardCount).where(
+                LeaderboardCount.programme_id == programme.id))
+            if r.members
+        }  # fmt: skip
+        visible = s.execute(
+            select(LeaderboardScore.board, LeaderboardScore.rank_score, func.count())
+            .where(LeaderboardScore.programme_id == programme.id, LeaderboardScore.visible)
+            .group_by(LeaderboardScore.board, LeaderboardScore.rank_score)
+        ).all()
+    assert counts == {(b, r): n for b, r, n in visible} == {("monthly", Decimal("-35")): 1}
+    rank = api.get(f"/leaderboards/monthly/members/{bob}", params={"period": "2026-06"},
+                   scope="read").json()  # fmt: skip
+    assert (rank["rank"], rank["score"]) == (1, "35.00")

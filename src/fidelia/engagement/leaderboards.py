@@ -2,9 +2,12 @@
 
 A score row per (board, period, scope, member) is upserted with each batch (one executemany).
 The ranking order is (``rank_score`` = -score, ``reached_at``, ``member_id``) ascending, so
-the top N is an index range read and a member's rank is one plus the COUNT of the visible rows
-before theirs (a row-value comparison over the same index). Only members who opted in are
-visible; their rows carry the flag (updated when they opt in or out).
+the top N is an index range read. A member's rank is one plus the visible members ahead:
+those with a higher score, summed from ``leaderboard_counts`` (one row per distinct score,
+moved by the same batch), and those tied who got there first (a COUNT over the ties only).
+A COUNT over everyone ahead (the first design) cost ~1 µs per member ahead: ~0.5 s for the
+median member of a million. Only members who opted in are visible; their rows carry the flag
+(updated, with the counts, when they opt in or out).
 
 End-of-period rewards: :func:`close` writes the period's payout row first (unique), so two
 closers at once pay once; the loser is told it was paid already.
@@ -24,7 +27,7 @@ from sqlalchemy import ColumnElement, Table, and_, func, select, tuple_, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, aliased
 
 from fidelia.engagement.definitions import definitions_for
 from fidelia.engagement.leaderboards_schemas import (
@@ -39,13 +42,19 @@ from fidelia.errors import Conflict, NotFound, ValidationFailed
 from fidelia.kit.ids import uuid7
 from fidelia.members import service as members
 from fidelia.models import Member, Programme
-from fidelia.models.engagement_plus import LeaderboardMember, LeaderboardPayout, LeaderboardScore
+from fidelia.models.engagement_plus import (
+    LeaderboardCount,
+    LeaderboardMember,
+    LeaderboardPayout,
+    LeaderboardScore,
+)
 from fidelia.rules.state import EngineEvent
 
 if TYPE_CHECKING:
     from fidelia.engagement.plus import PlusDefinitions, PlusRun
 
 S = LeaderboardScore
+C = LeaderboardCount
 CLOSE_JOB = "leaderboards.close"
 
 
@@ -142,9 +151,11 @@ def after_event(
 
 
 def write_scores(run: PlusRun) -> None:
-    """Upsert the batch's scores (one executemany): score += delta, reached now."""
+    """Upsert the batch's scores (one executemany): score += delta, reached now; then move
+    the score counts of the visible ones (one executemany, in key order: no deadlock)."""
     if not run.scores:
         return
+    counts = _count_moves(run)
     rows = [
         {
             "programme_id": run.programme.id,
@@ -173,6 +184,56 @@ def write_scores(run: PlusRun) -> None:
         },
     )
     run.session.execute(stmt, rows)
+    move_counts(run.session, run.programme, counts)
+
+
+def _count_moves(run: PlusRun) -> dict[tuple[str, str, str, Decimal], int]:
+    """How the batch moves the score counts: the stored rows it changes are read first (one
+    query per 500 members; they are the batch's members, locked by it)."""
+    members_ = sorted({key[3] for key in run.scores})
+    before: dict[tuple[str, str, str, uuid.UUID], tuple[Decimal, bool]] = {}
+    for start in range(0, len(members_), 500):
+        found = run.session.execute(
+            select(S.board, S.period, S.scope, S.member_id, S.rank_score, S.visible).where(
+                S.programme_id == run.programme.id,
+                S.member_id.in_(members_[start : start + 500]),
+                S.board.in_(list(run.defs.leaderboards)),
+            )
+        )
+        before.update(((b, p, s, m), (r, v)) for b, p, s, m, r, v in found)
+    moves: dict[tuple[str, str, str, Decimal], int] = {}
+    for key, (delta, _) in run.scores.items():
+        old = before.get(key)
+        visible = old[1] if old is not None else run.visible.get(key[3], False)
+        if not visible:
+            continue
+        rank_score = -delta
+        if old is not None:
+            moves[(*key[:3], old[0])] = moves.get((*key[:3], old[0]), 0) - 1
+            rank_score = old[0] - delta
+        moves[(*key[:3], rank_score)] = moves.get((*key[:3], rank_score), 0) + 1
+    return moves
+
+
+def move_counts(
+    session: Session, programme: Programme, moves: dict[tuple[str, str, str, Decimal], int]
+) -> None:
+    rows = [
+        {"programme_id": programme.id, "board": b, "period": p, "scope": s, "rank_score": r,
+         "members": n}
+        for (b, p, s, r), n in sorted(moves.items())
+        if n
+    ]  # fmt: skip
+    if not rows:
+        return
+    table = cast(Table, C.__table__)
+    dialect = session.get_bind().dialect.name
+    stmt = (pg_insert if dialect == "postgresql" else sqlite_insert)(table)
+    stmt = stmt.on_conflict_do_update(
+        index_elements=["programme_id", "board", "period", "scope", "rank_score"],
+        set_={"members": table.c.members + stmt.excluded.members},
+    )
+    session.execute(stmt, rows)
 
 
 def mask(first: str | None, last: str | None, member_id: uuid.UUID) -> str:
@@ -252,28 +313,42 @@ def position(
     scope: str,
     member_id: uuid.UUID,
 ) -> Position:
-    """The member's score and rank (None if not visible or no score): one COUNT."""
-    row = session.execute(
-        select(S.score, S.rank_score, S.reached_at, S.visible).where(
-            S.programme_id == programme.id,
-            S.board == board,
-            S.period == period,
-            S.scope == scope,
-            S.member_id == member_id,
+    """The member's score and rank (None if not visible or no score): the counts of the
+    scores above theirs summed, plus the ties who reached it first."""
+    mine = aliased(S)
+    above = (
+        select(func.coalesce(func.sum(C.members), 0))
+        .where(
+            C.programme_id == programme.id,
+            C.board == board,
+            C.period == period,
+            C.scope == scope,
+            C.rank_score < mine.rank_score,
+        )
+        .scalar_subquery()
+    )
+    ties = (
+        select(func.count())
+        .select_from(S)
+        .where(_where(programme, board, period, scope), S.rank_score == mine.rank_score)
+        .where(tuple_(S.reached_at, S.member_id) < tuple_(mine.reached_at, mine.member_id))
+        .scalar_subquery()
+    )
+    row = session.execute(  # one round trip: the member's row, the counts above, the ties
+        select(mine.score, mine.rank_score, mine.reached_at, mine.visible, above, ties).where(
+            mine.programme_id == programme.id,
+            mine.board == board,
+            mine.period == period,
+            mine.scope == scope,
+            mine.member_id == member_id,
         )
     ).first()
     if row is None:
         return Position(Decimal(0), None, None)
-    if not row.visible:
-        return Position(row.score, None, None)
-    key = (row.rank_score, row.reached_at, member_id)
-    before = session.scalar(
-        select(func.count())
-        .select_from(S)
-        .where(_where(programme, board, period, scope))
-        .where(tuple_(S.rank_score, S.reached_at, S.member_id) < tuple_(*key))
-    )
-    return Position(row.score, (before or 0) + 1, key)
+    score, rank_score, reached_at, visible, ahead, tied = row
+    if not visible:
+        return Position(score, None, None)
+    return Position(score, int(ahead) + int(tied) + 1, (rank_score, reached_at, member_id))
 
 
 def rank_of(
@@ -344,6 +419,12 @@ def set_profile(
     row.opted_in = opted_in
     row.display_name = display_name
     session.flush()
+    flips = session.execute(
+        select(S.board, S.period, S.scope, S.rank_score).where(
+            S.programme_id == programme.id, S.member_id == member_id, S.visible.is_not(opted_in)
+        )
+    ).all()
+    move_counts(session, programme, {(b, p, s, r): 1 if opted_in else -1 for b, p, s, r in flips})
     session.execute(
         update(S)
         .where(S.programme_id == programme.id, S.member_id == member_id)

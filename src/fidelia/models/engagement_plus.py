@@ -2,8 +2,9 @@
 
 ``leaderboard_scores`` is the ranking: one row per (board, period, scope, member), kept up to
 date by the intake as events arrive. ``rank_score`` is ``-score`` so that the ranking order
-(highest score, then who got there first, then the member id) is one ascending index, and a
-member's rank is a COUNT over one range of it.
+(highest score, then who got there first, then the member id) is one ascending index;
+``leaderboard_counts`` holds how many visible members hold each score, so that a member's rank
+is a sum over the distinct scores above theirs plus a COUNT of the ties ahead of them.
 """
 
 from __future__ import annotations
@@ -100,6 +101,25 @@ class LeaderboardScore(Base):
     rank_score: Mapped[Decimal] = mapped_column(_SCORE)  # -score: the index ascends
     reached_at: Mapped[datetime]  # when the score was last raised: ties go to the first
     visible: Mapped[bool]  # the member opted in to the leaderboards
+
+
+class LeaderboardCount(Base):
+    """How many visible members hold each score on a board's period and scope.
+
+    A rank is the sum of the counts above the member's score (one short index range: one
+    row per distinct score) plus the members tied with them who got there first, so it does
+    not cost a COUNT over everyone above. Moved by the same batch that moves the scores."""
+
+    __tablename__ = "leaderboard_counts"
+
+    programme_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("programmes.id", ondelete="CASCADE"), primary_key=True
+    )
+    board: Mapped[str] = mapped_column(String(64), primary_key=True)
+    period: Mapped[str] = mapped_column(String(32), primary_key=True)
+    scope: Mapped[str] = mapped_column(String(64), primary_key=True)
+    rank_score: Mapped[Decimal] = mapped_column(_SCORE, primary_key=True)
+    members: Mapped[int]
 
 
 class LeaderboardMember(Base):

@@ -47,6 +47,7 @@ from fidelia.merges import policy as merge_policy
 from fidelia.models import Base, Event, Member, Programme
 from fidelia.notices.outcomes import event_notices
 from fidelia.programmes.service import settings_of
+from fidelia.rules.compiler import CompiledProgramme
 from fidelia.rules.state import EngineEvent
 from fidelia.segments import live as segments
 from fidelia.traits import service as traits
@@ -181,7 +182,7 @@ class _Batch:
     lock_counters: bool = False
     on_enrolled: OnEnrolled = "update"
     actor: str = "intake"
-    draft: rules.CompiledProgramme | None = None  # a dry run against a draft document
+    draft: CompiledProgramme | None = None  # a dry run against a draft document
     identities: dict[tuple[str, str, str], uuid.UUID] = field(default_factory=dict)
     members: dict[uuid.UUID, Member] = field(default_factory=dict)
     moved: dict[uuid.UUID, uuid.UUID] = field(default_factory=dict)  # merged -> survivor
@@ -647,7 +648,7 @@ def dry_run(
     programme: Programme,
     event: EventIn,
     now: datetime | None = None,
-    draft: rules.CompiledProgramme | None = None,
+    draft: CompiledProgramme | None = None,
 ) -> dict[str, Any]:
     """The effects and explanations ``event`` would produce now (under ``draft``, a compiled
     document not yet published, if given); writes nothing.

@@ -34,7 +34,14 @@ from fidelia.config import get_settings
 from fidelia.db import Database
 from fidelia.kit.bulk import insert_rows
 from fidelia.kit.clock import utcnow
-from fidelia.models import Base, Notification, Programme, WebhookDelivery, WebhookSubscription
+from fidelia.models import (
+    Base,
+    Notification,
+    NotificationSequence,
+    Programme,
+    WebhookDelivery,
+    WebhookSubscription,
+)
 from fidelia.notices import Notice, record_many, sequence
 from fidelia.webhooks.service import envelope, wants
 from fidelia.webhooks.signing import HEADER, sign
@@ -81,6 +88,7 @@ def fan_out(session: Session, *, limit: int = FAN_OUT_LIMIT) -> int:
         )
     )
     made = 0
+    last = session.scalar(select(NotificationSequence.last_position)) or 0
     for sub in subs:
         notices = session.execute(
             select(Notification.seq, Notification.position, Notification.type,
@@ -90,6 +98,8 @@ def fan_out(session: Session, *, limit: int = FAN_OUT_LIMIT) -> int:
             .order_by(Notification.position)
             .limit(limit)
         ).all()  # fmt: skip
+        if len(notices) < limit:  # saw every position up to ``last``: skip them next time
+            sub.cursor = max(sub.cursor, last)
         if not notices:
             continue
         now = utcnow()
@@ -104,7 +114,7 @@ def fan_out(session: Session, *, limit: int = FAN_OUT_LIMIT) -> int:
             if wants(sub.types, type_)
         ]  # fmt: skip
         insert_rows(session, _DELIVERIES, rows)
-        sub.cursor = notices[-1].position
+        sub.cursor = max(sub.cursor, notices[-1].position)
         made += len(rows)
     session.flush()
     return made
@@ -179,9 +189,15 @@ def settle(session: Session, answers: list[Answer], *, now: datetime) -> None:
     window = timedelta(hours=settings.webhook_retry_hours)
     found = {d.seq: d for d in session.scalars(select(WebhookDelivery).where(
         WebhookDelivery.seq.in_([a.seq for a in answers])).with_for_update())}  # fmt: skip
-    subs = {s.id: s for s in session.scalars(select(WebhookSubscription).where(
-        WebhookSubscription.id.in_({d.subscription_id for d in found.values()}))
-        .order_by(WebhookSubscription.id).with_for_update())}  # fmt: skip
+    # the subscriptions' rows are written (and locked) only when a counter moves: workers
+    # settling successes of one subscription do not queue on its row
+    failing = not all(a.ok for a in answers)
+    query = select(WebhookSubscription).where(
+        WebhookSubscription.id.in_({d.subscription_id for d in found.values()})
+    )
+    if failing:
+        query = query.order_by(WebhookSubscription.id).with_for_update()
+    subs = {s.id: s for s in session.scalars(query)}  # fmt: skip
     for answer in answers:
         d = found.get(answer.seq)
         if d is None or d.status != "sending":
@@ -190,7 +206,11 @@ def settle(session: Session, answers: list[Answer], *, now: datetime) -> None:
         d.last_status, d.last_error, d.lease_until = answer.status, answer.error, None
         if answer.ok:
             d.status, d.delivered_at = "delivered", now
-            sub.consecutive_failures, sub.last_success_at = 0, now
+            if sub.consecutive_failures:
+                sub.consecutive_failures = 0
+            last = sub.last_success_at
+            if last is None or now - last > timedelta(seconds=10):
+                sub.last_success_at = now
             continue
         sub.consecutive_failures += 1
         sub.last_failure_at = now
@@ -226,9 +246,26 @@ def pump(
 ) -> int:
     """One round: sequence, fan out, claim, send, settle. Returns how many were sent."""
     settings = get_settings()
-    with database.transaction() as session:
-        sequence(session)
-        fan_out(session)
+    with database.transaction(readonly=True) as session:
+        unsequenced = session.scalar(
+            select(Notification.seq).where(Notification.position.is_(None)).limit(1)
+        )
+    if unsequenced is not None:
+        with database.transaction() as session:
+            sequence(session)
+    with database.transaction(readonly=True) as session:
+        behind = session.scalar(
+            select(WebhookSubscription.id)
+            .where(
+                WebhookSubscription.status == "active",
+                WebhookSubscription.cursor
+                < select(NotificationSequence.last_position).scalar_subquery(),
+            )
+            .limit(1)
+        )
+    if behind is not None:
+        with database.transaction() as session:
+            fan_out(session)
     at = now or utcnow()
     lease = timedelta(seconds=settings.webhook_timeout_seconds * 3 + 30)
     with database.transaction() as session:

@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from fidelia.db import Database
@@ -18,12 +18,17 @@ from tests.messaging.conftest import (  # noqa: F401  (fixtures)
 )
 
 
-def tick(database: Database, programme: Programme, now: datetime) -> engine.Tick:
-    """One tick of the programme's scenarios at ``now``, in its own transaction (a job's)."""
+def tick(
+    database: Database, programme: Programme, now: datetime, *, exact: bool = False
+) -> engine.Tick:
+    """One tick of the programme's scenarios at ``now``, in its own transaction (a job's).
+    Unless ``exact``, never before the real time: events are read up to their reception
+    time, and a loaded machine posts them slowly."""
+    at = now if exact else max(now, datetime.now(UTC))
     with database.transaction() as session:
         found = session.get(Programme, programme.id)
         assert found is not None
-        return engine.tick(session, programme=found, now=now, emit=scenario_jobs.emitter())
+        return engine.tick(session, programme=found, now=at, emit=scenario_jobs.emitter())
 
 
 def stats(api: Api, code: str) -> dict[str, Any]:

@@ -128,6 +128,13 @@ def test_holdout_members_get_nothing_and_the_lift_compares_the_arms(
     expected = 2 / (12 - len(held)) - 1 / len(held)
     assert figures["lift"]["difference"] == pytest.approx(expected)
     assert figures["lift"]["ci_low"] < expected < figures["lift"]["ci_high"]
+    revenue = figures["revenue"]  # each purchase is 20.00 (two lines of 10.00)
+    assert revenue["treated_per_member"] == pytest.approx(40 / (12 - len(held)))
+    assert revenue["holdout_per_member"] == pytest.approx(20 / len(held))
+    if len(held) >= 2 and 12 - len(held) >= 2:
+        assert revenue["difference"]["difference"] == pytest.approx(
+            40 / (12 - len(held)) - 20 / len(held)
+        )
 
 
 def test_a_tick_that_crashes_sends_nothing_and_the_next_one_sends_once(

@@ -176,10 +176,12 @@ def test_overdue_repurchase_a_week_after_the_usual_interval_with_personal_conten
                             lines=[line("jean", 1, "60.00", category="denim")]))  # fmt: skip
     expected = (start + timedelta(days=180)).astimezone(tz).date()
     overdue_day = datetime.combine(expected + timedelta(days=7), datetime.min.time(), tz)
-    assert tick(database, api.programme, overdue_day + timedelta(hours=8)).entered == 0
+    assert tick(database, api.programme, overdue_day + timedelta(hours=8), exact=True).entered == 0
     at_nine = overdue_day + timedelta(hours=9, minutes=5)
-    assert tick(database, api.programme, at_nine).entered == 1
-    assert tick(database, api.programme, at_nine + timedelta(minutes=5)).entered == 0  # once a day
+    assert tick(database, api.programme, at_nine, exact=True).entered == 1
+    assert (
+        tick(database, api.programme, at_nine + timedelta(minutes=5), exact=True).entered == 0
+    )  # once a day
     deliver(database, at_nine + timedelta(minutes=6))
     ((rcpt, mime),) = sink.received
     assert rcpt == [email]

@@ -12,6 +12,7 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
 
 from fidelia.analytics import aggregates, cohorts, kpis, liability
+from fidelia.analytics import examples as ex
 from fidelia.analytics.schemas import CohortsOut, Grain, GroupBy, KpisOut, LiabilityOut
 from fidelia.auth.dependencies import DbSession, Reader, get_database
 from fidelia.errors import ERROR_RESPONSES, ValidationFailed
@@ -20,9 +21,16 @@ from fidelia.kit.clock import utcnow
 router = APIRouter(prefix="/analytics", tags=["analytics"], responses=ERROR_RESPONSES)
 
 Format = Literal["json", "csv"]
-CSV_RESPONSE: dict[int | str, dict[str, Any]] = {
-    200: {"content": {"text/csv": {}}, "description": "JSON, or CSV with `format=csv`"}
-}
+
+
+def csv_response(example: str) -> dict[int | str, dict[str, Any]]:
+    """The 200 answer's CSV alternative, for the OpenAPI document."""
+    return {
+        200: {
+            "content": {"text/csv": {"schema": {"type": "string", "examples": [example]}}},
+            "description": "JSON, or CSV with `format=csv`",
+        }
+    }
 
 
 def default_period(start: date | None, end: date | None) -> tuple[date, date]:
@@ -76,7 +84,7 @@ def kpi_rows(answer: KpisOut) -> list[tuple[Any, ...]]:
 @router.get(
     "/kpis",
     response_model=KpisOut,
-    responses=CSV_RESPONSE,
+    responses=csv_response(ex.KPIS_CSV),
     summary="Programme KPIs over a period",
 )
 def get_kpis(
@@ -126,7 +134,7 @@ def get_kpis(
 @router.get(
     "/cohorts",
     response_model=CohortsOut,
-    responses=CSV_RESPONSE,
+    responses=csv_response(ex.COHORTS_CSV),
     summary="Retention by enrolment month",
 )
 def get_cohorts(
@@ -166,7 +174,7 @@ def get_cohorts(
 @router.get(
     "/liability",
     response_model=LiabilityOut,
-    responses=CSV_RESPONSE,
+    responses=csv_response(ex.LIABILITY_CSV),
     summary="Points liability, breakage forecast and back-test",
 )
 def get_liability(

@@ -6,13 +6,18 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
+
+from fidelia.analytics import examples as ex
+from fidelia.examples import examples
 
 Grain = Literal["day", "week", "month"]
 GroupBy = Literal["none", "store", "channel"]
 
 
 class Activation(BaseModel):
+    model_config = ConfigDict(json_schema_extra=examples(ex.ACTIVATION))
+
     days: int = Field(description="The window after enrolment")
     enrolled: int = Field(description="Members enrolled in the period")
     activated: int = Field(description="Of them, those who bought within `days` of enrolling")
@@ -20,6 +25,8 @@ class Activation(BaseModel):
 
 
 class Headline(BaseModel):
+    model_config = ConfigDict(json_schema_extra=examples(ex.HEADLINE))
+
     enrolments: int
     members_at_end: int = Field(description="Members enrolled before the end of the period")
     active_members: int = Field(description="Members with at least one purchase in the period")
@@ -43,6 +50,8 @@ class Headline(BaseModel):
 
 
 class SeriesRow(BaseModel):
+    model_config = ConfigDict(json_schema_extra=examples(ex.SERIES_ROW))
+
     bucket: date = Field(description="First day of the day, week (Monday) or month")
     enrolments: int
     active_members: int
@@ -53,6 +62,8 @@ class SeriesRow(BaseModel):
 
 
 class GroupRow(BaseModel):
+    model_config = ConfigDict(json_schema_extra=examples(ex.GROUP_ROW))
+
     key: str = Field(description="The store or channel ('' when the event gave none)")
     enrolments: int
     member_orders: int
@@ -64,11 +75,15 @@ class GroupRow(BaseModel):
 
 
 class RulePoints(BaseModel):
+    model_config = ConfigDict(json_schema_extra=examples(ex.RULE_POINTS))
+
     rule: str | None
     issued: int
 
 
 class WalletPoints(BaseModel):
+    model_config = ConfigDict(json_schema_extra=examples(ex.WALLET_POINTS))
+
     wallet: str
     unit: str
     issued: int = Field(description="Earned in the period (minor units of the wallet)")
@@ -87,6 +102,8 @@ class WalletPoints(BaseModel):
 
 
 class RewardRow(BaseModel):
+    model_config = ConfigDict(json_schema_extra=examples(ex.REWARD_ROW))
+
     reward: str
     redemptions: int
     points: int
@@ -94,6 +111,8 @@ class RewardRow(BaseModel):
 
 
 class Vouchers(BaseModel):
+    model_config = ConfigDict(json_schema_extra=examples(ex.VOUCHERS))
+
     issued: int
     used: int = Field(description="Of the vouchers issued in the period, those used since")
     conversion: float | None
@@ -102,22 +121,30 @@ class Vouchers(BaseModel):
 
 
 class TierRow(BaseModel):
+    model_config = ConfigDict(json_schema_extra=examples(ex.TIER_ROW))
+
     tier: str
     members: int
 
 
 class TierFlow(BaseModel):
+    model_config = ConfigDict(json_schema_extra=examples(ex.TIER_FLOW))
+
     from_tier: str | None
     to_tier: str
     changes: int
 
 
 class Tiers(BaseModel):
+    model_config = ConfigDict(json_schema_extra=examples(ex.TIERS))
+
     members_now: list[TierRow]
     flows: list[TierFlow] = Field(description="Tier changes in the period, from -> to")
 
 
 class KpisOut(BaseModel):
+    model_config = ConfigDict(json_schema_extra=examples(ex.KPIS))
+
     start: date
     end: date = Field(description="Last day included (UTC days)")
     grain: Grain
@@ -134,6 +161,8 @@ class KpisOut(BaseModel):
 
 
 class CohortRow(BaseModel):
+    model_config = ConfigDict(json_schema_extra=examples(ex.COHORT_ROW))
+
     cohort: date = Field(description="Enrolment month")
     members: int
     active: list[int] = Field(description="Members buying in month k after enrolment, k=1..12")
@@ -142,6 +171,8 @@ class CohortRow(BaseModel):
 
 
 class CohortsOut(BaseModel):
+    model_config = ConfigDict(json_schema_extra=examples(ex.COHORTS))
+
     start: date
     end: date
     refreshed_to: datetime
@@ -149,6 +180,8 @@ class CohortsOut(BaseModel):
 
 
 class ForecastMonth(BaseModel):
+    model_config = ConfigDict(json_schema_extra=examples(ex.FORECAST_MONTH))
+
     month: int = Field(description="1..12: months (of 30 days) after the date")
     until: datetime
     expected_redeemed: int
@@ -161,6 +194,8 @@ class ForecastMonth(BaseModel):
 
 
 class LiabilityOut(BaseModel):
+    model_config = ConfigDict(json_schema_extra=examples(ex.LIABILITY))
+
     wallet: str
     at: datetime
     outstanding: int = Field(description="Member balances at `at`, available and pending")

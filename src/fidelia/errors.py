@@ -75,6 +75,17 @@ class Forbidden(FideliaError):
     code = "forbidden"
 
 
+class RateLimited(FideliaError):
+    """Too many requests: answered with 429 and ``Retry-After`` (whole seconds)."""
+
+    status_code = 429
+    code = "rate_limited"
+
+    def __init__(self, detail: str, *, retry_after: int) -> None:
+        super().__init__(detail)
+        self.headers = {"Retry-After": str(retry_after)}
+
+
 _OFFSET_MSG = "datetime must carry a time zone offset (e.g. +01:00 or Z)"
 _INVALID: dict[str, Any] = {
     "error": "validation_error",

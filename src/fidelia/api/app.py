@@ -11,12 +11,17 @@ from fastapi.responses import RedirectResponse
 
 from fidelia import __version__
 from fidelia.analytics.clv_endpoints import router as clv_router
+from fidelia.analytics.endpoints import router as analytics_router
 from fidelia.api import errors
 from fidelia.api.middleware import CatchAll, Guard
 from fidelia.api.openapi import DESCRIPTION, FideliaAPI
-from fidelia.auth.dependencies import KeyCache
+from fidelia.audit.endpoints import router as audit_router
+from fidelia.audit.requests import record_request
+from fidelia.auth.dependencies import KeyCache, LastUsed
 from fidelia.auth.endpoints import router as apikeys_router
+from fidelia.auth.limits import make_limiter
 from fidelia.config import get_settings
+from fidelia.connectors.endpoints import router as connectors_router
 from fidelia.db import Database
 from fidelia.engagement.endpoints import router as engagement_router
 from fidelia.engagement.leaderboards_endpoints import router as leaderboards_router
@@ -28,6 +33,8 @@ from fidelia.intake.enrolment_endpoints import router as enrolment_router
 from fidelia.intake.group import GroupCommit
 from fidelia.intake.service import ingest
 from fidelia.ledger.endpoints import router as ledger_router
+from fidelia.limits.http import Cors, OriginList, SecurityHeaders
+from fidelia.limits.origins import allowed_origins
 from fidelia.members.endpoints import router as members_router
 from fidelia.merges.endpoints import router as merges_router
 from fidelia.messaging.endpoints import install as install_messaging
@@ -42,6 +49,7 @@ from fidelia.segments.endpoints import router as segments_router
 from fidelia.tiers.endpoints import router as tiers_router
 from fidelia.traits.endpoints import router as traits_router
 from fidelia.web.app import create_web_app
+from fidelia.webhooks.endpoints import router as webhooks_router
 
 API_PREFIX = "/api/v1"
 
@@ -77,7 +85,12 @@ def create_app(database: Database, *, embedded_worker: bool = False) -> FastAPI:
         large_limit=settings.max_bulk_body_bytes,
         large_paths=frozenset({f"{API_PREFIX}/events/batch"}),
     )
-    app.add_middleware(CatchAll)  # added last: outermost, so it also catches Guard's errors
+    app.add_middleware(Cors, origins=OriginList(allowed_origins(database)))
+    app.add_middleware(CatchAll)  # outermost but one, so it also catches Guard's errors
+    app.add_middleware(SecurityHeaders)  # outermost: on every answer, errors included
+    app.state.limiter = make_limiter(database.engine, settings.rate_limit_store)
+    app.state.last_used = LastUsed(settings.key_last_used_seconds)
+    app.state.write_hook = record_request
     app.include_router(merges_router, prefix=API_PREFIX)  # before members: /members/duplicates
     routers = (programmes_router, apikeys_router, enrolment_router, members_router, events_router)
     for router in (*routers, ledger_router):
@@ -86,6 +99,7 @@ def create_app(database: Database, *, embedded_worker: bool = False) -> FastAPI:
     app.include_router(tiers_router, prefix=API_PREFIX)
     app.include_router(traits_router, prefix=API_PREFIX)
     app.include_router(clv_router, prefix=API_PREFIX)  # issue 15: CLV, recommendations
+    app.include_router(analytics_router, prefix=API_PREFIX)  # issue 15: KPIs, liability
     app.include_router(engagement_router, prefix=API_PREFIX)
     for router in (referrals_router, leaderboards_router, streaks_router):  # issue 14
         app.include_router(router, prefix=API_PREFIX)
@@ -94,7 +108,10 @@ def create_app(database: Database, *, embedded_worker: bool = False) -> FastAPI:
         app.include_router(router, prefix=API_PREFIX)
     app.include_router(scenarios_router, prefix=API_PREFIX)
     app.include_router(privacy_router, prefix=API_PREFIX)
+    app.include_router(audit_router, prefix=API_PREFIX)
     app.include_router(exports_router, prefix=API_PREFIX)
+    app.include_router(webhooks_router, prefix=API_PREFIX)  # issue 16: webhooks, feed
+    app.include_router(connectors_router, prefix=API_PREFIX)  # issue 16: shop connectors
     install_messaging(app, prefix=API_PREFIX, ingest=ingest)
 
     app.mount("/admin", create_web_app(database))  # the back-office (HTML pages)

@@ -43,7 +43,8 @@ def install(app: FastAPI) -> None:
     async def _fidelia(_request: Request, exc: FideliaError) -> JSONResponse:
         body = exc.as_dict()
         body["fields"] = [_in_request(f) for f in body["fields"]]
-        return JSONResponse(body, status_code=exc.status_code)
+        headers = getattr(exc, "headers", None)  # a 429's Retry-After
+        return JSONResponse(body, status_code=exc.status_code, headers=headers)
 
     @app.exception_handler(RequestValidationError)
     async def _validation(_request: Request, exc: RequestValidationError) -> JSONResponse:

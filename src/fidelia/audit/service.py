@@ -54,15 +54,28 @@ def entries(
     programme_id: uuid.UUID,
     target_type: str | None = None,
     target_id: str | None = None,
+    actor: str | None = None,
+    action: str | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
     cursor: str | None = None,
     limit: int = 50,
 ) -> tuple[list[AuditEntry], str | None]:
-    """The programme's entries, newest first, optionally for one target; one page."""
+    """The programme's entries, newest first, filtered by target, actor, action (a prefix:
+    ``POST /members``) and time (``since`` inclusive, ``until`` exclusive); one page."""
     query = select(AuditEntry).where(AuditEntry.programme_id == programme_id)
     if target_type:
         query = query.where(AuditEntry.target_type == target_type)
     if target_id:
         query = query.where(AuditEntry.target_id == target_id)
+    if actor:
+        query = query.where(AuditEntry.actor == actor)
+    if action:
+        query = query.where(AuditEntry.action.startswith(action, autoescape=True))
+    if since:
+        query = query.where(AuditEntry.at >= since)
+    if until:
+        query = query.where(AuditEntry.at < until)
     if cursor:
         try:
             (before,) = decode_cursor(cursor)

@@ -7,8 +7,10 @@ back on any exception.
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable, Iterator
+from datetime import timedelta
 from typing import Annotated
 
 from fastapi import Depends, Request, Security
@@ -20,6 +22,7 @@ from fidelia.auth.schemas import Scope
 from fidelia.auth.service import Principal
 from fidelia.db import Database
 from fidelia.errors import Forbidden
+from fidelia.kit.clock import utcnow
 
 _bearer = HTTPBearer(auto_error=False, description="Authorization: Bearer <API key>")
 _header = APIKeyHeader(name="X-API-Key", auto_error=False, description="The API key")
@@ -40,16 +43,89 @@ def _session(request: Request) -> Iterator[Session]:
 DbSession = Annotated[Session, Depends(_session, scope="function")]
 
 
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+# Called with (session, principal, request, body) for every authenticated write that holds a
+# session: the API installs the audit log's recorder here (auth sits below audit).
+WriteHook = Callable[[Session, Principal, Request, bytes], None]
+
+
+async def _raw_body(request: Request) -> bytes:
+    """The request body (Starlette keeps it: the endpoint reads the same bytes)."""
+    return await request.body()
+
+
+class LastUsed:
+    """When this process last wrote each key's ``last_used_at``: at most once per ``every``."""
+
+    def __init__(self, every: float) -> None:
+        self.every = every
+        self._written: dict[object, float] = {}
+
+    def due(self, key_id: object) -> bool:
+        now = time.monotonic()
+        if now - self._written.get(key_id, -math.inf) < self.every:
+            return False
+        if len(self._written) > 100_000:
+            self._written.clear()
+        self._written[key_id] = now
+        return True
+
+
+def after_authentication(
+    request: Request, principal: Principal, session: Session | None, body: bytes
+) -> None:
+    """What every authenticated call goes through: the key's rate limit (429 before anything
+    else is done), its last use (cheaply), and the audit of a write."""
+    state = request.app.state
+    _check_origin(request, principal)
+    limiter = getattr(state, "limiter", None)
+    if limiter is not None:
+        limiter.check(
+            key_id=principal.key_id,
+            settings=principal.programme.settings or {},
+            method=request.method,
+            path=request.url.path,
+        )
+    last_used: LastUsed | None = getattr(state, "last_used", None)
+    if last_used is not None and last_used.due(principal.key_id):
+        every = timedelta(seconds=last_used.every)
+        if session is not None and request.method not in SAFE_METHODS:
+            service.touch(session, key_id=principal.key_id, at=utcnow(), every=every)
+        else:  # the request's session is read-only (or there is none): a short one of its own
+            with get_database(request).transaction() as own:
+                service.touch(own, key_id=principal.key_id, at=utcnow(), every=every)
+    hook: WriteHook | None = getattr(state, "write_hook", None)
+    if hook is not None and session is not None and request.method not in SAFE_METHODS:
+        hook(session, principal, request, body)
+
+
+def _check_origin(request: Request, principal: Principal) -> None:
+    """A cross-origin call (a browser page of another host) is refused unless the key's
+    programme lists that origin in ``settings.api.cors_origins``."""
+    origin = request.headers.get("origin")
+    if origin is None or origin == f"{request.url.scheme}://{request.headers.get('host')}":
+        return
+    allowed = ((principal.programme.settings or {}).get("api") or {}).get("cors_origins") or []
+    if origin not in allowed:
+        raise Forbidden(
+            f"origin {origin!r} may not call the API with this programme's keys: add it to "
+            "settings.api.cors_origins"
+        )
+
+
 def require(scope: Scope) -> Callable[..., Principal]:
     """A dependency that authenticates the caller and checks it holds at least ``scope``."""
 
     def dependency(
+        request: Request,
         session: DbSession,
+        body: Annotated[bytes, Depends(_raw_body)],
         bearer: Annotated[HTTPAuthorizationCredentials | None, Security(_bearer)],
         header: Annotated[str | None, Security(_header)],
     ) -> Principal:
         presented = bearer.credentials if bearer is not None else header
         principal = service.authenticate(session, key=presented)
+        after_authentication(request, principal, session, body)
         if not principal.scope.allows(scope):
             raise Forbidden(
                 f"this key has scope {principal.scope.value!r}; this call needs {scope.value!r}"
@@ -98,6 +174,8 @@ def require_without_session(scope: Scope) -> Callable[..., Principal]:
             with get_database(request).transaction(readonly=True) as session:
                 principal = service.authenticate(session, key=presented)
             cache.put(digest, principal)
+        principal.check_not_expired()
+        after_authentication(request, principal, None, b"")
         if not principal.scope.allows(scope):
             raise Forbidden(
                 f"this key has scope {principal.scope.value!r}; this call needs {scope.value!r}"

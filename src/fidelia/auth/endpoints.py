@@ -1,12 +1,13 @@
 from __future__ import annotations
 
 import uuid
+from datetime import timedelta
 
 from fastapi import APIRouter, status
 
 from fidelia.auth import service
 from fidelia.auth.dependencies import Admin, DbSession
-from fidelia.auth.schemas import ApiKeyCreate, ApiKeyCreated, ApiKeyOut
+from fidelia.auth.schemas import ApiKeyCreate, ApiKeyCreated, ApiKeyOut, ApiKeyRotate
 from fidelia.errors import ERROR_RESPONSES
 
 router = APIRouter(prefix="/api-keys", tags=["api keys"], responses=ERROR_RESPONSES)
@@ -40,8 +41,34 @@ def create_key(body: ApiKeyCreate, principal: Admin, session: DbSession) -> ApiK
     Scope: `admin`.
     """
     key, secret = service.create(
-        session, programme=principal.programme, name=body.name, scope=body.scope
+        session,
+        programme=principal.programme,
+        name=body.name,
+        scope=body.scope,
+        expires_at=body.expires_at,
     )
+    return ApiKeyCreated(**ApiKeyOut.model_validate(key).model_dump(), key=secret)
+
+
+@router.post(
+    "/{key_id}/rotate",
+    response_model=ApiKeyCreated,
+    status_code=status.HTTP_201_CREATED,
+    summary="Rotate a key: a new one, the old one working for a grace period",
+)
+def rotate_key(
+    key_id: uuid.UUID, body: ApiKeyRotate, principal: Admin, session: DbSession
+) -> ApiKeyCreated:
+    """Create the key that replaces this one (same name and scope; its secret is in this answer
+    only). The old key keeps working for `grace_hours` (default 24, at most 720; 0 stops it
+    now), then is refused with 401; it names its replacement in `replaced_by_id`.
+
+    404: no such key. 409: the key is revoked, expired or already rotated.
+
+    Scope: `admin`.
+    """
+    grace = timedelta(hours=body.grace_hours)
+    key, secret = service.rotate(session, programme=principal.programme, key_id=key_id, grace=grace)
     return ApiKeyCreated(**ApiKeyOut.model_validate(key).model_dump(), key=secret)
 
 

@@ -23,6 +23,8 @@ SINCE = (
     "Only rows changed (members, redemptions), received (events) or posted (ledger) at or "
     "after this instant"
 )
+CSV = "id,event_id,type,occurred_at\n019ceb9e-6018-78a4-ad11-f033b48438b5,o-1,purchase,...\n"
+JSONL = '{"id": "019ceb9e-6018-78a4-ad11-f033b48438b5", "type": "purchase"}\n'
 MEDIA = {"csv": "text/csv; charset=utf-8", "jsonl": "application/x-ndjson"}
 
 
@@ -30,7 +32,14 @@ MEDIA = {"csv": "text/csv; charset=utf-8", "jsonl": "application/x-ndjson"}
     "/{table}",
     summary="Download members, events, ledger or redemptions (streamed)",
     response_class=StreamingResponse,
-    responses={200: {"content": {MEDIA["csv"]: {}, MEDIA["jsonl"]: {}}}},
+    responses={
+        200: {
+            "content": {
+                MEDIA["csv"]: {"schema": {"type": "string", "examples": [CSV]}},
+                MEDIA["jsonl"]: {"schema": {"type": "string", "examples": [JSONL]}},
+            }
+        }
+    },
 )
 def download(
     table: str,

@@ -16,7 +16,22 @@ from fidelia.privacy.schemas import ErasureOut
 router = APIRouter(prefix="/members", tags=["privacy"], responses=ERROR_RESPONSES)
 
 
-@router.get("/{member_id}/export", summary="Everything held about a member (GDPR access)")
+EXPORT = {
+    "format": "fidelia.member-export/1",
+    "exported_at": "2026-11-30T15:00:00+00:00",
+    "programme": {"id": "019ceb9e-5e00-7000-8000-000000000001", "slug": "shop", "name": "Shop"},
+    "member": {"id": "019ceb9e-6018-78a4-ad11-f033b48438b5", "status": "active"},
+    "data": {"member_identities": [{"kind": "email", "value": "ann@example.com"}]},
+}
+
+
+@router.get(
+    "/{member_id}/export",
+    summary="Everything held about a member (GDPR access)",
+    responses={
+        200: {"content": {"application/json": {"schema": {"type": "object", "examples": [EXPORT]}}}}
+    },
+)
 def export(member_id: uuid.UUID, principal: Reader, session: DbSession) -> dict[str, Any]:
     """One JSON document with everything Fidelia holds about the member: `member` (the profile)
     and `data`, one list of rows per table that holds the member's data (identities, consents

@@ -48,17 +48,21 @@ RouteClass = Literal["read", "write", "bulk"]
 
 
 class RateLimit(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid", json_schema_extra=examples({"per_second": 100, "burst": 300})
+    )
 
-    per_second: float = Field(gt=0, le=100_000, description="Tokens added per second")
+    per_second: float = Field(
+        gt=0, le=100_000, allow_inf_nan=False, description="Tokens added per second"
+    )
     burst: int = Field(ge=1, le=1_000_000, description="Bucket size: requests allowed at once")
 
 
 def _default_limits() -> dict[RouteClass, RateLimit]:
     return {
-        "read": RateLimit(per_second=50, burst=200),
-        "write": RateLimit(per_second=50, burst=200),
-        "bulk": RateLimit(per_second=2, burst=10),
+        "read": RateLimit(per_second=1000, burst=2000),
+        "write": RateLimit(per_second=1000, burst=2000),
+        "bulk": RateLimit(per_second=20, burst=100),
     }
 
 
@@ -73,7 +77,7 @@ class ApiPolicy(BaseModel):
         extra="forbid",
         json_schema_extra=examples(
             {
-                "rate_limits": {"read": {"per_second": 50, "burst": 200}},
+                "rate_limits": {"read": {"per_second": 100, "burst": 300}},
                 "cors_origins": ["https://club.example.com"],
             }
         ),
@@ -81,6 +85,7 @@ class ApiPolicy(BaseModel):
 
     rate_limits: dict[RouteClass, RateLimit] = Field(
         default_factory=_default_limits,
+        max_length=3,
         description="Token bucket per API key for each route class: read (GET), write (other "
         "methods), bulk (batches, imports, exports); a class left out is not limited",
     )

@@ -1,9 +1,12 @@
 """All ORM tables. Import from here so that every table is registered on ``Base.metadata``."""
 
-from fidelia.models import audit, users  # noqa: F401  (registers the back-office tables)
-from fidelia.models import engagement_plus  # noqa: F401  (referrals, leaderboards, streaks)
-from fidelia.models import portal  # noqa: F401  (registers the member portal's tables)
-from fidelia.models import scenarios  # noqa: F401  (registers the scenario tables)
+from fidelia.models import (  # noqa: F401  (register their tables on Base.metadata)
+    audit,
+    engagement_plus,
+    portal,
+    scenarios,
+    users,
+)
 from fidelia.models.analytics import AnalyticsState, AnonymousPurchase, DailySales, MemberMonth
 from fidelia.models.analytics_models import ClvFit, MemberRecommendation, RecommendationModel
 from fidelia.models.apikey import ApiKey
@@ -52,9 +55,9 @@ __all__ = [
     "Base",
     "ChallengeCompletion",
     "ClvFit",
+    "Connector",
     "Consent",
     "ConsentChange",
-    "Connector",
     "DailySales",
     "EngagementState",
     "Entry",

@@ -29,6 +29,7 @@ import numpy as np
 from numpy.typing import NDArray
 from scipy.optimize import minimize
 from scipy.special import digamma, gammaln, hyp2f1
+from threadpoolctl import threadpool_limits
 
 from fidelia.errors import ValidationFailed
 
@@ -182,20 +183,48 @@ def _compress(*cols: Array) -> tuple[list[Array], Array]:
     return [uniq[:, i] for i in range(uniq.shape[1])], counts.astype(float)
 
 
+def _bgnbd_value_and_gradient(
+    params: Array, x: Array, t_x: Array, T: Array, w: Array
+) -> tuple[float, Array]:
+    """Minus the log-likelihood and its gradient in the log-parameters (weights ``w``)."""
+    r, alpha, a, b = (float(v) for v in params)
+    repeat = x > 0
+    log_at, log_atx = np.log(alpha + T), np.log(alpha + t_x)
+    a3 = -(r + x) * log_at
+    with np.errstate(divide="ignore", invalid="ignore"):
+        bx1 = np.where(repeat, b + x - 1, 1.0)
+        a4 = np.where(repeat, math.log(a) - np.log(bx1) - (r + x) * log_atx, -np.inf)
+    mix = np.logaddexp(a3, a4)
+    w3, w4 = np.exp(a3 - mix), np.exp(a4 - mix)
+    ll = (
+        gammaln(r + x) - gammaln(r) + r * math.log(alpha)
+        + gammaln(a + b) + gammaln(b + x) - gammaln(b) - gammaln(a + b + x) + mix
+    )  # fmt: skip
+    value = -float((ll * w).sum())
+    if not math.isfinite(value):
+        return 1e300, np.zeros(4)
+    d_r = digamma(r + x) - digamma(r) + math.log(alpha) - w3 * log_at - w4 * log_atx
+    d_alpha = r / alpha - (r + x) * (w3 / (alpha + T) + w4 / (alpha + t_x))
+    d_ab = digamma(a + b) - digamma(a + b + x)
+    d_a = d_ab + w4 / a
+    d_b = d_ab + digamma(b + x) - digamma(b) - w4 / bx1
+    grad = np.array([(w * g).sum() for g in (d_r, d_alpha, d_a, d_b)]) * np.array([r, alpha, a, b])
+    return value, -grad
+
+
 def fit_bgnbd(rfm: RFM, *, initial: tuple[float, float, float, float] | None = None) -> BgNbd:
     """Maximum-likelihood BG/NBD on the calibration summaries."""
     check_enough(rfm)
     (x, t_x, T), w = _compress(rfm.x, rfm.t_x, rfm.T)
     scale = float(np.mean(T)) / 10.0 or 1.0  # alpha lives on the time unit's scale
 
-    def neg(logp: Array) -> float:
-        p = np.exp(logp)
-        value = -bgnbd_log_likelihood(p, x, t_x, T, w)
-        return value if math.isfinite(value) else 1e300
+    def neg(logp: Array) -> tuple[float, Array]:
+        return _bgnbd_value_and_gradient(np.exp(logp), x, t_x, T, w)
 
     start = np.log(np.array(initial or (1.0, scale, 1.0, 1.0)))
-    res = minimize(neg, start, method="L-BFGS-B", bounds=[(-12.0, 12.0)] * 4,
-                   options={"maxiter": 500, "ftol": 1e-12, "gtol": 1e-8})  # fmt: skip
+    with threadpool_limits(1, "blas"):  # a BLAS thread pool only spins on these tiny products
+        res = minimize(neg, start, jac=True, method="L-BFGS-B", bounds=[(-12.0, 12.0)] * 4,
+                           options={"maxiter": 500, "ftol": 1e-12, "gtol": 1e-8})  # fmt: skip
     r, alpha, a, b = (float(v) for v in np.exp(res.x))
     return BgNbd(r, alpha, a, b, -float(res.fun), len(rfm), bool(res.success))
 
@@ -271,8 +300,9 @@ def fit_gamma_gamma(rfm: RFM) -> GammaGamma:
         return value, -np.array([p * dp, q * dq, g * dg])
 
     start = np.log(np.array([1.0, 1.0, max(float(np.mean(m)), 1e-3)]))
-    res = minimize(neg, start, jac=True, method="L-BFGS-B", bounds=[(-12.0, 12.0)] * 3,
-                   options={"maxiter": 500, "ftol": 1e-12, "gtol": 1e-8})  # fmt: skip
+    with threadpool_limits(1, "blas"):
+        res = minimize(neg, start, jac=True, method="L-BFGS-B", bounds=[(-12.0, 12.0)] * 3,
+                           options={"maxiter": 500, "ftol": 1e-12, "gtol": 1e-8})  # fmt: skip
     p, q, g = (float(v) for v in np.exp(res.x))
     return GammaGamma(p, q, g, -float(res.fun), int(keep.sum()), bool(res.success))
 

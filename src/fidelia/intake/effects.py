@@ -290,9 +290,7 @@ class EngineRun:
         if ruled.effects and self.programme_limits:
             record_counters(self._counters(), ruled, state)
             assert self.book is not None
-            self.book.touched.update(
-                e.rule_id for e in ruled.effects if e.rule_id in self.limited
-            )
+            self.book.touched.update(e.rule_id for e in ruled.effects if e.rule_id in self.limited)
         applied = self._apply_effects(ruled, event, event_id, member_id)
         if given and self.extras is not None:
             applied += self.extras.deliver(given, self.now)

@@ -333,3 +333,17 @@ def test_two_workers_ticking_at_once_send_each_message_once(
     for m in members[:3]:
         balances = api.get(f"/members/{m}/wallets", scope="read").json()
         assert [b["available"] for b in balances if b["wallet"] == "points"] == [5]
+
+
+def test_a_tick_that_leaves_due_journeys_behind_is_followed_by_another_at_once(
+    api: Api, database: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(scenario_jobs, "BATCH", 2)
+    monkeypatch.setattr(scenario_jobs, "MAX_BATCHES", 1)
+    apply(api, _doc(None, _with(steps=[
+        {"id": "tag", "kind": "action", "do": {"type": "attribute", "name": "seen", "value": 1}},
+    ])))  # fmt: skip
+    members = [enrol(api, email=unique_email(), consents={"email": True}) for _ in range(5)]
+    deliver(database)  # the tick jobs: 2 journeys each, each followed by the next at once
+    for m in members:
+        assert api.get(f"/members/{m}", scope="read").json()["attributes"] == {"seen": 1}

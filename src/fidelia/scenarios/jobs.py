@@ -16,6 +16,7 @@ from fidelia.scenarios import engine, service
 
 TICK_JOB = "scenarios.tick"
 INTERVAL = timedelta(minutes=1)
+BATCH, MAX_BATCHES = 1000, 50  # journeys per transaction-batch, batches per tick
 _EMITTER: list[engine.Emitter] = []
 
 
@@ -28,15 +29,19 @@ def emitter() -> engine.Emitter | None:
     return _EMITTER[0] if _EMITTER else None
 
 
-def schedule(session: Session, *, programme: Programme, at: datetime) -> None:
-    """Make sure a tick is due at ``at`` (at most one per programme and minute)."""
-    minute = at.replace(second=0, microsecond=0)
+def schedule(
+    session: Session, *, programme: Programme, at: datetime, after: uuid.UUID | None = None
+) -> None:
+    """Make sure a tick is due at ``at``: at most one per programme and minute, so the chains
+    started by several document versions merge; ``after`` (a tick that left due journeys
+    behind) names the follow-up tick by the job it follows instead."""
+    minute = at.replace(second=0, microsecond=0).isoformat()
     jobs.enqueue(
         session,
         kind=TICK_JOB,
         payload={"programme_id": str(programme.id)},
         due_at=at,
-        idempotency_key=f"scenarios-tick:{programme.id}:{minute.isoformat()}",
+        idempotency_key=f"scenarios-tick:{programme.id}:{f'after:{after}' if after else minute}",
         programme_id=programme.id,
     )
 
@@ -52,7 +57,11 @@ def tick_job(session: Session, job: Job) -> None:
     if programme is None:
         return
     now = utcnow()
-    result = engine.tick(session, programme=programme, now=now, emit=emitter())
+    result = engine.tick(session, programme=programme, now=now, emit=emitter(), batch=BATCH,
+                         max_batches=MAX_BATCHES)  # fmt: skip
     if service.section_for(session, programme) is None and not result.advanced:
         return  # no scenario left: the ticks stop (applying scenarios starts them again)
-    schedule(session, programme=programme, at=now if result.more else now + INTERVAL)
+    if result.more:
+        schedule(session, programme=programme, at=now, after=job.id)
+    else:
+        schedule(session, programme=programme, at=now + INTERVAL)

@@ -35,6 +35,7 @@ from fidelia.programmes.schemas import ProgrammeCreate
 from fidelia.rewards import redemptions, till
 from fidelia.rewards.schemas import BasketIn, RedeemVoucherIn
 from fidelia.rules.demo import programme_document
+from fidelia.scenarios.demo import ReplayClock, demo_sections
 from fidelia.segments import live as segments
 from fidelia.tiers.requalify import requalify
 from fidelia.traits import rebuild as traits
@@ -82,7 +83,8 @@ def build(
     clock = time.perf_counter()
     with database.transaction() as session:
         programme = programmes.create(session, data=ProgrammeCreate(slug=SLUG, name="Earth Care"))
-        documents.apply(session, programme=programme, raw=programme_document(), actor="demo")
+        document = {**programme_document(), **demo_sections()}  # + the four seed journeys
+        documents.apply(session, programme=programme, raw=document, actor="demo")
         _, secret = apikeys.create(
             session, programme=programme, name="demo admin", scope=Scope.admin
         )
@@ -122,12 +124,15 @@ def _replay(
     now: datetime,
     progress: Progress | None,
 ) -> None:
+    clock = ReplayClock(database, report.programme.id, report.programme.timezone)
     for start in range(0, len(events), CHUNK):
         chunk = events[start : start + CHUNK]
         with database.transaction() as session:
             programme = session.get(Programme, report.programme.id)
             assert programme is not None
             outcomes = intake.ingest_payloads(session, programme=programme, payloads=chunk, now=now)
+        # the scenarios run through the history: a tick at every local noon replayed
+        clock.until(datetime.fromisoformat(chunk[-1]["occurred_at"]))
         report.events += len(chunk)
         for outcome in outcomes:
             if outcome.status == "rejected":
@@ -139,6 +144,7 @@ def _replay(
                 report.accepted += 1
         if progress is not None:
             progress("replay", report.events, len(events))
+    clock.finish(now)
 
 
 def _points_by_member(database: Database, programme: Programme) -> list[tuple[Any, int]]:

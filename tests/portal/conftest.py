@@ -101,6 +101,23 @@ def document(**portal: Any) -> dict[str, Any]:
                 "eligible_tiers": ["gold"],
             },
         ],
+        "badges": [
+            {
+                "code": "first-buy",
+                "name": "First purchase",
+                "labels": {"fr": "Premier achat"},
+                "event_type": "purchase",
+            }
+        ],
+        "challenges": [
+            {
+                "code": "three-visits",
+                "name": "Three visits",
+                "labels": {"fr": "Trois visites"},
+                "goals": [{"event_type": "purchase", "target": 3}],
+                "reward": {"points": 100},
+            }
+        ],
         "portal": {"name": "Club Test", **portal},
     }
 

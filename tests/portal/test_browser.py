@@ -24,6 +24,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 import uvicorn
 from aiosmtpd.controller import Controller
@@ -31,10 +32,11 @@ from aiosmtpd.controller import Controller
 from fidelia.api.app import create_app
 from fidelia.config import get_settings
 from fidelia.db import Database
-from fidelia.ledger import operations
-from fidelia.models import Member, MemberIdentity, Programme
+from fidelia.kit.clock import utcnow
+from fidelia.models import Programme
 from tests.conftest import dispose_database, new_database
-from tests.fixtures.factories import make_programme
+from tests.fixtures.events import line, purchase
+from tests.fixtures.factories import make_keys, make_programme
 from tests.portal.conftest import apply, document
 from tests.users.mailbox import Inbox
 from tests.web.test_browser import CHROMIUM, FLAGS, _require_browser
@@ -128,17 +130,17 @@ def _code(mailbox: Inbox, email: str) -> str:
     raise AssertionError(f"no code was sent to {email}")
 
 
-def _give_points(database: Database, programme: Programme, email: str, amount: int) -> None:
-    with database.transaction() as session:
-        member = (
-            session.query(Member)
-            .join(MemberIdentity, MemberIdentity.member_id == Member.id)
-            .filter(MemberIdentity.programme_id == programme.id, MemberIdentity.value == email)
-            .one()
-        )
-        operations.award(session, programme=programme, member_id=member.id, wallet="points",
-                         amount=amount, idempotency_key=f"b-{member.id}", rule_id="base",
-                         rule_version=1)  # fmt: skip
+def _buy(base: str, database: Database, programme: Programme, email: str, amount: str) -> None:
+    """A purchase through the API, as a till sends it (rules, badges, challenges run)."""
+    key = make_keys(database, programme)["integration"]
+    payload = purchase({"email": email}, lines=[line("sku", 1, amount)], occurred_at=utcnow())
+    response = httpx.post(
+        f"{base}/api/v1/events",
+        json=payload,
+        headers={"Authorization": f"Bearer {key}"},
+        timeout=30,
+    )
+    assert response.status_code == 201, response.text
 
 
 WORDS = {
@@ -186,12 +188,13 @@ def test_a_member_journey_on_a_phone(
     page.get_by_role("button", name=w["sign_in"]).click()
     page.wait_for_url(f"{portal}/")
     assert page.locator('[data-wallet="points"] .big').inner_text() == "150"
-    _give_points(database, programme, email, 250)
+    _buy(base, database, programme, email, "250.00")
     page.reload()
     assert page.locator('[data-wallet="points"] .big').inner_text() == "400"
     tier = page.locator("section.tier").inner_text()
     assert w["level"] in tier
     assert w["reach"] in tier
+    assert page.locator("article.challenge progress").count() == 1
     if lang == "en":
         shoot(page, "home", desktop=True)
 

@@ -74,6 +74,26 @@ def test_home_shows_balances_with_their_value_and_tier_progress(
     assert '<progress max="100" value="83"' in text
 
 
+def test_home_shows_badges_and_challenges_with_their_progress(
+    portal_app: FastAPI,
+    database: Database,
+    club: Programme,
+    smtp: Inbox,
+    api_factory: Callable[[Programme], Api],
+) -> None:
+    api = api_factory(club)
+    phone, member_id, _ = signed_in(portal_app, club, api, smtp, lang="fr")
+    assert "Premier achat" not in phone.get("/").text
+    buy(api, member_id, "20.00")
+
+    text = phone.get("/").text
+
+    assert "Premier achat" in text
+    assert "Trois visites" in text
+    assert '<progress max="100" value="33" aria-label="Trois visites">' in text
+    assert "1 / 3" in text
+
+
 def test_home_in_french_uses_the_level_labels_and_french_money(
     portal_app: FastAPI,
     database: Database,

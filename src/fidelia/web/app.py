@@ -26,6 +26,7 @@ from fidelia.web import (
     member_pages,
     offers_pages,
     programme_pages,
+    rewards_pages,
     scenario_pages,
     store_pages,
 )
@@ -78,6 +79,7 @@ def create_web_app(database: Database) -> FastAPI:
         offers_pages,
         scenario_pages,
         store_pages,
+        rewards_pages,
     ):
         app.include_router(module.router)
     return app

@@ -11,8 +11,9 @@ from typing import Any
 from sqlalchemy import func, select
 
 from fidelia.db import Database
-from fidelia.models import Programme
-from fidelia.models.engagement_plus import LeaderboardCount, LeaderboardScore
+from fidelia.engagement.leaderboards import CLOSE_JOB, run_close
+from fidelia.models import Job, Programme
+from fidelia.models.engagement_plus import LeaderboardCount, LeaderboardPayout, LeaderboardScore
 from tests.fixtures.events import event, line, purchase
 from tests.fixtures.factories import Api
 
@@ -195,3 +196,27 @@ def test_the_score_counts_follow_scores_and_opt_ins(
     rank = api.get(f"/leaderboards/monthly/members/{bob}", params={"period": "2026-06"},
                    scope="read").json()  # fmt: skip
     assert (rank["rank"], rank["score"]) == (1, "35.00")
+
+
+def test_the_daily_job_pays_finished_periods_and_comes_back(
+    api: Api, database: Database, programme: Programme
+) -> None:
+    setup(api)
+    winner = member(api, "Wyn", "Ner")
+    buy(api, winner, "70.00", T)
+    with database.transaction() as s:
+        (job,) = s.scalars(
+            select(Job).where(Job.programme_id == programme.id, Job.kind == CLOSE_JOB)
+        ).all()
+        job.due_at = datetime(2026, 7, 1, 1, tzinfo=UTC)  # as if the worker ran it in July
+        run_close(s, job)
+        payouts = s.scalars(
+            select(LeaderboardPayout).where(LeaderboardPayout.programme_id == programme.id)
+        ).all()
+        scheduled = s.scalar(
+            select(func.count()).where(Job.programme_id == programme.id, Job.kind == CLOSE_JOB)
+        )
+    assert [(p.board, p.period, len(p.winners)) for p in payouts] == [("monthly", "2026-06", 1)]
+    assert scheduled == 1  # the next run, due tomorrow: its key is the pending one's (once)
+    balance = api.get(f"/members/{winner}/wallets/points/balance", scope="read").json()
+    assert int(balance["available"]) == 70 + 1000

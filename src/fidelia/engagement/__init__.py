@@ -1,1 +1,3 @@
 """Engagement: badges and challenges (missions)."""
+
+from fidelia.engagement import leaderboards as leaderboards  # registers the closing job

@@ -39,9 +39,11 @@ from fidelia.engagement.leaderboards_schemas import (
 )
 from fidelia.engagement.service import event_context, measure
 from fidelia.errors import Conflict, NotFound, ValidationFailed
+from fidelia.jobs import service as jobs
+from fidelia.kit.clock import utcnow
 from fidelia.kit.ids import uuid7
 from fidelia.members import service as members
-from fidelia.models import Member, Programme
+from fidelia.models import Job, Member, Programme
 from fidelia.models.engagement_plus import (
     LeaderboardCount,
     LeaderboardMember,
@@ -547,3 +549,31 @@ def board_or_404(defs: PlusDefinitions, code: str) -> LeaderboardDef:
     if board is None:
         raise NotFound(f"no leaderboard {code!r} in the programme")
     return board
+
+
+def schedule_close(session: Session, *, programme: Programme, after: datetime) -> None:
+    """Enqueue the programme's daily closing of finished periods at the next local midnight."""
+    tz = ZoneInfo(programme.timezone)
+    day = after.astimezone(tz).date() + timedelta(days=1)
+    jobs.enqueue(
+        session,
+        kind=CLOSE_JOB,
+        payload={"programme_id": str(programme.id)},
+        due_at=datetime(day.year, day.month, day.day, tzinfo=tz),
+        idempotency_key=f"leaderboards-close:{programme.id}:{day.isoformat()}",
+        programme_id=programme.id,
+    )
+
+
+@jobs.handler(CLOSE_JOB)
+def run_close(session: Session, job: Job) -> None:
+    """Pay the rewards of every finished period not paid yet, then schedule the next day's
+    run (as long as the programme has leaderboards)."""
+    from fidelia.engagement.plus import plus_for
+
+    programme = session.get(Programme, uuid.UUID(job.payload["programme_id"]))
+    if programme is None or not plus_for(session, programme).leaderboards:
+        return
+    at = max(job.due_at, utcnow())
+    close_due(session, programme=programme, now=at)
+    schedule_close(session, programme=programme, after=at)

@@ -24,6 +24,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from fidelia.engagement.checkins_schemas import CheckInSection
+from fidelia.engagement.leaderboards import schedule_close
 from fidelia.engagement.leaderboards_schemas import LeaderboardDef
 from fidelia.engagement.plus import check_sections
 from fidelia.engagement.referrals_schemas import ReferralSection
@@ -331,6 +332,8 @@ def apply(
         from fidelia.tiers.jobs import schedule  # tiers reads documents: import late
 
         schedule(session, programme=locked, after=utcnow())
+    if document.get("leaderboards"):  # the daily closing of finished periods (issue 14)
+        schedule_close(session, programme=locked, after=utcnow())
     if document.get("traits"):
         from fidelia.traits.jobs import schedule as schedule_traits  # late, as the tiers'
 

@@ -242,6 +242,10 @@ def _value(value: Any) -> Any:
 
 
 def _cell(value: Any) -> Any:
+    if value is None:
+        return ""
+    if type(value) in (str, int, bool):  # most cells: no conversion
+        return value
     if isinstance(value, dict | list):
         return json.dumps(value, default=_value, separators=(",", ":"), ensure_ascii=False)
     return "" if value is None else _value(value)

@@ -10,7 +10,9 @@ from typing import Annotated, Any, Literal, Self
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from fidelia.errors import ValidationFailed
+from fidelia.examples import examples
 from fidelia.kit.bounds import Count, Instant, ShortText
+from fidelia.offers import examples as ex
 from fidelia.plans.schemas import Multiplier, Slug
 from fidelia.tiers.schemas import Perk
 
@@ -24,6 +26,8 @@ class _Doc(BaseModel):
 class FirstN(_Doc):
     """Given automatically to the first ``count`` members enrolled from ``enrolled_after``."""
 
+    model_config = ConfigDict(json_schema_extra=examples(ex.FIRST_N))
+
     count: Count
     enrolled_after: Instant | None = Field(None, description="Only enrolments from this instant")
 
@@ -31,6 +35,8 @@ class FirstN(_Doc):
 class OfferDef(_Doc):
     """An offer: what it gives (points, a voucher, a points booster, a perk), when it is valid,
     how many times a member may use it, and optionally who gets it by itself (first N)."""
+
+    model_config = ConfigDict(json_schema_extra=examples(ex.OFFER))
 
     code: Slug
     name: str = Field(min_length=1, max_length=200)
@@ -99,7 +105,7 @@ def check_section(doc: Any) -> None:
 class GiveIn(BaseModel):
     """Give an offer to members: a list of ids, or every member of a segment now."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", json_schema_extra=examples(ex.GIVE, ex.GIVE_SEGMENT))
 
     member_ids: list[uuid.UUID] = Field(default_factory=list, max_length=10_000)
     segment: ShortText | None = None
@@ -112,12 +118,16 @@ class GiveIn(BaseModel):
 
 
 class GiveOut(BaseModel):
+    model_config = ConfigDict(json_schema_extra=examples(ex.GIVEN))
+
     offer: str
     given: int = Field(description="Members who got it now")
     already: int = Field(description="Members who had it already (unchanged)")
 
 
 class ConversionOut(BaseModel):
+    model_config = ConfigDict(json_schema_extra=examples(ex.CONVERSION))
+
     offered: int
     used: int = Field(description="Members who used it at least once")
     uses: int
@@ -126,6 +136,8 @@ class ConversionOut(BaseModel):
 
 
 class OfferOut(BaseModel):
+    model_config = ConfigDict(json_schema_extra=examples(ex.OFFER_OUT))
+
     offer: OfferDef
     status: Literal["upcoming", "active", "ended"]
     slots_left: int | None = Field(None, description="first_n offers: slots not given yet")
@@ -133,6 +145,8 @@ class OfferOut(BaseModel):
 
 
 class MemberOfferOut(BaseModel):
+    model_config = ConfigDict(json_schema_extra=examples(ex.MEMBER_OFFER))
+
     code: str
     name: str
     description: str
@@ -149,6 +163,8 @@ class MemberOfferOut(BaseModel):
 
 
 class PerkOut(BaseModel):
+    model_config = ConfigDict(json_schema_extra=examples(ex.PERK_OUT))
+
     code: str
     description: str
     labels: dict[str, str] = Field(default_factory=dict)
@@ -158,6 +174,8 @@ class PerkOut(BaseModel):
 
 
 class PerksOut(BaseModel):
+    model_config = ConfigDict(json_schema_extra=examples(ex.PERKS))
+
     member_id: uuid.UUID
     at: datetime
     tier: str | None

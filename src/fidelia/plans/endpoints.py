@@ -24,20 +24,21 @@ from fidelia.plans.schemas import (
     EndpointOut,
     PaymentOutcomeOut,
     PlanOut,
+    PlanSubscriptionOut,
+    PlanSweepOut,
     SubscribeIn,
     SubscriptionActionIn,
     SubscriptionChangeOut,
-    SubscriptionOut,
 )
 
 router = APIRouter(tags=["plans"], responses=ERROR_RESPONSES)
 
 
-def sub_out(session: Session, programme: Programme, sub: Subscription) -> SubscriptionOut:
+def sub_out(session: Session, programme: Programme, sub: Subscription) -> PlanSubscriptionOut:
     plan = sections_for(session, programme).plans.get(sub.plan)
     now = utcnow()
     current = service.effective(sub, plan, now)
-    return SubscriptionOut(
+    return PlanSubscriptionOut(
         id=sub.id,
         member_id=sub.member_id,
         plan=sub.plan,
@@ -77,12 +78,12 @@ def list_plans(principal: Reader, session: DbSession) -> list[PlanOut]:
 
 @router.get(
     "/members/{member_id}/subscription",
-    response_model=SubscriptionOut,
+    response_model=PlanSubscriptionOut,
     summary="The member's subscription",
 )
 def get_subscription(
     member_id: uuid.UUID, principal: Reader, session: DbSession
-) -> SubscriptionOut:
+) -> PlanSubscriptionOut:
     """The member's live subscription (else their latest): its state now (`status`: a period or
     grace that ended counts at once, even before the sweep writes it), whether its benefits are
     active, its period, trial and grace, the plan's benefits and its history with the cause of
@@ -98,13 +99,13 @@ def get_subscription(
 
 @router.post(
     "/members/{member_id}/subscription",
-    response_model=SubscriptionOut,
+    response_model=PlanSubscriptionOut,
     status_code=status.HTTP_201_CREATED,
     summary="Subscribe the member to a plan",
 )
 def subscribe(
     member_id: uuid.UUID, body: SubscribeIn, principal: Admin, session: DbSession
-) -> SubscriptionOut:
+) -> PlanSubscriptionOut:
     """Start a subscription to `plan`: `trialing` for the plan's trial days, else (or with
     `paid: true`) `active` for one period. Benefits start now.
 
@@ -127,12 +128,12 @@ def subscribe(
 
 @router.post(
     "/members/{member_id}/subscription/actions",
-    response_model=SubscriptionOut,
+    response_model=PlanSubscriptionOut,
     summary="Cancel, renew or mark a failed payment",
 )
 def act(
     member_id: uuid.UUID, body: SubscriptionActionIn, principal: Admin, session: DbSession
-) -> SubscriptionOut:
+) -> PlanSubscriptionOut:
     """An operator's change to the member's live subscription: `cancel` (benefits stop now;
     points earned under them stay), `renew` (a period paid: active until one period after the
     current end), `payment_failed` (past due, benefits kept for the plan's grace days).
@@ -153,14 +154,14 @@ def act(
     return sub_out(session, programme, sub)
 
 
-@router.post("/plans/sweep", summary="Write the subscriptions' lapses")
-def sweep(principal: Admin, session: DbSession) -> dict[str, int]:
+@router.post("/plans/sweep", response_model=PlanSweepOut, summary="Write the subscriptions' lapses")
+def sweep(principal: Admin, session: DbSession) -> PlanSweepOut:
     """Write the lapses the calendar reached (period ended unpaid: past due; grace over:
     expired), each dated when it happened. Reads already count them; this records them.
 
     Scope: `admin`.
     """
-    return {"changed": service.sweep(session, programme=principal.programme)}
+    return PlanSweepOut(changed=service.sweep(session, programme=principal.programme))
 
 
 def _endpoint_out(request: Request, endpoint: PaymentEndpoint, secret: bool) -> EndpointOut:

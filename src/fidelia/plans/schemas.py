@@ -10,7 +10,9 @@ from typing import Annotated, Any, Literal, Self
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from fidelia.errors import ValidationFailed
+from fidelia.examples import examples
 from fidelia.kit.bounds import Instant, ShortText
+from fidelia.plans import examples as ex
 from fidelia.tiers.schemas import Perk
 
 Slug = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[a-z0-9][a-z0-9_-]*$")]
@@ -27,6 +29,8 @@ class _Doc(BaseModel):
 class Benefits(_Doc):
     """What a live subscription gives, from the moment it starts until it stops."""
 
+    model_config = ConfigDict(json_schema_extra=examples(ex.BENEFITS))
+
     earning_multiplier: Multiplier = Field(
         Decimal(1), description="Purchase earnings (spend rules) into `wallet` are multiplied"
     )
@@ -40,6 +44,8 @@ class Benefits(_Doc):
 
 class PlanDef(_Doc):
     """A paid membership plan: its price per period, trial and grace, and its benefits."""
+
+    model_config = ConfigDict(json_schema_extra=examples(ex.PLAN))
 
     code: Slug
     name: str = Field(min_length=1, max_length=200)
@@ -94,7 +100,7 @@ def check_section(doc: Any) -> None:
 class SubscribeIn(BaseModel):
     """An operator starts a subscription for the member (the provider's payments follow)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", json_schema_extra=examples(ex.SUBSCRIBE))
 
     plan: Slug
     provider_ref: ShortText | None = Field(
@@ -109,14 +115,14 @@ class SubscribeIn(BaseModel):
 class SubscriptionActionIn(BaseModel):
     """An operator's change: cancel now, or record a payment (renew) or a failed one."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", json_schema_extra=examples(ex.ACTION))
 
     action: Literal["cancel", "renew", "payment_failed"]
     reason: ShortText | None = None
 
 
 class SubscriptionChangeOut(BaseModel):
-    model_config = ConfigDict(from_attributes=True)
+    model_config = ConfigDict(from_attributes=True, json_schema_extra=examples(ex.CHANGE))
 
     from_status: str | None
     to_status: str
@@ -126,7 +132,9 @@ class SubscriptionChangeOut(BaseModel):
     actor: str | None
 
 
-class SubscriptionOut(BaseModel):
+class PlanSubscriptionOut(BaseModel):
+    model_config = ConfigDict(json_schema_extra=examples(ex.SUBSCRIPTION))
+
     id: uuid.UUID
     member_id: uuid.UUID
     plan: str
@@ -145,18 +153,22 @@ class SubscriptionOut(BaseModel):
 
 
 class PlanOut(BaseModel):
+    model_config = ConfigDict(json_schema_extra=examples(ex.PLAN_OUT))
+
     plan: PlanDef
     live: int = Field(description="Live subscriptions (trialing, active, past due)")
     by_status: dict[str, int]
 
 
 class EndpointIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", json_schema_extra=examples(ex.ENDPOINT_IN))
 
     name: str = Field(min_length=1, max_length=100)
 
 
 class EndpointOut(BaseModel):
+    model_config = ConfigDict(json_schema_extra=examples(ex.ENDPOINT))
+
     id: uuid.UUID
     name: str
     url: str = Field(description="Where the provider posts its events")
@@ -168,7 +180,7 @@ class EndpointOut(BaseModel):
 class PaymentEventIn(BaseModel):
     """The generic payment provider's event (see docs/offers-and-membership.md)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", json_schema_extra=examples(ex.PAYMENT_EVENT))
 
     id: str = Field(min_length=1, max_length=200, description="The provider's event id")
     type: Literal[
@@ -195,7 +207,15 @@ class PaymentEventIn(BaseModel):
 
 
 class PaymentOutcomeOut(BaseModel):
+    model_config = ConfigDict(json_schema_extra=examples(ex.PAYMENT_OUTCOME))
+
     id: uuid.UUID
     outcome: str
     detail: str | None
-    subscription: SubscriptionOut | None = None
+    subscription: PlanSubscriptionOut | None = None
+
+
+class PlanSweepOut(BaseModel):
+    model_config = ConfigDict(json_schema_extra=examples(ex.SWEEP))
+
+    changed: int = Field(description="Subscriptions whose lapse was written")

@@ -29,6 +29,7 @@ from sqlalchemy.orm import Session
 
 from fidelia.errors import Conflict, NotFound, ValidationFailed
 from fidelia.events.schemas import Purchase, Return
+from fidelia.examples import examples
 from fidelia.kit.clock import utcnow
 from fidelia.ledger import operations as ledger
 from fidelia.ledger import returns as ledger_returns
@@ -38,6 +39,7 @@ from fidelia.ledger.wallets import find_wallet, from_minor, to_minor
 from fidelia.members import service as members
 from fidelia.models import Event, Programme, Wallet
 from fidelia.models.plans import TillPayment
+from fidelia.plans import examples as ex
 from fidelia.plans.definitions import sections_for
 from fidelia.plans.schemas import Slug, TillSection
 
@@ -47,7 +49,7 @@ Money = Field(gt=0, max_digits=12, decimal_places=4)
 class TillPayIn(BaseModel):
     """Pay ``amount`` (programme currency) of order ``order_id`` from the member's ``wallet``."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", json_schema_extra=examples(ex.TILL_PAY))
 
     member_id: uuid.UUID
     order_id: str = Field(min_length=1, max_length=100)
@@ -57,6 +59,8 @@ class TillPayIn(BaseModel):
 
 
 class TillQuoteOut(BaseModel):
+    model_config = ConfigDict(json_schema_extra=examples(ex.TILL_QUOTE))
+
     member_id: uuid.UUID
     order_id: str
     wallet: str
@@ -70,7 +74,7 @@ class TillQuoteOut(BaseModel):
 
 
 class TillPaymentOut(BaseModel):
-    model_config = ConfigDict(from_attributes=True)
+    model_config = ConfigDict(from_attributes=True, json_schema_extra=examples(ex.TILL_PAYMENT))
 
     id: uuid.UUID
     member_id: uuid.UUID

@@ -152,6 +152,16 @@ def test_api_fit_csv_refresh_and_latest(
     done = api.post("/analytics/clv/refresh", json={"horizon_months": 6, "daily": True})
     assert done.status_code == 200, done.text
     assert done.json()["settings"]["horizon_months"] == 6
+    with database.transaction(readonly=True) as session:
+        scored = session.scalar(
+            select(MemberTraits.member_id)
+            .where(MemberTraits.programme_id == cdnow.id, MemberTraits.p_alive.is_not(None))
+            .limit(1)
+        )
+    traits = api.get(f"/members/{scored}/traits", scope="read").json()
+    assert 0 <= traits["p_alive"] <= 1
+    assert traits["churn_risk"] == clv_service.band(traits["p_alive"])
+    assert traits["clv"] is not None
     latest = api.get("/analytics/clv/latest", scope="read")
     assert latest.status_code == 200
     assert latest.json()["stored_at"] == done.json()["stored_at"]
@@ -170,6 +180,7 @@ def test_api_fit_csv_refresh_and_latest(
         ({"as_of": "yesterday"}, "as_of"),
         ({"format": "xml"}, "format"),
         ({"holdout_days": 1}, "holdout_days"),
+        ({"as_of": "0001-01-02", "holdout_days": 30}, "as_of"),
     ],
 )
 def test_bad_parameters_are_422_naming_the_field(

@@ -9,16 +9,39 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query
 from fastapi.responses import Response
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from fidelia.analytics import clv_service as service
 from fidelia.analytics.recommend_endpoints import router as recommend_router
 from fidelia.auth.dependencies import Admin, DbSession, Reader
-from fidelia.errors import ERROR_RESPONSES, NotFound
+from fidelia.errors import ERROR_RESPONSES, NotFound, ValidationFailed
+from fidelia.examples import examples
 from fidelia.kit.clock import utcnow
 
 router = APIRouter(tags=["analytics"], responses=ERROR_RESPONSES)
 router.include_router(recommend_router)  # /analytics/recommendations, /members/{id}/...
+
+CLV_EXAMPLE: dict[str, Any] = {
+    "as_of": "1997-10-01",
+    "time_unit": "week",
+    "bgnbd": {"r": 0.242594, "alpha": 4.41360, "a": 0.792919, "b": 2.425893,
+              "log_likelihood": -9582.429207, "customers": 2357, "converged": True},
+    "gamma_gamma": {"p": 6.249572, "q": 3.744213, "gamma": 15.443618,
+                    "log_likelihood": -4055.917690, "customers": 946, "converged": True},
+    "settings": {"horizon_months": 12, "discount_rate": 0.1, "margin": 1.0,
+                 "purchases_weeks": 13},
+    "summary": {"customers": 2357, "repeat_customers": 946,
+                "churn_risk": {"low": 1590, "medium": 512, "high": 255},
+                "mean_p_alive": 0.781204, "expected_purchases": 713.4,
+                "clv_total": "61240.87", "clv_mean": "25.98"},
+    "holdout": None,
+    "stored_at": None,
+}  # fmt: skip
+CSV_EXAMPLE = (
+    "member_id,repeat_purchases,recency_weeks,age_weeks,p_alive,churn_risk,expected_purchases,"
+    "expected_spend,clv\n019b8d62-7a80-7ce8-9a81-ba6a85a0bcc2,2,30.4286,38.8571,0.711234,low,"
+    "0.412388,29.21,47.06\n"
+)
 
 CSV_COLUMNS = (
     "member_id", "repeat_purchases", "recency_weeks", "age_weeks", "p_alive", "churn_risk",
@@ -30,6 +53,7 @@ class ClvOut(BaseModel):
     """A fit: BG/NBD (r, alpha, a, b; time unit: week) and Gamma-Gamma (p, q, gamma) with
     their log-likelihoods, the CLV settings and the distribution of the scores."""
 
+    model_config = ConfigDict(json_schema_extra=examples(CLV_EXAMPLE))
     as_of: str
     time_unit: str = "week"
     bgnbd: dict[str, Any]
@@ -41,6 +65,10 @@ class ClvOut(BaseModel):
 
 
 class RefreshIn(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra=examples({"horizon_months": 12, "discount_rate": 0.1, "daily": True})
+    )
+
     horizon_months: int = Field(12, ge=1, le=120)
     discount_rate: float = Field(0.10, ge=0, lt=1, allow_inf_nan=False)
     margin: float = Field(1.0, gt=0, le=1, allow_inf_nan=False)
@@ -52,7 +80,9 @@ class RefreshIn(BaseModel):
     "/analytics/clv",
     response_model=ClvOut,
     summary="Fit CLV and churn models on the programme's purchases",
-    responses={200: {"content": {"text/csv": {"schema": {"type": "string"}}}}},
+    responses={
+        200: {"content": {"text/csv": {"schema": {"type": "string", "examples": [CSV_EXAMPLE]}}}}
+    },
 )
 def get_clv(
     principal: Reader,
@@ -81,6 +111,8 @@ def get_clv(
     """
     programme = principal.programme
     day = as_of or utcnow().date() + timedelta(days=1)
+    if not date(1970, 1, 1) <= day <= date(2999, 12, 31):
+        raise ValidationFailed.on(("query", "as_of"), "must be between 1970-01-01 and 2999-12-31")
     settings = service.Settings(horizon_months, discount_rate, margin, purchases_weeks)
     result = service.fit(session, programme=programme, as_of=day, settings=settings)
     if format == "csv":

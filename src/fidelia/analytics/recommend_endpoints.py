@@ -6,11 +6,12 @@ import uuid
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from fidelia.analytics import recommend_service as service
 from fidelia.auth.dependencies import Admin, DbSession, Reader
 from fidelia.errors import ERROR_RESPONSES
+from fidelia.examples import examples
 from fidelia.kit.clock import utcnow
 
 router = APIRouter(tags=["analytics"], responses=ERROR_RESPONSES)
@@ -18,13 +19,31 @@ router = APIRouter(tags=["analytics"], responses=ERROR_RESPONSES)
 ItemQuery = Annotated[Literal["sku", "category"], Query(description="What is recommended")]
 
 
+ITEM_EXAMPLE: dict[str, Any] = {
+    "rank": 1, "item": "MUS-008", "score": 1.732051, "reason": "often bought with MUS-003"
+}  # fmt: skip
+MODEL_EXAMPLE: dict[str, Any] = {
+    "kind": "sku:co_purchase",
+    "is_default": True,
+    "trained_at": "2026-11-30T02:00:03.512044+00:00",
+    "evaluation": {"kind": "co_purchase", "k": 5, "members": 1802, "precision_at_k": 0.068036,
+                   "recall_at_k": 0.137643, "hit_rate": 0.294118},
+    "settings": {"item": "sku", "k": 5, "members": 2395, "items": 61, "evaluated_members": 1802,
+                 "popular": [{"item": "PET-001", "buyers": 412}]},
+}  # fmt: skip
+
+
 class TrainIn(BaseModel):
+    model_config = ConfigDict(json_schema_extra=examples({"item": "sku", "k": 5, "daily": True}))
+
     item: Literal["sku", "category"] = "sku"
     k: int = Field(5, ge=1, le=50, description="k of precision@k and recall@k")
     daily: bool = Field(False, description="also retrain by itself every day (UTC 02:00)")
 
 
 class ModelOut(BaseModel):
+    model_config = ConfigDict(json_schema_extra=examples(MODEL_EXAMPLE))
+
     kind: str
     is_default: bool
     trained_at: str
@@ -33,6 +52,8 @@ class ModelOut(BaseModel):
 
 
 class RecommendedItem(BaseModel):
+    model_config = ConfigDict(json_schema_extra=examples(ITEM_EXAMPLE))
+
     rank: int
     item: str
     score: float | None
@@ -40,6 +61,18 @@ class RecommendedItem(BaseModel):
 
 
 class RecommendationsOut(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra=examples(
+            {
+                "member_id": "019b8d62-7a80-7ce8-9a81-ba6a85a0bcc2",
+                "item": "sku",
+                "model": "co_purchase",
+                "trained_at": "2026-11-30T02:00:03.512044+00:00",
+                "items": [ITEM_EXAMPLE],
+            }
+        )
+    )
+
     member_id: str
     item: str
     model: str

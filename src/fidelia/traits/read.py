@@ -88,4 +88,7 @@ def describe(
         open_challenges=challenges,
         last_redemption_at=loyalty.last_redemption(session, member_id=member_id),
         reachability=loyalty.reachability(session, member=member),
+        p_alive=row.get("p_alive"),
+        clv=row.get("clv"),
+        churn_risk=row.get("churn_risk"),
     )

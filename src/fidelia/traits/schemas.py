@@ -218,3 +218,6 @@ class TraitsOut(BaseModel):
     last_redemption_at: datetime | None
     reachability: list[Reachability]
     windows_on: date | None = None
+    p_alive: float | None = Field(None, description="P(alive) of the last CLV refresh (BG/NBD)")
+    clv: Decimal | None = Field(None, description="Discounted value over the CLV horizon")
+    churn_risk: str | None = Field(None, description="low, medium or high (from p_alive)")

@@ -52,6 +52,7 @@ from sqlalchemy.orm import Session
 from fidelia.kit.ids import uuid7
 from fidelia.models import Member, MemberTier, Programme, TierChange
 from fidelia.models import MemberState as MemberStateRow
+from fidelia.notices import Notice, record_many
 from fidelia.rules.state import MemberState
 from fidelia.tiers import metrics as m
 from fidelia.tiers.schemas import TiersSection
@@ -338,6 +339,11 @@ def _write(session: Session, programme: Programme, chunk: _Chunk) -> None:
             change["id"] = uuid7()
         session.execute(insert(typing.cast(Table, TierChange.__table__)), chunk.changes)
         _write_states(session, programme, {c["member_id"]: c["to_tier"] for c in chunk.changes})
+        record_many(session, programme.id, [
+            Notice("tier.changed", c["member_id"], c["at"],
+                   {"from": c["from_tier"], "to": c["to_tier"], "reason": c["reason"]})
+            for c in chunk.changes
+        ])  # fmt: skip
 
 
 def _in(session: Session, column: Any, ids: list[uuid.UUID]) -> Any:

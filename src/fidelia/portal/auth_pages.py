@@ -8,6 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from pydantic import ValidationError
+from starlette.background import BackgroundTask
 
 from fidelia.auth.dependencies import get_database
 from fidelia.errors import Conflict, FideliaError, ValidationFailed
@@ -60,24 +61,9 @@ def _send(request: Request, site: Site, identity: str, *, status: int = 200) -> 
             identity=identity,
             error=site.fmt.gettext(_field_error(exc)),
         )
-    with get_database(request).transaction() as session:
-        asked = signin.request_code(
-            session,
-            programme=site.programme,
-            address=address,
-            ip=client_ip(request),
-            now=utcnow(),
-        )
+    database = get_database(request)
+    with database.transaction(readonly=True) as session:
         section = messaging.section_for(session, site.programme)
-    if asked.throttled:
-        return render(
-            request,
-            "sign_in.html",
-            site=site,
-            status=429,
-            identity=identity,
-            error=site.fmt.gettext("Too many codes were asked for: wait a few minutes."),
-        )
     if address.kind == "phone" and not delivery.sms_available(section):
         return render(
             request,
@@ -87,9 +73,29 @@ def _send(request: Request, site: Site, identity: str, *, status: int = 200) -> 
             identity=identity,
             error=site.fmt.gettext("Codes cannot be sent by SMS here: use your email."),
         )
+    with database.transaction() as session:
+        asked = signin.request_code(
+            session,
+            programme=site.programme,
+            address=address,
+            ip=client_ip(request),
+            now=utcnow(),
+        )
+    if asked.throttled:
+        return render(
+            request,
+            "sign_in.html",
+            site=site,
+            status=429,
+            identity=identity,
+            error=site.fmt.gettext("Too many codes were asked for: wait a few minutes."),
+        )
+    response = render(request, "code.html", site=site, status=status, identity=identity, error=None)
     if asked.member is not None and asked.code is not None:
+        # sent after the answer, so that its time does not tell a member from a stranger
         fmt = site.fmt
-        delivery.send_code(
+        response.background = BackgroundTask(
+            delivery.send_code,
             section=section,
             kind=address.kind,
             to=address.value,
@@ -102,7 +108,7 @@ def _send(request: Request, site: Site, identity: str, *, status: int = 200) -> 
                 code=asked.code,
             ),
         )
-    return render(request, "code.html", site=site, status=status, identity=identity, error=None)
+    return response
 
 
 @router.post("/{slug}/sign-in", response_class=HTMLResponse)

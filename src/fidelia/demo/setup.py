@@ -24,11 +24,15 @@ from fidelia.auth import service as apikeys
 from fidelia.auth.schemas import Scope
 from fidelia.db import Database
 from fidelia.demo.generator import GeneratorConfig, generate
+from fidelia.engagement import leaderboards
 from fidelia.errors import Conflict
 from fidelia.intake import service as intake
 from fidelia.jobs import service as jobs
 from fidelia.kit.clock import utcnow
-from fidelia.models import Account, Programme, Voucher, Wallet
+from fidelia.models import Account, Member, Programme, Voucher, Wallet
+from fidelia.offers import service as offers
+from fidelia.offers.schemas import GiveIn
+from fidelia.plans import service as plans
 from fidelia.programmes import documents
 from fidelia.programmes import service as programmes
 from fidelia.programmes.schemas import ProgrammeCreate
@@ -110,11 +114,66 @@ def _after_replay(
         assert reviewed is not None
         requalify(session, programme=reviewed, at=now)
     _redeem(database, report, rng, now)
+    _opt_in(database, report, rng)
     with database.transaction() as session:
         scored = session.get(Programme, report.programme.id)
         assert scored is not None
         traits.refresh(session, programme=scored, now=now)
         segments.sweep(session, programme=scored, now=now)
+    _offers_and_plans(database, report, rng, now)
+
+
+def _offers_and_plans(
+    database: Database, report: DemoReport, rng: random.Random, now: datetime
+) -> None:
+    """The comeback offers go to the slipping segment, free delivery to the champions, and one
+    member in eight subscribes to Earth Care+ (a third of them yearly, paid)."""
+    with database.transaction() as session:
+        programme = session.get_one(Programme, report.programme.id)
+        for code, segment in (("comeback-double", "slipping"), ("comeback-voucher", "slipping"),
+                              ("free-delivery-month", "champions")):  # fmt: skip
+            offers.give(
+                session,
+                programme=programme,
+                code=code,
+                data=GiveIn(segment=segment),
+                actor="demo",
+                now=now,
+            )
+        ids = session.scalars(
+            select(Member.id).where(Member.programme_id == programme.id).order_by(Member.id)
+        ).all()
+        for member_id in ids:
+            if rng.random() < 1 / 8:
+                yearly = rng.random() < 1 / 3
+                plans.subscribe(
+                    session,
+                    programme=programme,
+                    member_id=member_id,
+                    actor="demo",
+                    now=now,
+                    plan_code="earth-plus-yearly" if yearly else "earth-plus-monthly",
+                    paid=yearly,
+                )
+
+
+def _opt_in(database: Database, report: DemoReport, rng: random.Random) -> None:
+    """Two members in three show on the leaderboards (opted in; some chose a name)."""
+    with database.transaction() as session:
+        programme = session.get_one(Programme, report.programme.id)
+        ids = session.scalars(
+            select(Member.id).where(Member.programme_id == programme.id).order_by(Member.id)
+        ).all()
+        for member_id in ids:
+            if rng.random() < 2 / 3:
+                name = f"EcoFan{rng.randint(10, 999)}" if rng.random() < 0.3 else None
+                leaderboards.set_profile(
+                    session,
+                    programme=programme,
+                    member_id=member_id,
+                    opted_in=True,
+                    display_name=name,
+                )
 
 
 def _replay(

@@ -25,6 +25,7 @@ from fidelia.web import (
     member_actions,
     member_pages,
     offers_pages,
+    operations_pages,
     programme_pages,
     rewards_pages,
     scenario_pages,
@@ -80,6 +81,7 @@ def create_web_app(database: Database) -> FastAPI:
         scenario_pages,
         store_pages,
         rewards_pages,
+        operations_pages,
     ):
         app.include_router(module.router)
     return app

@@ -63,6 +63,11 @@ def test_erasure_removes_personal_data_everywhere_and_keeps_the_ledger(
     assert _members(database, demo) == members_before
     with database.transaction(readonly=True) as session:
         assert verify(session, programme_id=demo.programme.id).ok
+    # the audit log keeps the calls (the enrolment, the consent, the erasure), not the values
+    audit_log = demo.get("/audit", params={"limit": 500})
+    assert "POST /members/{member_id}/erase" in audit_log.text
+    for personal in ("ann.erase@example.com", "Ann", "75011", "CARD-778899"):
+        assert personal not in audit_log.text, personal
     # the old identities find nobody, and the person may enrol again as a new member
     lookup = demo.get("/members/lookup", params={"email": "ann.erase@example.com"}, scope="read")
     assert lookup.status_code == 404

@@ -31,11 +31,16 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    and_,
     bindparam,
     delete,
     inspect,
+    or_,
     select,
     update,
+)
+from sqlalchemy import (
+    cast as sql_cast,
 )
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
@@ -121,6 +126,9 @@ def erase_member(
     for name in PROFILE_FIELDS:
         setattr(member, name, None)
     member.attributes = {}
+    identities = list(
+        session.scalars(select(MemberIdentity.value).where(MemberIdentity.member_id == member.id))
+    )
     session.execute(delete(MemberIdentity).where(MemberIdentity.member_id == member.id))
     session.execute(update(Consent).where(Consent.member_id == member.id).values(source=ERASED))
     session.execute(
@@ -129,7 +137,7 @@ def erase_member(
     result = Erasure(record=record, already=already)
     result.events_rewritten = _rewrite_events(session, programme=programme, member=member)
     _scrub_tables(session, member=member, result=result)
-    _scrub_audit(session, programme=programme, member=member)
+    _scrub_audit(session, programme=programme, member=member, identities=identities)
     if not already:
         audit.record(
             session, programme_id=programme.id, actor=actor, action="member.erase",
@@ -249,14 +257,20 @@ def _scrub_tables(session: Session, *, member: Member, result: Erasure) -> None:
             result.tables_refused.append(table.name)
 
 
-def _scrub_audit(session: Session, *, programme: Programme, member: Member) -> None:
-    """Audit entries about the member keep who did what and when, not the personal values."""
+def _scrub_audit(
+    session: Session, *, programme: Programme, member: Member, identities: list[str]
+) -> None:
+    """Audit entries about the member (by target, or holding one of their identities, as the
+    entry of the call that enrolled them does) keep who did what and when, not the personal
+    values."""
+    about = [
+        and_(AuditEntry.target_type.in_(("member", "members")),
+             AuditEntry.target_id == str(member.id)),
+        *(sql_cast(AuditEntry.after, Text).contains(v, autoescape=True) for v in identities),
+        *(sql_cast(AuditEntry.before, Text).contains(v, autoescape=True) for v in identities),
+    ]  # fmt: skip
     entries = session.scalars(
-        select(AuditEntry).where(
-            AuditEntry.programme_id == programme.id,
-            AuditEntry.target_type == "member",
-            AuditEntry.target_id == str(member.id),
-        )
+        select(AuditEntry).where(AuditEntry.programme_id == programme.id, or_(*about))
     )
     for entry in entries:
         before, after = scrub(entry.before), scrub(entry.after)

@@ -7,14 +7,17 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from sqlalchemy import select
+
 from fidelia.db import Database
 from fidelia.engagement.referrals import normalise_email
-from fidelia.models import Member, Programme
+from fidelia.models import Base, Member, Programme
 from fidelia.models.engagement_plus import Referral
 from tests.fixtures.events import event, line, purchase
 from tests.fixtures.factories import Api, count_rows
 
 T = datetime(2026, 6, 1, 10, 0, tzinfo=UTC)
+NOTICES = Base.metadata.tables["notifications"]
 REFERRAL: dict[str, Any] = {
     "link": "https://shop.example/join?ref={code}",
     "at_enrolment": {"points": 100},
@@ -71,7 +74,7 @@ def kinds(body: dict[str, Any]) -> list[str]:
 
 
 def test_a_referee_enrols_with_the_code_and_both_earn_at_the_first_qualifying_purchase(
-    api: Api,
+    api: Api, database: Database, programme: Programme
 ) -> None:
     apply(api)
     anna = enrol(api, f"anna-{uuid.uuid4().hex[:6]}@example.com")["id"]
@@ -95,6 +98,15 @@ def test_a_referee_enrols_with_the_code_and_both_earn_at_the_first_qualifying_pu
     stats = code_of(api, anna)["stats"]
     assert stats == {"invited": 1, "enrolled": 1, "qualified": 1, "rewarded": 1, "refused": {}}
     assert code_of(api, bob["id"])["referred_by"] == anna
+    with database.transaction() as s:
+        notices = s.execute(
+            select(NOTICES.c.member_id, NOTICES.c.payload).where(
+                NOTICES.c.programme_id == programme.id, NOTICES.c.type == "referral.qualified"
+            )
+        ).all()
+    assert [(str(m), p["referrer_id"], p["order_id"]) for m, p in notices] == [
+        (bob["id"], anna, "o-first")
+    ]
 
 
 def test_a_purchase_after_the_window_does_not_qualify(api: Api) -> None:

@@ -52,6 +52,9 @@ def event_notices(
             add("badge.earned", {k: effect.get(k) for k in ("badge", "name", "level")})
         elif kind == "challenge_completed":
             add("challenge.completed", {k: effect.get(k) for k in ("challenge", "round")})
+        elif kind == "referral_qualified":
+            keys = ("referral_id", "referrer_id", "referee_id", "order_id", "rewards")
+            add("referral.qualified", {k: effect.get(k) for k in keys})
         elif kind == "voucher_issued" and effect.get("status", "issued") == "issued":
             add("voucher.issued", {k: effect.get(k) for k in ("voucher_id", "reward", "code")})
     for wallet, amount in returned.items():

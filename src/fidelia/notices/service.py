@@ -44,6 +44,7 @@ TYPES: dict[str, str] = {
     "tier.changed": "a member moved to another tier",
     "badge.earned": "a member earned a badge",
     "challenge.completed": "a member completed a challenge",
+    "referral.qualified": "a referred member's first qualifying purchase rewarded the referral",
     "voucher.issued": "a voucher was issued to a member",
     "voucher.used": "a voucher was used at the till or online",
     "reward.redeemed": "a member redeemed a reward",

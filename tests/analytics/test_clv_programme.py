@@ -170,6 +170,21 @@ def test_api_fit_csv_refresh_and_latest(
                                                Job.kind == clv_service.REFRESH_JOB))  # fmt: skip
         assert job is not None
         assert job.payload["settings"]["horizon_months"] == 6
+        # The job's handler, run as the worker runs it: refits with the job's settings, stores
+        # the fit and schedules the next day.
+        before = session.scalar(select(func.count()).select_from(ClvFit).where(
+            ClvFit.programme_id == cdnow.id))  # fmt: skip
+    with database.transaction() as session:
+        found = session.get(Job, job.id)
+        assert found is not None
+        clv_service.run_refresh(session, found)
+    with database.transaction(readonly=True) as session:
+        after = session.scalar(select(func.count()).select_from(ClvFit).where(
+            ClvFit.programme_id == cdnow.id))  # fmt: skip
+        jobs = session.scalar(select(func.count()).select_from(Job).where(
+            Job.programme_id == cdnow.id, Job.kind == clv_service.REFRESH_JOB))  # fmt: skip
+    assert after == (before or 0) + 1
+    assert jobs == 2
 
 
 @pytest.mark.parametrize(

@@ -16,7 +16,14 @@ from fidelia.analytics import recommend_service
 from fidelia.db import Database
 from fidelia.demo import generator
 from fidelia.intake.imports import run_import
-from fidelia.models import Member, MemberIdentity, MemberRecommendation, Programme
+from fidelia.models import (
+    Job,
+    Member,
+    MemberIdentity,
+    MemberRecommendation,
+    Programme,
+    RecommendationModel,
+)
 from tests.fixtures.factories import Api, make_member, make_programme
 
 
@@ -123,6 +130,19 @@ def test_train_serve_and_evaluate(
             )
         )
     assert again == recommend_service.STORED
+    with database.transaction() as session:
+        kind = recommend_service.TRAIN_JOB
+        job = session.scalar(select(Job).where(Job.programme_id == programme.id, Job.kind == kind))
+        assert job is not None
+        recommend_service.run_train(session, job)  # as the worker runs it
+    with database.transaction(readonly=True) as session:
+        scheduled = session.scalar(select(func.count()).select_from(Job).where(
+            Job.programme_id == programme.id, Job.kind == recommend_service.TRAIN_JOB))  # fmt: skip
+        defaults = session.scalar(select(func.count()).select_from(RecommendationModel).where(
+            RecommendationModel.programme_id == programme.id,
+            RecommendationModel.is_default.is_(True)))  # fmt: skip
+    assert scheduled == 2
+    assert defaults == 1
 
 
 def test_bad_requests(

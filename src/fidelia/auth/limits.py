@@ -7,8 +7,8 @@ one, or is refused (429, ``Retry-After``: the whole seconds until a token is bac
 nothing else. Two stores:
 
 - ``database`` (the default on PostgreSQL): the ``rate_buckets`` row is refilled and taken
-  from in one ``INSERT ... ON CONFLICT DO UPDATE ... RETURNING`` on a connection of its own,
-  committed at once. The row lock makes concurrent takes from any number of API processes
+  from in one ``INSERT ... ON CONFLICT DO UPDATE ... RETURNING``, autocommitted on a small
+  pool of its own. The row lock makes concurrent takes from any number of API processes
   serialise, so the limit holds across processes; the refill arithmetic reads the stamp the
   last take wrote (clocks of the API hosts are assumed NTP-close; a stamp from the future
   refills nothing rather than going negative).
@@ -25,7 +25,7 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Engine, Float, Table, case, cast, literal, text
+from sqlalchemy import Engine, Float, Table, case, cast, create_engine, event, literal
 from sqlalchemy.dialects import postgresql, sqlite
 
 from fidelia.errors import RateLimited
@@ -85,8 +85,8 @@ class MemoryStore:
 
 class DatabaseStore:
     def __init__(self, engine: Engine) -> None:
-        self.engine = engine
         self.postgres = engine.dialect.name == "postgresql"
+        self.engine = _autocommit_engine(engine) if self.postgres else engine
         self.table: Table = RateBucket.__table__  # type: ignore[assignment]
 
     def take(self, key_id: uuid.UUID, cls: str, rate: float, burst: int, now: float) -> Taken:
@@ -109,11 +109,38 @@ class DatabaseStore:
             )
             .returning(t.allowed, t.tokens)
         )
-        with self.engine.begin() as connection:
-            if self.postgres:  # a bucket need not survive a crash: no WAL flush per request
-                connection.execute(text("SET LOCAL synchronous_commit = off"))
+        with self.engine.begin() as connection:  # autocommit on PostgreSQL: one round trip
             allowed, tokens = connection.execute(statement).one()
         return Taken(bool(allowed), float(tokens))
+
+
+_ENGINES: dict[str, Engine] = {}
+_ENGINES_LOCK = threading.Lock()
+
+
+def _autocommit_engine(engine: Engine) -> Engine:
+    """A small pool of its own for the buckets (one per database and process, however many
+    apps are made): each upsert commits by itself (autocommit, one round trip), and without
+    waiting for the WAL flush (``synchronous_commit = off``, set on these connections only: a
+    bucket need not survive a crash; the app's commits still wait)."""
+    key = engine.url.render_as_string(hide_password=False)
+    with _ENGINES_LOCK:
+        found = _ENGINES.get(key)
+        if found is None:
+            found = _ENGINES[key] = _new_autocommit_engine(engine)
+        return found
+
+
+def _new_autocommit_engine(engine: Engine) -> Engine:
+    own = create_engine(engine.url, pool_size=2, max_overflow=8, isolation_level="AUTOCOMMIT")
+
+    @event.listens_for(own, "connect")
+    def _no_flush(dbapi_connection: Any, _record: Any) -> None:
+        cursor = dbapi_connection.cursor()
+        cursor.execute("SET synchronous_commit = off")
+        cursor.close()
+
+    return own
 
 
 class Limiter:

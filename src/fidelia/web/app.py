@@ -21,6 +21,7 @@ from fidelia.web import (
     audit_pages,
     auth_pages,
     dashboard,
+    engagement_pages,
     keys_pages,
     member_actions,
     member_pages,
@@ -30,6 +31,7 @@ from fidelia.web import (
     rewards_pages,
     scenario_pages,
     store_pages,
+    webhooks_pages,
 )
 from fidelia.web.access import BASE, NotSignedIn, anonymous_formatter
 from fidelia.web.templating import render
@@ -78,8 +80,10 @@ def create_web_app(database: Database) -> FastAPI:
         programme_pages,
         member_actions,
         offers_pages,
+        engagement_pages,
         scenario_pages,
         store_pages,
+        webhooks_pages,
         rewards_pages,
         operations_pages,
     ):

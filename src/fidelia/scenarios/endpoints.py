@@ -9,16 +9,18 @@ from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Path, Query
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema
 from sqlalchemy import func, select
 
 from fidelia.auth.dependencies import Admin, DbSession, Reader
 from fidelia.errors import ERROR_RESPONSES, NotFound, ValidationFailed
+from fidelia.examples import examples
 from fidelia.kit.bounds import FreeJson, Instant
 from fidelia.kit.clock import utcnow
 from fidelia.members import service as members
 from fidelia.models import Programme
 from fidelia.models.scenarios import ScenarioJourney
+from fidelia.scenarios import examples as ex
 from fidelia.scenarios import jobs, preview, service, stats
 from fidelia.scenarios.schemas import Scenario, ScenariosSection
 
@@ -27,7 +29,23 @@ CodePath = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[a-z0-9][
 JourneyStatus = Literal["active", "completed", "converted", "exited"]
 
 
+def _free(example: dict[str, Any], description: str) -> Any:
+    """A JSON object answer, documented by its example."""
+    schema = {"type": "object", "additionalProperties": True, "description": description,
+              "examples": [example]}  # fmt: skip
+    return Annotated[dict[str, Any], WithJsonSchema(schema)]
+
+
+ScenarioDefinition = _free(ex.SCENARIO, "A scenario as the programme document holds it")
+ScenarioStats = _free(ex.STATS, "Arms, lift, revenue, steps and messages of a scenario")
+PreviewOut = _free(ex.PREVIEW, "Who would enter now, or one member's path")
+BacktestOut = _free(ex.BACKTEST, "An event entry replayed over stored events")
+TickOut = _free(ex.TICK, "What a tick did")
+
+
 class ScenarioSummary(BaseModel):
+    model_config = ConfigDict(json_schema_extra=examples(ex.SUMMARY))
+
     code: str
     name: str
     active: bool
@@ -40,7 +58,7 @@ class ScenarioSummary(BaseModel):
 
 
 class JourneyOut(BaseModel):
-    model_config = ConfigDict(from_attributes=True)
+    model_config = ConfigDict(from_attributes=True, json_schema_extra=examples(ex.JOURNEY))
 
     id: uuid.UUID
     scenario: str
@@ -57,12 +75,12 @@ class JourneyOut(BaseModel):
     event: dict[str, Any]
 
 
-class PreviewIn(BaseModel):
+class ScenarioPreviewIn(BaseModel):
     """With ``member_id``: that member's path (conditions as of now, ``event`` as the entry
     event, message outcome branches taken as ``assume_outcome``). Without: who would enter
     now (segment, date, inactivity and schedule entries)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", json_schema_extra=examples(ex.PREVIEW_IN))
 
     member_id: uuid.UUID | None = None
     event: FreeJson = Field(default_factory=dict)
@@ -70,7 +88,7 @@ class PreviewIn(BaseModel):
 
 
 class BacktestIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", json_schema_extra=examples(ex.BACKTEST_IN))
 
     since: Instant
     until: Instant
@@ -128,7 +146,9 @@ def list_scenarios(principal: Reader, session: DbSession) -> list[ScenarioSummar
     ]
 
 
-@router.get("/scenarios/{code}", summary="A scenario's definition")
+@router.get(
+    "/scenarios/{code}", response_model=ScenarioDefinition, summary="A scenario's definition"
+)
 def get_scenario(code: CodePath, principal: Reader, session: DbSession) -> dict[str, Any]:
     """The scenario as the live document holds it.
 
@@ -138,7 +158,11 @@ def get_scenario(code: CodePath, principal: Reader, session: DbSession) -> dict[
     return scenario.model_dump(mode="json", by_alias=True)
 
 
-@router.get("/scenarios/{code}/stats", summary="A scenario's stats, with holdout and lift")
+@router.get(
+    "/scenarios/{code}/stats",
+    response_model=ScenarioStats,
+    summary="A scenario's stats, with holdout and lift",
+)
 def scenario_stats(code: CodePath, principal: Reader, session: DbSession) -> dict[str, Any]:
     """Journeys entered, in progress, converted; per arm (`treated`, `holdout`) with the
     conversion rate; `lift`: the treated minus holdout conversion with its 95 % interval
@@ -152,9 +176,13 @@ def scenario_stats(code: CodePath, principal: Reader, session: DbSession) -> dic
     return stats.scenario_stats(session, programme=programme, code=code)
 
 
-@router.post("/scenarios/{code}/preview", summary="Who would enter now, or one member's path")
+@router.post(
+    "/scenarios/{code}/preview",
+    response_model=PreviewOut,
+    summary="Who would enter now, or one member's path",
+)
 def preview_scenario(
-    code: CodePath, body: PreviewIn, principal: Reader, session: DbSession
+    code: CodePath, body: ScenarioPreviewIn, principal: Reader, session: DbSession
 ) -> dict[str, Any]:
     """Without `member_id`: the members who would enter now (segment, date trait, inactivity
     or schedule entry) after the re-entry policy and the audience, with the holdout split.
@@ -183,7 +211,11 @@ def preview_scenario(
     return {"member_id": str(member.id), "holdout": holdout, "path": path}
 
 
-@router.post("/scenarios/{code}/backtest", summary="Replay an event entry over past events")
+@router.post(
+    "/scenarios/{code}/backtest",
+    response_model=BacktestOut,
+    summary="Replay an event entry over past events",
+)
 def backtest_scenario(
     code: CodePath, body: BacktestIn, principal: Reader, session: DbSession
 ) -> dict[str, Any]:
@@ -245,7 +277,7 @@ def member_journeys(
     )
 
 
-@router.post("/scenarios/tick", summary="Run the scenario engine now")
+@router.post("/scenarios/tick", response_model=TickOut, summary="Run the scenario engine now")
 def run_tick(principal: Admin, session: DbSession) -> dict[str, Any]:
     """Enter, end and advance the programme's journeys now (the worker does it every minute).
     Messages go out through the worker after commit. Scope: `admin`.

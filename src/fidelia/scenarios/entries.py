@@ -308,7 +308,7 @@ def _scheduled(
     today: date,
     now: datetime,
 ) -> list[Candidate]:
-    first = date.fromisoformat(entry.on)
+    first = entry.on
     if today < first:
         return []
     if entry.every_days is None and today != first:

@@ -312,7 +312,7 @@ def _action(
             "do": "message",
             "template": do.template,
             "channel": name,
-            "kind": kind,
+            "message_kind": kind,
             "rendered": render_content(content, name, context),
         }
     return {"do": "message", "template": do.template, "not_sent": "; ".join(why)}

@@ -10,21 +10,29 @@ target exists and every cycle passes through a wait.
 from __future__ import annotations
 
 import re
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from fidelia.errors import ValidationFailed
+from fidelia.kit.bounds import Day, FreeJson
 from fidelia.kit.conditions import Condition
 
 Code = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[a-z0-9][a-z0-9_-]*$")]
 EventType = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[a-z][a-z0-9_]*$")]
-LocalTime = Annotated[str, Field(pattern=r"^([01]\d|2[0-3]):[0-5]\d$")]
+LocalTime = Annotated[str, Field(max_length=5, pattern=r"^([01]\d|2[0-3]):[0-5]\d$")]
 Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
 WEEKDAYS: tuple[str, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 DateTrait = Literal[
     "birthday", "enrolment_anniversary", "expected_next_purchase", "points_expiring"
 ]
+AttributeValue = (
+    Annotated[str, Field(max_length=500)]
+    | Annotated[int, Field(ge=-(10**15), le=10**15)]
+    | Annotated[float, Field(ge=-1e15, le=1e15, allow_inf_nan=False)]
+    | bool
+    | None
+)
 Outcome = Literal["delivered", "opened", "clicked", "bounced", "sent", "not_sent"]
 
 
@@ -84,7 +92,7 @@ class ScheduleEntry(Strict):
 
     kind: Literal["schedule"]
     segment: Code | None = None
-    on: Annotated[str, Field(pattern=r"^\d{4}-\d{2}-\d{2}$")]
+    on: Day
     at: LocalTime = "10:00"
     every_days: int | None = Field(default=None, ge=1, le=366)
 
@@ -184,7 +192,7 @@ class GiveBadge(Strict):
 class SetAttribute(Strict):
     type: Literal["attribute"]
     name: Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[a-z][a-z0-9_]*$")]
-    value: str | int | float | bool | None
+    value: AttributeValue
 
 
 class CallWebhook(Strict):
@@ -195,9 +203,7 @@ class CallWebhook(Strict):
 class EmitEvent(Strict):
     type: Literal["emit"]
     event: EventType
-    properties: dict[Annotated[str, Field(max_length=64)], Any] = Field(
-        default_factory=dict, max_length=50
-    )
+    properties: FreeJson = Field(default_factory=dict)
 
 
 Do = Annotated[

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 from collections import defaultdict
 from collections.abc import Callable
+from datetime import datetime
 from pathlib import Path
 
 import pytest
@@ -39,19 +40,24 @@ def shop(database: Database, tmp_path_factory: pytest.TempPathFactory) -> tuple[
     return programme, path
 
 
-def file_counts(path: Path) -> dict[tuple[str, str], list[int]]:
-    """(member email, sku) -> [lines before the member's last purchase, lines in it]."""
+def file_counts(
+    path: Path, member_of: dict[tuple[str, str], str]
+) -> dict[tuple[str, str], list[int]]:
+    """(member id, sku) -> [lines before the member's last purchase, lines in it], from the
+    file, each purchase's member found by the identity it names (card, email or phone)."""
     purchases: dict[str, list[dict]] = defaultdict(list)
     for text in path.read_text().splitlines():
         event = json.loads(text)
-        if event["type"] == "purchase" and "email" in event.get("member", {}):
-            purchases[event["member"]["email"]].append(event)
+        if event["type"] != "purchase":
+            continue
+        kind, value = next(iter(event["member"].items()))
+        purchases[member_of[(kind, str(value))]].append(event)
     out: dict[tuple[str, str], list[int]] = defaultdict(lambda: [0, 0])
-    for email, events in purchases.items():
-        events.sort(key=lambda e: e["occurred_at"])
+    for member, events in purchases.items():
+        events.sort(key=lambda e: datetime.fromisoformat(e["occurred_at"]))
         for n, event in enumerate(events):
             for line in event["properties"]["lines"]:
-                out[(email, line["sku"])][1 if n == len(events) - 1 else 0] += 1
+                out[(member, line["sku"])][1 if n == len(events) - 1 else 0] += 1
     return out
 
 
@@ -59,18 +65,17 @@ def test_sql_interactions_match_the_file(database: Database, shop: tuple[Program
     programme, path = shop
     with database.transaction(readonly=True) as session:
         rows = recommend_service.interactions(session, programme_id=programme.id, item="sku")
-        emails = dict(
-            session.execute(
-                select(MemberIdentity.member_id, MemberIdentity.value).where(
-                    MemberIdentity.programme_id == programme.id, MemberIdentity.namespace == "email"
-                )
-            ).all()
-        )
-    got = {(emails[m], s): [int(b), int(last)] for m, s, b, last in rows if m in emails}
-    expected = {k: v for k, v in file_counts(path).items() if k[0] in set(emails.values())}
-    # Same totals per (member, sku): SQL's ROW_NUMBER order equals the file's time order (a
-    # member's purchases never share an instant in the generator).
+        identities = session.execute(
+            select(MemberIdentity.kind, MemberIdentity.value, MemberIdentity.member_id).where(
+                MemberIdentity.programme_id == programme.id
+            )
+        ).all()
+    member_of = {(kind, value): str(member) for kind, value, member in identities}
+    got = {(str(m), s): [int(b), int(last)] for m, s, b, last in rows}
+    expected = file_counts(path, member_of)
     assert len(expected) > 500
+    # Same lines per (member, sku) before and in the member's last purchase: SQL's ROW_NUMBER
+    # order is the file's time order.
     assert got == expected
 
 

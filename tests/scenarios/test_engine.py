@@ -10,6 +10,7 @@ import threading
 import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 from sqlalchemy import select
@@ -347,3 +348,26 @@ def test_a_tick_that_leaves_due_journeys_behind_is_followed_by_another_at_once(
     deliver(database)  # the tick jobs: 2 journeys each, each followed by the next at once
     for m in members:
         assert api.get(f"/members/{m}", scope="read").json()["attributes"] == {"seen": 1}
+
+
+def test_a_scheduled_send_enters_every_active_member_once_that_day(
+    api: Api, database: Database
+) -> None:
+    today = datetime.now(UTC).astimezone(ZoneInfo(api.programme.timezone)).date()
+    entry = {"kind": "schedule", "on": today.isoformat(), "at": "00:00"}
+    tag = {
+        "id": "tag",
+        "kind": "action",
+        "do": {"type": "attribute", "name": "told", "value": "yes"},
+    }
+    scheduled = _with(code="monthly", entry=entry, steps=[tag])
+    apply(api, _doc(None, scheduled))
+    members = [enrol(api, email=unique_email(), consents={"email": True}) for _ in range(3)]
+    assert tick(database, api.programme, datetime.now(UTC)).entered == 3
+    assert tick(database, api.programme, datetime.now(UTC)).entered == 0  # once that day
+    for m in members:
+        assert api.get(f"/members/{m}", scope="read").json()["attributes"] == {"told": "yes"}
+    bad = _with(entry={"kind": "schedule", "on": "2026-02-30"})
+    response = api.put("/programme/document", json=_doc(None, bad))
+    assert response.status_code == 422
+    assert "scenarios.definitions.0.entry.schedule.on" in response.json()["detail"]

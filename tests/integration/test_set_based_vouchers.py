@@ -5,6 +5,7 @@ with the number of vouchers it issues."""
 
 from __future__ import annotations
 
+import re
 import uuid
 from datetime import UTC, datetime
 from typing import Any
@@ -22,6 +23,8 @@ from tests.fixtures.events import enrolment
 from tests.fixtures.factories import make_programme
 
 NOW = datetime(2026, 7, 6, 9, 0, tzinfo=UTC)
+# statements on the voucher tables (not the offers', whose first-N counters are per event)
+VOUCHER_SQL = re.compile(r"\b(into|from|update|join)\s+(vouchers|voucher_pools)\b", re.IGNORECASE)
 
 
 def demo(database: Database, *, stocked_only: int | None = None) -> Programme:
@@ -127,6 +130,6 @@ def test_statements_do_not_grow_with_the_vouchers_of_a_batch(database: Database)
         finally:
             sa_event.remove(engine, "before_cursor_execute", count)
         assert [welcome_of(o)["status"] for o in outcomes] == ["issued"] * n
-        return sum(1 for sql in seen if "voucher" in sql.lower())
+        return sum(1 for sql in seen if VOUCHER_SQL.search(sql))
 
     assert statements(12) == statements(4)

@@ -163,7 +163,7 @@ def test_a_marketer_day_in_the_back_office(server: tuple[str, Database], chromiu
 
     # a form without its CSRF token is refused and changes nothing
     page.get_by_label("Amount (negative to debit)").fill("999")
-    page.get_by_label("Reason").fill("no token")
+    page.get_by_label("Reason", exact=True).fill("no token")
     page.eval_on_selector("#adjust input[name=csrf_token]", "e => e.remove()")
     page.get_by_role("button", name="Post the adjustment").click()
     assert "security token" in page.get_by_role("alert").inner_text()
@@ -172,7 +172,7 @@ def test_a_marketer_day_in_the_back_office(server: tuple[str, Database], chromiu
 
     # adjust points, see the balance and the audit entry
     page.get_by_label("Amount (negative to debit)").fill("150")
-    page.get_by_label("Reason").fill("Goodwill after a late delivery")
+    page.get_by_label("Reason", exact=True).fill("Goodwill after a late delivery")
     page.get_by_role("button", name="Post the adjustment").click()
     assert "recorded in the audit log" in page.get_by_role("status").inner_text()
     assert balance.inner_text() == "630"

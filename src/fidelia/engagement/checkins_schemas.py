@@ -28,8 +28,8 @@ class StoreDef(BaseModel):
 
     code: Slug
     name: str = Field(min_length=1, max_length=200)
-    latitude: Annotated[float, Field(ge=-90, le=90)]
-    longitude: Annotated[float, Field(ge=-180, le=180)]
+    latitude: Annotated[float, Field(ge=-90, le=90, allow_inf_nan=False)]
+    longitude: Annotated[float, Field(ge=-180, le=180, allow_inf_nan=False)]
     radius_m: Annotated[int, Field(ge=10, le=5000)] = 100
 
 
@@ -45,6 +45,6 @@ class CheckInPosition(BaseModel):
 
     model_config = ConfigDict(extra="allow")
 
-    latitude: Annotated[float, Field(ge=-90, le=90)]
-    longitude: Annotated[float, Field(ge=-180, le=180)]
-    accuracy_m: Annotated[float, Field(ge=0, le=100_000)]
+    latitude: Annotated[float, Field(ge=-90, le=90, allow_inf_nan=False)]
+    longitude: Annotated[float, Field(ge=-180, le=180, allow_inf_nan=False)]
+    accuracy_m: Annotated[float, Field(ge=0, le=100_000, allow_inf_nan=False)]

@@ -1,5 +1,6 @@
-"""The back-office pages: server time of the dashboard, the member 360° view and a members
-search, on the demo data set (SQLite), signed in as the demo owner.
+"""The back-office pages: server time of the dashboard, the member 360° view, a members
+search, the in-store view, the programme pages, rewards and operations, on the demo data set
+(SQLite), signed in as the demo owner.
 
 Requests go through the whole app in process (Starlette's test client: routing, session and
 role checks, the queries, the Jinja2 rendering), so each figure is the server's time for one
@@ -78,6 +79,11 @@ def main() -> int:
             "dashboard (12 months)": f"{base}/",
             f"member 360° ({events} events)": f"{base}/members/{member_id}",
             "members search by email": f"{base}/members?q={email or 'x'}",
+            "in store: the member found by email": f"{base}/store?q={email or 'x'}",
+            "programme: the document as tables": f"{base}/programme",
+            "programme editor": f"{base}/programme/edit",
+            "rewards and vouchers": f"{base}/rewards",
+            "operations": f"{base}/operations",
         }
         floor = stats(timed(lambda: client.get("/healthz"), runs))
         results = []

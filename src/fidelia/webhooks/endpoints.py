@@ -18,6 +18,7 @@ from fidelia.webhooks.schemas import (
     DeliveryOut,
     DeliveryPage,
     FeedPage,
+    NoticeType,
     Redelivered,
     RedeliverIn,
     SubscriptionIn,
@@ -152,7 +153,9 @@ def feed(
     session: DbSession,
     after: Annotated[str | None, Query(description="The `next` of the last page read")] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-    types: Annotated[list[str] | None, Query(description="Only these notice types")] = None,
+    types: Annotated[
+        list[NoticeType] | None, Query(max_length=50, description="Only these notice types")
+    ] = None,
 ) -> FeedPage:
     """Every notice of the programme in order, after `after` (from the start without it):
     the same envelopes as the webhooks' bodies. Store `next` and pass it as `after` to catch

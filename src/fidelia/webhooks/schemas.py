@@ -5,9 +5,17 @@ from __future__ import annotations
 import re
 import uuid
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from fidelia.examples import examples
+from fidelia.webhooks import examples as ex
+
+NoticeType = Annotated[str, Field(max_length=100)]
+"""A notice type (``points.earned``), a family (``points.*``) or ``*``."""
+FeedCursor = Annotated[str, Field(max_length=18)]
+"""A position of the feed, as the feed gives it (digits)."""
 
 _TYPE = re.compile(r"^([a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)+|[a-z][a-z0-9_]*\.\*|\*)$")
 
@@ -23,11 +31,15 @@ def _check_types(types: list[str]) -> list[str]:
 
 
 class SubscriptionIn(BaseModel):
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+    model_config = ConfigDict(
+        extra="forbid",
+        str_strip_whitespace=True,
+        json_schema_extra=examples(ex.SUBSCRIPTION_IN, ex.SUBSCRIPTION_WITH_SECRET_IN),
+    )
 
     url: str = Field(max_length=2000, description="https:// target (http only for loopback in "
                      "development)")  # fmt: skip
-    types: list[str] = Field(
+    types: list[NoticeType] = Field(
         min_length=1,
         max_length=100,
         description="Notice types wanted: `points.earned`, a family `points.*`, or `*` for all",
@@ -44,10 +56,14 @@ class SubscriptionIn(BaseModel):
 
 
 class SubscriptionPatch(BaseModel):
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+    model_config = ConfigDict(
+        extra="forbid",
+        str_strip_whitespace=True,
+        json_schema_extra=examples(ex.SUBSCRIPTION_PATCH, ex.SUBSCRIPTION_RESUME),
+    )
 
     url: str | None = Field(default=None, max_length=2000)
-    types: list[str] | None = Field(default=None, min_length=1, max_length=100)
+    types: list[NoticeType] | None = Field(default=None, min_length=1, max_length=100)
     description: str | None = Field(default=None, max_length=500)
     status: Literal["active", "paused"] | None = Field(
         default=None, description="`paused` stops deliveries; `active` resumes them"
@@ -60,7 +76,12 @@ class SubscriptionPatch(BaseModel):
 
 
 class SubscriptionOut(BaseModel):
-    model_config = ConfigDict(from_attributes=True)
+    model_config = ConfigDict(
+        from_attributes=True,
+        json_schema_extra=examples(
+            ex.SUBSCRIPTION, ex.SUBSCRIPTION_CREATED, ex.SUBSCRIPTION_PAUSED
+        ),
+    )
 
     id: uuid.UUID
     url: str
@@ -80,7 +101,7 @@ class SubscriptionOut(BaseModel):
 
 
 class DeliveryOut(BaseModel):
-    model_config = ConfigDict(from_attributes=True)
+    model_config = ConfigDict(from_attributes=True, json_schema_extra=examples(ex.DELIVERY))
 
     id: uuid.UUID = Field(description="The idempotency id sent as Fidelia-Delivery-Id")
     subscription_id: uuid.UUID
@@ -99,25 +120,33 @@ class DeliveryOut(BaseModel):
 
 
 class DeliveryPage(BaseModel):
+    model_config = ConfigDict(json_schema_extra=examples(ex.DELIVERY_PAGE))
+
     items: list[DeliveryOut]
     next: str | None = Field(description="Pass as ?before= for older deliveries")
 
 
 class RedeliverIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", json_schema_extra=examples(ex.REDELIVER_IN))
 
-    after: str | None = Field(default=None, description="Feed cursor: from after this position")
-    until: str | None = Field(default=None, description="Feed cursor: up to this position")
+    after: FeedCursor | None = Field(
+        default=None, description="Feed cursor: from after this position"
+    )
+    until: FeedCursor | None = Field(default=None, description="Feed cursor: up to this position")
     status: Literal["failed", "delivered", "any"] = Field(
         default="failed", description="Which deliveries of the range to send again"
     )
 
 
 class Redelivered(BaseModel):
+    model_config = ConfigDict(json_schema_extra=examples(ex.REDELIVERED))
+
     redelivered: int
 
 
 class FeedItem(BaseModel):
+    model_config = ConfigDict(json_schema_extra=examples(ex.FEED_ITEM, ex.TIER_FEED_ITEM))
+
     id: uuid.UUID
     type: str
     programme: str
@@ -128,6 +157,8 @@ class FeedItem(BaseModel):
 
 
 class FeedPage(BaseModel):
+    model_config = ConfigDict(json_schema_extra=examples(ex.FEED_PAGE))
+
     items: list[FeedItem]
     next: str = Field(description="The cursor to pass as ?after= next time")
     has_more: bool

@@ -16,6 +16,7 @@ from fidelia.analytics.recommend_endpoints import router as recommend_router
 from fidelia.auth.dependencies import Admin, DbSession, Reader
 from fidelia.errors import ERROR_RESPONSES, NotFound, ValidationFailed
 from fidelia.examples import examples
+from fidelia.kit.bounds import Day
 from fidelia.kit.clock import utcnow
 
 router = APIRouter(tags=["analytics"], responses=ERROR_RESPONSES)
@@ -87,9 +88,7 @@ class RefreshIn(BaseModel):
 def get_clv(
     principal: Reader,
     session: DbSession,
-    as_of: Annotated[
-        date | None, Query(description="UTC day, excluded (default: tomorrow)")
-    ] = None,
+    as_of: Annotated[Day | None, Query(description="UTC day, excluded (default: tomorrow)")] = None,
     horizon_months: Annotated[int, Query(ge=1, le=120)] = 12,
     discount_rate: Annotated[float, Query(ge=0, lt=1, allow_inf_nan=False)] = 0.10,
     margin: Annotated[float, Query(gt=0, le=1, allow_inf_nan=False)] = 1.0,

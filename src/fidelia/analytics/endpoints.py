@@ -5,7 +5,7 @@ from __future__ import annotations
 import csv
 import io
 from collections.abc import Iterable, Sequence
-from datetime import date, datetime, timedelta
+from datetime import date, timedelta
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Request
@@ -16,6 +16,7 @@ from fidelia.analytics import examples as ex
 from fidelia.analytics.schemas import CohortsOut, Grain, GroupBy, KpisOut, LiabilityOut
 from fidelia.auth.dependencies import DbSession, Reader, get_database
 from fidelia.errors import ERROR_RESPONSES, ValidationFailed
+from fidelia.kit.bounds import Day, Instant
 from fidelia.kit.clock import utcnow
 
 router = APIRouter(prefix="/analytics", tags=["analytics"], responses=ERROR_RESPONSES)
@@ -90,8 +91,8 @@ def kpi_rows(answer: KpisOut) -> list[tuple[Any, ...]]:
 def get_kpis(
     request: Request,
     principal: Reader,
-    start: Annotated[date | None, Query(description="First day (UTC); default end - 364 d")] = None,
-    end: Annotated[date | None, Query(description="Last day included (UTC); default today")] = None,
+    start: Annotated[Day | None, Query(description="First day (UTC); default end - 364 d")] = None,
+    end: Annotated[Day | None, Query(description="Last day included (UTC); default today")] = None,
     grain: Annotated[Grain, Query(description="Buckets of the series")] = "month",
     group_by: Annotated[GroupBy, Query(description="Sales and enrolments by")] = "none",
     activation_days: Annotated[int, Query(ge=1, le=365)] = 30,
@@ -140,8 +141,8 @@ def get_kpis(
 def get_cohorts(
     request: Request,
     principal: Reader,
-    start: Annotated[date | None, Query(description="First enrolment day (UTC)")] = None,
-    end: Annotated[date | None, Query(description="Last enrolment day included (UTC)")] = None,
+    start: Annotated[Day | None, Query(description="First enrolment day (UTC)")] = None,
+    end: Annotated[Day | None, Query(description="Last enrolment day included (UTC)")] = None,
     format: Annotated[Format, Query()] = "json",
 ) -> CohortsOut | Response:
     """Members enrolled from `start` to `end`, by enrolment month (UTC): how many, how many
@@ -181,9 +182,7 @@ def get_liability(
     principal: Reader,
     session: DbSession,
     wallet: Annotated[str, Query(max_length=32)] = "points",
-    at: Annotated[
-        datetime | None, Query(description="ISO instant with offset; default now")
-    ] = None,
+    at: Annotated[Instant | None, Query(description="ISO instant with offset; default now")] = None,
     format: Annotated[Format, Query()] = "json",
 ) -> LiabilityOut | Response:
     """The wallet's liability at `at` (member balances as of then, in points and in money at the

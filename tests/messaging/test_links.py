@@ -3,6 +3,7 @@ history), open pixel, click redirect (no open redirect), surveys recorded as eve
 
 from __future__ import annotations
 
+import html
 import re
 import uuid
 from email.message import EmailMessage
@@ -51,6 +52,11 @@ def test_unsubscribe_withdraws_the_consent_with_its_history(
     assert '<form method="post"' in page.text
     with database.transaction(readonly=True) as session:
         assert session.scalar(select(Consent.granted).where(Consent.member_id == member)) is True
+    # the portal's preference centre opens with the same token (every channel's consent)
+    centre = re.search(r'href="(/portal/[^"]+/consents/[^"]+)"', page.text)
+    assert centre is not None, page.text
+    assert "Manage all my preferences" in page.text
+    assert api.client.get(html.unescape(centre.group(1))).status_code == 200
     done = api.client.post(path, content="List-Unsubscribe=One-Click")
     assert done.status_code == 200
     with database.transaction(readonly=True) as session:

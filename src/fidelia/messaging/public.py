@@ -22,6 +22,7 @@ from fidelia.kit.clock import utcnow
 from fidelia.members import service as members
 from fidelia.messaging import log, service, surveys, tracking
 from fidelia.models import Member, Programme
+from fidelia.models.messaging import Message
 
 public = APIRouter(include_in_schema=False)
 reports = APIRouter(include_in_schema=False)
@@ -57,7 +58,17 @@ def unsubscribe_page(token: str, session: DbSession) -> HTMLResponse:
         f'<form method="post" action="{action}"><button type="submit">'
         "Me désinscrire / Unsubscribe</button></form>"
     )
-    return _page("Désinscription / Unsubscribe", form)
+    return _page("Désinscription / Unsubscribe", form + _centre_link(session, message, token))
+
+
+def _centre_link(session: Session, message: Message, token: str) -> str:
+    """A link to the member portal's preference centre, which the same token opens (every
+    channel's consent, not only this message's), in the programme's own portal."""
+    programme = session.get(Programme, message.programme_id)
+    if programme is None:
+        return ""
+    href = html.escape(f"/portal/{programme.slug}/consents/{token}")
+    return f'<p><a href="{href}">Gérer toutes mes préférences / Manage all my preferences</a></p>'
 
 
 @public.post("/unsubscribe/{token}")
@@ -79,7 +90,8 @@ def unsubscribe(token: str, session: DbSession) -> HTMLResponse:
         source=f"unsubscribe:{message.id}",
     )  # fmt: skip
     log.add(session, message, "unsubscribed", now, channel)
-    return _page("Désinscription / Unsubscribe", "<p>C'est fait. / Done.</p>")
+    done = "<p>C'est fait. / Done.</p>" + _centre_link(session, message, token)
+    return _page("Désinscription / Unsubscribe", done)
 
 
 @public.get("/t/o/{token}")

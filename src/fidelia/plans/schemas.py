@@ -51,7 +51,7 @@ class PlanDef(_Doc):
     name: str = Field(min_length=1, max_length=200)
     period: Literal["month", "year"]
     price: Price
-    currency: str = Field(pattern=r"^[A-Z]{3}$")
+    currency: str = Field(max_length=3, pattern=r"^[A-Z]{3}$")
     trial_days: Annotated[int, Field(ge=0, le=365)] = 0
     grace_days: Annotated[int, Field(ge=0, le=60)] = Field(
         7, description="Days a past-due subscription keeps its benefits while payment is retried"

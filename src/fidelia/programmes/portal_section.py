@@ -13,8 +13,8 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-Colour = Annotated[str, Field(pattern=r"^#[0-9A-Fa-f]{6}$")]
-FileName = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")]
+Colour = Annotated[str, Field(max_length=7, pattern=r"^#[0-9A-Fa-f]{6}$")]
+FileName = Annotated[str, Field(max_length=100, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")]
 Text = Annotated[str, Field(max_length=20_000)]
 Short = Annotated[str, Field(min_length=1, max_length=200)]
 
@@ -38,9 +38,9 @@ class Theme(Strict):
 
 
 class LegalPage(Strict):
-    slug: Annotated[str, Field(pattern=r"^[a-z0-9-]{1,40}$")]
-    title: dict[Literal["fr", "en"], Short]
-    text: dict[Literal["fr", "en"], Text]
+    slug: Annotated[str, Field(max_length=40, pattern=r"^[a-z0-9-]{1,40}$")]
+    title: Annotated[dict[Literal["fr", "en"], Short], Field(max_length=2)]
+    text: Annotated[dict[Literal["fr", "en"], Text], Field(max_length=2)]
 
 
 class Support(Strict):
@@ -68,10 +68,13 @@ class PortalSection(Strict):
         decimal_places=6,
         description="Money value shown for a point (default: the points wallet's unit value)",
     )
-    rule_labels: dict[Annotated[str, Field(max_length=100)], dict[Literal["fr", "en"], Short]] = (
-        Field(default_factory=dict, max_length=500, description="What members read per rule id")
-    )
+    rule_labels: dict[
+        Annotated[str, Field(max_length=100)],
+        Annotated[dict[Literal["fr", "en"], Short], Field(max_length=2)],
+    ] = Field(default_factory=dict, max_length=500, description="What members read per rule id")
     powered_by: bool = Field(default=False, description="Show 'Powered by Fidelia'")
     profile_fields: list[ProfileField] = Field(
-        default_factory=lambda: list(PROFILE_FIELDS), description="What members may edit"
+        default_factory=lambda: list(PROFILE_FIELDS),
+        max_length=len(PROFILE_FIELDS),
+        description="What members may edit",
     )

@@ -20,6 +20,7 @@ from zoneinfo import ZoneInfo
 from fastapi import Depends, Form, Request
 
 from fidelia.auth.dependencies import get_database
+from fidelia.engagement.plus import plus_for
 from fidelia.errors import Forbidden, NotFound
 from fidelia.kit.clock import utcnow
 from fidelia.models import Member, Programme
@@ -54,6 +55,7 @@ class Site:
     programme: Programme
     section: PortalSection
     fmt: Formatter
+    features: frozenset[str] = frozenset()  # "leaderboards", "referral": the member's tabs
 
     @property
     def base(self) -> str:
@@ -129,13 +131,19 @@ def current_member(request: Request, slug: str) -> Me:
         current = signin.resolve(
             session, programme=programme, token=request.cookies.get(SESSION_COOKIE), now=now
         )
+        plus = plus_for(session, programme)  # cached per live version
+        features = frozenset(
+            name
+            for name, on in (("leaderboards", plus.leaderboards), ("referral", plus.referral))
+            if on
+        )
     if current is None:
         raise NotSignedIn(programme.slug)
     if current.stale:
         with database.transaction() as session:
             signin.touch(session, session_id=current.session_id, now=now)
     language = _language(request, programme, section, current.member)
-    site = Site(programme, section, formatter(programme, language))
+    site = Site(programme, section, formatter(programme, language), features)
     return Me(site, current.member, current.session_id, current.csrf_token)
 
 

@@ -20,6 +20,7 @@ from fidelia.errors import FideliaError, error_message
 from fidelia.portal import (
     auth_pages,
     brand_pages,
+    engagement_pages,
     home_pages,
     preference_pages,
     reward_pages,
@@ -81,7 +82,14 @@ def create_portal_app(database: Database) -> FastAPI:
     app.add_exception_handler(FideliaError, _error)
     app.add_exception_handler(RequestValidationError, _invalid)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
-    for module in (brand_pages, auth_pages, home_pages, reward_pages, preference_pages):
+    for module in (
+        brand_pages,
+        auth_pages,
+        home_pages,
+        reward_pages,
+        preference_pages,
+        engagement_pages,
+    ):
         app.include_router(module.router)
     return app
 

@@ -11,9 +11,8 @@ used for the member (never the same content twice, on any channel). The delivery
 
 from __future__ import annotations
 
-import threading
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -21,6 +20,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from fidelia import versions
 from fidelia.errors import NotFound, ValidationFailed
 from fidelia.jobs import service as jobs
 from fidelia.kit.ids import uuid7
@@ -29,36 +29,21 @@ from fidelia.messaging import log, templates, tracking
 from fidelia.messaging.channels import ADAPTERS
 from fidelia.messaging.rendering import pick_locale, render_message
 from fidelia.messaging.schemas import Content, MessagingSection, Survey
-from fidelia.models import Account, Consent, Member, MemberIdentity, Programme, ProgrammeVersion
+from fidelia.models import Account, Consent, Member, MemberIdentity, Programme
 from fidelia.models.messaging import Message
 
 DELIVER_JOB = "messaging.deliver"
 CLOSED = frozenset({"failed", "not_sent", "expired"})
-_CACHE: dict[tuple[uuid.UUID, int], MessagingSection | None] = {}
-_LOCK = threading.Lock()
 
 
 def section_for(session: Session, programme: Programme) -> MessagingSection | None:
     """The live document's ``messaging`` section (cached per immutable version)."""
-    key = (programme.id, programme.live_version)
-    with _LOCK:
-        if key in _CACHE:
-            return _CACHE[key]
-    section = None
-    if programme.live_version:
-        raw = session.scalar(
-            select(ProgrammeVersion.document).where(
-                ProgrammeVersion.programme_id == programme.id,
-                ProgrammeVersion.version == programme.live_version,
-            )
-        )
-        if raw and raw.get("messaging"):
-            section = MessagingSection.model_validate(raw["messaging"])
-    with _LOCK:
-        if len(_CACHE) > 256:
-            _CACHE.clear()
-        _CACHE[key] = section
-    return section
+    return versions.section(session, programme, "messaging", _parse)
+
+
+def _parse(raw: Mapping[str, Any]) -> MessagingSection | None:
+    found = raw.get("messaging")
+    return MessagingSection.model_validate(found) if found else None
 
 
 def require_section(session: Session, programme: Programme) -> MessagingSection:

@@ -10,45 +10,30 @@ hash over the programme and the member: its members are holdout in every scenari
 from __future__ import annotations
 
 import hashlib
-import threading
 import uuid
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from fidelia import versions
 from fidelia.errors import ValidationFailed
 from fidelia.kit.conditions import compile_condition, condition_fields
-from fidelia.models import Member, Programme, ProgrammeVersion, SegmentMember
+from fidelia.models import Member, Programme, SegmentMember
 from fidelia.scenarios.schemas import Action, Branch, Scenario, ScenariosSection, check_section
 from fidelia.traits import service as traits_service
-
-_CACHE: dict[tuple[uuid.UUID, int], ScenariosSection | None] = {}
-_LOCK = threading.Lock()
 
 
 def section_for(session: Session, programme: Programme) -> ScenariosSection | None:
     """The live document's ``scenarios`` section (cached per immutable version)."""
-    key = (programme.id, programme.live_version)
-    with _LOCK:
-        if key in _CACHE:
-            return _CACHE[key]
-    section = None
-    if programme.live_version:
-        raw = session.scalar(
-            select(ProgrammeVersion.document).where(
-                ProgrammeVersion.programme_id == programme.id,
-                ProgrammeVersion.version == programme.live_version,
-            )
-        )
-        if raw and raw.get("scenarios"):
-            section = ScenariosSection.model_validate(raw["scenarios"])
-    with _LOCK:
-        if len(_CACHE) > 256:
-            _CACHE.clear()
-        _CACHE[key] = section
-    return section
+    return versions.section(session, programme, "scenarios", _parse)
+
+
+def _parse(raw: Mapping[str, Any]) -> ScenariosSection | None:
+    found = raw.get("scenarios")
+    return ScenariosSection.model_validate(found) if found else None
 
 
 def bucket(*parts: str) -> float:

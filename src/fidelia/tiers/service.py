@@ -13,7 +13,6 @@ copied into tables: there is one source of truth and nothing to resynchronise on
 
 from __future__ import annotations
 
-import threading
 import uuid
 from collections.abc import Mapping, Sequence
 from datetime import datetime
@@ -24,42 +23,24 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from fidelia import versions
 from fidelia.errors import ValidationFailed
 from fidelia.members import service as members
-from fidelia.models import Member, MemberTier, Programme, ProgrammeVersion, TierChange
+from fidelia.models import Member, MemberTier, Programme, TierChange
 from fidelia.models import MemberState as MemberStateRow
 from fidelia.rules.outcome import Amount
 from fidelia.rules.state import MemberState
 from fidelia.tiers import metrics as m
 from fidelia.tiers.schemas import TiersSection
 
-_CACHE: dict[tuple[uuid.UUID, int], TiersSection | None] = {}
-_LOCK = threading.Lock()
-
 
 def section_for(session: Session, programme: Programme) -> TiersSection | None:
     """The live document's ``tiers`` section, or None when the programme has no tiers."""
-    key = (programme.id, programme.live_version)
-    with _LOCK:
-        if key in _CACHE:
-            return _CACHE[key]
-    section = None
-    if programme.live_version:
-        raw = (
-            session.scalar(
-                select(ProgrammeVersion.document).where(
-                    ProgrammeVersion.programme_id == programme.id,
-                    ProgrammeVersion.version == programme.live_version,
-                )
-            )
-            or {}
-        )
-        section = TiersSection.model_validate(raw["tiers"]) if raw.get("tiers") else None
-    with _LOCK:
-        if len(_CACHE) > 256:
-            _CACHE.clear()
-        _CACHE[key] = section
-    return section
+    return versions.section(session, programme, "tiers", _parse)
+
+
+def _parse(raw: Mapping[str, Any]) -> TiersSection | None:
+    return TiersSection.model_validate(raw["tiers"]) if raw.get("tiers") else None
 
 
 def tz_of(programme: Programme) -> ZoneInfo:

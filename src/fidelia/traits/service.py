@@ -16,7 +16,6 @@ re-evaluated on every write and by the daily job (a stage such as "lapsed" moves
 
 from __future__ import annotations
 
-import threading
 import uuid
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
@@ -27,8 +26,9 @@ from sqlalchemy import Table, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
+from fidelia import versions
 from fidelia.kit.conditions import Predicate, compile_condition, condition_fields
-from fidelia.models import MemberTraits, Programme, ProgrammeVersion
+from fidelia.models import MemberTraits, Programme
 from fidelia.rules.state import EngineEvent
 from fidelia.traits import compute as c
 from fidelia.traits.schemas import TraitsSection
@@ -38,8 +38,6 @@ TABLE: Table = MemberTraits.__table__  # type: ignore[assignment]
 KEPT = (
     "rfm_r", "rfm_f", "rfm_m", "rfm_cell", "last_redemption_at", "p_alive", "clv", "churn_risk",
 )  # fmt: skip
-_CACHE: dict[tuple[uuid.UUID, int], Compiled] = {}
-_LOCK = threading.Lock()
 
 
 class Compiled:
@@ -77,29 +75,13 @@ class Compiled:
 def section_for(session: Session, programme: Programme) -> Compiled:
     """The live document's ``traits`` section (defaults when it declares none), cached per
     version."""
-    key = (programme.id, programme.live_version)
-    with _LOCK:
-        if key in _CACHE:
-            return _CACHE[key]
-    raw: Mapping[str, Any] = {}
-    if programme.live_version:
-        raw = (
-            session.scalar(
-                select(ProgrammeVersion.document).where(
-                    ProgrammeVersion.programme_id == programme.id,
-                    ProgrammeVersion.version == programme.live_version,
-                )
-            )
-            or {}
-        )
+    return versions.section(session, programme, "traits", _compile)
+
+
+def _compile(raw: Mapping[str, Any]) -> Compiled:
     declared = bool(raw.get("traits"))
     section = TraitsSection.model_validate(raw["traits"]) if declared else TraitsSection()
-    compiled = Compiled(section, declared)
-    with _LOCK:
-        if len(_CACHE) > 256:
-            _CACHE.clear()
-        _CACHE[key] = compiled
-    return compiled
+    return Compiled(section, declared)
 
 
 def context_for(

@@ -15,8 +15,10 @@ from typing import Annotated, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from fidelia.engagement import examples as ex
 from fidelia.engagement.schemas import ChallengeReward as Gift
 from fidelia.engagement.schemas import EventType, Slug
+from fidelia.examples import examples
 from fidelia.kit.bounds import Count, Instant
 
 
@@ -75,6 +77,8 @@ class LeaderboardDef(_Doc):
 
 
 class EntryOut(BaseModel):
+    model_config = ConfigDict(json_schema_extra=examples(ex.BOARD_ENTRY))
+
     rank: int
     member_id: uuid.UUID | None = Field(description="Given to back-office readers only")
     display_name: str
@@ -83,6 +87,8 @@ class EntryOut(BaseModel):
 
 
 class BoardOut(BaseModel):
+    model_config = ConfigDict(json_schema_extra=examples(ex.BOARD))
+
     board: str
     name: str
     period: str
@@ -91,6 +97,8 @@ class BoardOut(BaseModel):
 
 
 class MemberRankOut(BaseModel):
+    model_config = ConfigDict(json_schema_extra=examples(ex.MEMBER_RANK))
+
     board: str
     period: str
     scope: str
@@ -103,6 +111,12 @@ class MemberRankOut(BaseModel):
 
 
 class BoardInfoOut(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra=examples(
+            ex.BOARD_MONTHLY_POINTS, ex.BOARD_RECYCLERS, ex.BOARD_SUMMER_RACE
+        )
+    )
+
     board: str
     name: str
     period: str
@@ -113,7 +127,11 @@ class BoardInfoOut(BaseModel):
 
 
 class ProfileIn(BaseModel):
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+    model_config = ConfigDict(
+        extra="forbid",
+        str_strip_whitespace=True,
+        json_schema_extra=examples(ex.PROFILE_IN, ex.PROFILE_OPT_OUT),
+    )
 
     opted_in: bool
     display_name: str | None = Field(
@@ -122,12 +140,16 @@ class ProfileIn(BaseModel):
 
 
 class ProfileOut(BaseModel):
+    model_config = ConfigDict(json_schema_extra=examples(ex.PROFILE))
+
     member_id: uuid.UUID
     opted_in: bool
     display_name: str
 
 
 class PayoutOut(BaseModel):
+    model_config = ConfigDict(json_schema_extra=examples(ex.PAYOUT, ex.PAYOUT_DONE_BEFORE))
+
     board: str
     period: str
     scope: str

@@ -16,7 +16,9 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from fidelia.engagement import examples as ex
 from fidelia.engagement.schemas import ChallengeReward as Gift
+from fidelia.examples import examples
 from fidelia.kit.bounds import Count
 
 REFUSALS = (
@@ -57,6 +59,10 @@ class ReferralSection(_Doc):
 
 
 class ReferralStats(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra=examples(ex.MEMBER_REFERRAL_STATS, ex.PROGRAMME_REFERRAL_STATS)
+    )
+
     invited: int = Field(description="Enrolments that named the code (refused ones included)")
     enrolled: int = Field(description="Referees linked to their referrer")
     qualified: int = Field(description="Referees who made their first qualifying purchase")
@@ -65,6 +71,10 @@ class ReferralStats(BaseModel):
 
 
 class ReferralOut(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra=examples(ex.REFERRAL_QUALIFIED, ex.REFERRAL_ENROLLED, ex.REFERRAL_REFUSED)
+    )
+
     id: uuid.UUID
     referrer_id: uuid.UUID
     referee_id: uuid.UUID
@@ -77,6 +87,8 @@ class ReferralOut(BaseModel):
 
 
 class MemberReferralOut(BaseModel):
+    model_config = ConfigDict(json_schema_extra=examples(ex.MEMBER_REFERRAL))
+
     member_id: uuid.UUID
     code: str | None = Field(description="None until the member has one (POST gives one)")
     link: str | None
@@ -86,11 +98,15 @@ class MemberReferralOut(BaseModel):
 
 
 class ProgrammeReferralsOut(BaseModel):
+    model_config = ConfigDict(json_schema_extra=examples(ex.PROGRAMME_REFERRALS))
+
     stats: ReferralStats
     top_referrers: list[dict[str, object]]
 
 
 class CodeOut(BaseModel):
+    model_config = ConfigDict(json_schema_extra=examples(ex.CODE_VALID, ex.CODE_UNKNOWN))
+
     code: str
     valid: bool
     referrer: str | None = Field(description="The referrer's masked name, for the join page")

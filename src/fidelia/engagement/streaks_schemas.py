@@ -12,8 +12,10 @@ from typing import Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from fidelia.engagement import examples as ex
 from fidelia.engagement.schemas import ChallengeReward as Gift
 from fidelia.engagement.schemas import EventType, Slug
+from fidelia.examples import examples
 from fidelia.kit.bounds import Count
 from fidelia.kit.conditions import Condition
 
@@ -42,6 +44,8 @@ class StreakDef(BaseModel):
 
 
 class StreakOut(BaseModel):
+    model_config = ConfigDict(json_schema_extra=examples(ex.STREAK))
+
     streak: str
     name: str
     period: str

@@ -27,6 +27,7 @@ from fidelia.web import (
     member_pages,
     offers_pages,
     operations_pages,
+    portal_preview,
     programme_pages,
     rewards_pages,
     scenario_pages,
@@ -86,6 +87,7 @@ def create_web_app(database: Database) -> FastAPI:
         webhooks_pages,
         rewards_pages,
         operations_pages,
+        portal_preview,
     ):
         app.include_router(module.router)
     return app

@@ -219,3 +219,37 @@ def test_read_only_roles_and_other_programmes_are_refused(
     )
     assert available(database, rich) == 500
     assert redemptions_of(database, rich) == []
+
+
+def test_merging_a_duplicate_found_by_email_moves_its_points_here(
+    signed_in: Callable[..., Browser], database: Database, demo: Programme, rich: Member
+) -> None:
+    email = f"dup-{uuid.uuid4().hex[:8]}@example.org"
+    duplicate = make_member(database, demo, email=email)
+    with database.transaction() as session:
+        operations.award(
+            session,
+            programme=demo,
+            member_id=duplicate.id,
+            wallet="points",
+            amount=120,
+            idempotency_key=f"t-{duplicate.id}",
+        )
+    b = signed_in(demo, Role.support)
+    page = b.get(url(demo, rich))
+    assert 'action="' + url(demo, rich, "/merge") + '"' in page.text
+    unknown = b.post(url(demo, rich, "/merge"), {"duplicate": "nobody@x.example", "reason": "r"})
+    assert unknown.status_code == 422
+    assert "no other member has this identity" in unknown.text
+    done = b.post(url(demo, rich, "/merge"), {"duplicate": email.upper(), "reason": "same person"})
+    assert done.status_code == 303
+    assert available(database, rich) == 620
+    with database.transaction(readonly=True) as s:
+        gone = s.get(Member, duplicate.id)
+        assert gone is not None
+        assert gone.status == "merged"
+    (entry,) = audited(database, demo, "member.merge")
+    assert entry.reason == "same person"
+    again = b.post(url(demo, rich, "/merge"), {"duplicate": str(duplicate.id), "reason": "again"})
+    assert again.status_code == 409  # merged already: nothing moves twice
+    assert available(database, rich) == 620

@@ -27,11 +27,13 @@ from fidelia.auth.dependencies import get_database
 from fidelia.errors import FideliaError, ValidationFailed
 from fidelia.kit.clock import utcnow
 from fidelia.members import service as members
-from fidelia.models import Voucher
+from fidelia.merges import service as merges
+from fidelia.models import MemberIdentity, Voucher
 from fidelia.rewards import redemptions, vouchers
 from fidelia.tiers import service as tiers
 from fidelia.web.access import BASE, Page, WritePage
 from fidelia.web.member_pages import REASON_MAX, _member_page
+from fidelia.web.member_view import identity_values
 
 router = APIRouter()
 
@@ -272,3 +274,57 @@ def change_status(
 
     form = {"to": to, "status_reason": reason}
     return _act(request, page, member_id, done="status", form=form, action=action)
+
+
+def _duplicate(session: Session, page: Page, text: str, survivor: uuid.UUID) -> uuid.UUID:
+    """The member named by an id or one of their identities (card, email, phone, external id,
+    normalised as at intake); names are not enough to merge."""
+    text = text.strip()
+    if not text:
+        raise ValidationFailed.on("duplicate", "give the duplicate's id, card, email or phone")
+    try:
+        return uuid.UUID(text)
+    except ValueError:
+        pass
+    found = set(
+        session.scalars(
+            select(MemberIdentity.member_id).where(
+                MemberIdentity.programme_id == page.programme.id,
+                MemberIdentity.value.in_(sorted(identity_values(page.programme, text))),
+            )
+        )
+    ) - {survivor}
+    if len(found) != 1:
+        why = "no other member has this identity" if not found else "several members match"
+        raise ValidationFailed.on("duplicate", why)
+    return found.pop()
+
+
+@router.post("/p/{slug}/members/{member_id}/merge", response_class=HTMLResponse)
+def merge(
+    request: Request,
+    page: WritePage,
+    member_id: uuid.UUID,
+    duplicate: Annotated[str, Form(max_length=320)] = "",
+    reason: Text = "",
+) -> Response:
+    """Fold a duplicate record into this member (as ``POST /members/{id}/merge``): its
+    identities, events, points lot by lot, vouchers and history move here; undone by unmerge."""
+
+    def action(session: Session) -> Audited | None:
+        why = _reason(reason)
+        other = _duplicate(session, page, duplicate, member_id)
+        record = merges.merge(
+            session,
+            programme=page.programme,
+            survivor_id=member_id,
+            duplicate_id=other,
+            actor=page.actor,
+            reason=why,
+            source="backoffice",
+        )
+        after = {"duplicate_id": str(other), "merge_id": str(record.id)}
+        return "member.merge", why, None, after
+
+    form = {"duplicate": duplicate, "merge_reason": reason}
+    return _act(request, page, member_id, done="merged", form=form, action=action)

@@ -41,7 +41,7 @@ from fidelia.tiers import service as tiers
 SEARCH_LIMIT = 50
 
 
-def _identity_values(programme: Programme, text: str) -> set[str]:
+def identity_values(programme: Programme, text: str) -> set[str]:
     """Every normalised form ``text`` could be as an identity (card, email, phone, external)."""
     values = {text}
     for normalise in (
@@ -67,7 +67,7 @@ def search(session: Session, *, programme: Programme, text: str) -> list[Member]
             select(MemberIdentity.member_id)
             .where(
                 MemberIdentity.programme_id == programme.id,
-                MemberIdentity.value.in_(sorted(_identity_values(programme, text))),
+                MemberIdentity.value.in_(sorted(identity_values(programme, text))),
             )
             .limit(SEARCH_LIMIT)
         )

@@ -16,8 +16,11 @@ from fastapi.testclient import TestClient
 from fidelia.api.app import create_app
 from fidelia.db import Database
 from fidelia.models import Programme
+from fidelia.programmes import documents
+from fidelia.rules.demo import programme_document
 from fidelia.users import service as users
 from fidelia.users.service import Role
+from tests.fixtures.factories import make_programme
 from tests.users.mailbox import cheap_password_hashes, smtp
 
 __all__ = ["cheap_password_hashes", "smtp"]
@@ -96,3 +99,14 @@ def signed_in(database: Database, browser: Callable[..., Browser]) -> Callable[.
         return b
 
     return make
+
+
+@pytest.fixture
+def demo(database: Database) -> Programme:
+    """A fresh programme with the demo document (Earth Care) as its live version."""
+    programme = make_programme(database)
+    with database.transaction() as session:
+        documents.apply(session, programme=programme, raw=programme_document(), actor="test")
+        live = session.get(Programme, programme.id)
+        assert live is not None
+    return live

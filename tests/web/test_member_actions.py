@@ -17,22 +17,10 @@ from fidelia.db import Database
 from fidelia.ledger import operations
 from fidelia.models import Member, MemberTier, Programme, Redemption, Voucher
 from fidelia.models.audit import AuditEntry
-from fidelia.programmes import documents
-from fidelia.rules.demo import programme_document
 from fidelia.users.service import Role
 from tests.fixtures.factories import make_member, make_programme
 from tests.web.conftest import Browser
 from tests.web.test_pages import available
-
-
-@pytest.fixture
-def demo(database: Database) -> Programme:
-    programme = make_programme(database)
-    with database.transaction() as session:
-        documents.apply(session, programme=programme, raw=programme_document(), actor="test")
-        live = session.get(Programme, programme.id)
-        assert live is not None
-    return live
 
 
 @pytest.fixture

@@ -7,31 +7,18 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 
-import pytest
 from sqlalchemy import func, select
 
 from fidelia.db import Database
 from fidelia.ledger import operations
 from fidelia.models import Programme, Voucher, VoucherPool
 from fidelia.models.audit import AuditEntry
-from fidelia.programmes import documents
 from fidelia.rewards import redemptions
-from fidelia.rules.demo import programme_document
 from fidelia.users.service import Role
 from tests.fixtures.factories import make_member, make_programme
 from tests.web.conftest import Browser
 
 PATH = "/admin/p/{slug}/rewards"
-
-
-@pytest.fixture
-def demo(database: Database) -> Programme:
-    programme = make_programme(database)
-    with database.transaction() as session:
-        documents.apply(session, programme=programme, raw=programme_document(), actor="test")
-        live = session.get(Programme, programme.id)
-        assert live is not None
-    return live
 
 
 def codes_in(database: Database, programme: Programme, pool: str) -> dict[str, int]:

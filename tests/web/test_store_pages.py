@@ -10,30 +10,16 @@ import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
-import pytest
 from sqlalchemy import func, select
 
 from fidelia.db import Database
 from fidelia.intake import service as intake
 from fidelia.models import Member, Programme
 from fidelia.models.audit import AuditEntry
-from fidelia.programmes import documents
-from fidelia.rules.demo import programme_document
 from fidelia.users.service import Role
 from tests.fixtures.events import enrolment, line, purchase
-from tests.fixtures.factories import make_programme
 from tests.web.conftest import Browser
 from tests.web.test_pages import available
-
-
-@pytest.fixture
-def demo(database: Database) -> Programme:
-    programme = make_programme(database)
-    with database.transaction() as session:
-        documents.apply(session, programme=programme, raw=programme_document(), actor="test")
-        live = session.get(Programme, programme.id)
-        assert live is not None
-    return live
 
 
 def store(programme: Programme, tail: str = "") -> str:

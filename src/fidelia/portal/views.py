@@ -13,6 +13,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from fidelia import versions
 from fidelia.engagement import queries as engagement
 from fidelia.errors import NotFound
 from fidelia.ledger import balances
@@ -24,7 +25,6 @@ from fidelia.models import (
     Lot,
     Member,
     Programme,
-    ProgrammeVersion,
     Wallet,
 )
 from fidelia.programmes.portal_section import PortalSection
@@ -168,15 +168,8 @@ def goal_percent(goal: Any) -> int:
 
 def rule_names(session: Session, programme: Programme) -> dict[str, str]:
     """Rule id -> its name in the live document."""
-    if not programme.live_version:
-        return {}
-    document = session.scalar(
-        select(ProgrammeVersion.document).where(
-            ProgrammeVersion.programme_id == programme.id,
-            ProgrammeVersion.version == programme.live_version,
-        )
-    )
-    return {r["id"]: r.get("name", r["id"]) for r in (document or {}).get("rules", []) if "id" in r}
+    document = versions.live_document(session, programme)
+    return {r["id"]: r.get("name", r["id"]) for r in document.get("rules", []) if "id" in r}
 
 
 @dataclass

@@ -22,9 +22,10 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from fidelia import versions
 from fidelia.errors import Conflict, NotFound, ValidationFailed
 from fidelia.kit.conditions import Condition, dump_condition
-from fidelia.models import Member, Programme, ProgrammeVersion, SegmentChange, SegmentMember, Wallet
+from fidelia.models import Member, Programme, SegmentChange, SegmentMember, Wallet
 from fidelia.segments.compiler import Catalogue, SqlCompiler, check_condition
 from fidelia.segments.schemas import SegmentDef, SegmentsSection
 from fidelia.traits import service as traits_service
@@ -45,15 +46,7 @@ def set_document_writer(writer: DocumentWriter) -> None:
 
 
 def live_document(session: Session, programme: Programme) -> dict[str, Any]:
-    if not programme.live_version:
-        return {}
-    found = session.scalar(
-        select(ProgrammeVersion.document).where(
-            ProgrammeVersion.programme_id == programme.id,
-            ProgrammeVersion.version == programme.live_version,
-        )
-    )
-    return dict(found or {})
+    return dict(versions.live_document(session, programme))
 
 
 def section_for(session: Session, programme: Programme) -> SegmentsSection | None:

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
+from fidelia.cli import common
 from fidelia.cli.main import app
 from fidelia.config import get_settings
 from fidelia.db import Database
@@ -22,6 +23,8 @@ def shop(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     url = f"sqlite:///{tmp_path / 'cli.db'}"
     monkeypatch.setenv("FIDELIA_DATABASE_URL", url)
     monkeypatch.setenv("COLUMNS", "200")
+    # the CLI's console was made when first imported (maybe by another test): widen it too
+    monkeypatch.setattr(common.console, "width", 200)
     get_settings.cache_clear()
     run("db", "upgrade")
     run("programme", "create", "shop", "--name", "The Shop", "--currency", "EUR")

@@ -44,7 +44,9 @@ def test_the_replayed_year_runs_the_journeys(demo: tuple[Database, setup.DemoRep
     assert welcome["treated"]["converted"] > 0
     assert welcome["lift"] is not None
     assert welcome["lift"]["ci_low"] <= welcome["lift"]["difference"] <= welcome["lift"]["ci_high"]
-    assert welcome["steps"]["welcome"]["holdout"] == welcome["holdout"]["entered"]
+    # holdout members go through the step too (without its action); one entered in the last
+    # tick of the replay may not have reached it yet
+    assert 0 < welcome["steps"]["welcome"]["holdout"] <= welcome["holdout"]["entered"]
     refill = _stats(database, report, "refill-reminder")
     assert refill["entered"] > 0
     assert refill["steps"]["remind"].get("queued", 0) > 0  # three weeks later, for some

@@ -48,6 +48,7 @@ from fidelia.scenarios.endpoints import router as scenarios_router
 from fidelia.segments.endpoints import router as segments_router
 from fidelia.tiers.endpoints import router as tiers_router
 from fidelia.traits.endpoints import router as traits_router
+from fidelia.transfers.endpoints import router as transfers_router
 from fidelia.web.app import create_web_app
 from fidelia.webhooks.endpoints import router as webhooks_router
 
@@ -112,6 +113,7 @@ def create_app(database: Database, *, embedded_worker: bool = False) -> FastAPI:
     app.include_router(exports_router, prefix=API_PREFIX)
     app.include_router(webhooks_router, prefix=API_PREFIX)  # issue 16: webhooks, feed
     app.include_router(connectors_router, prefix=API_PREFIX)  # issue 16: shop connectors
+    app.include_router(transfers_router, prefix=API_PREFIX)  # issue 16: member transfers
     install_messaging(app, prefix=API_PREFIX, ingest=ingest)
 
     app.mount("/admin", create_web_app(database))  # the back-office (HTML pages)

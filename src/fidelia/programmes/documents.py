@@ -65,6 +65,7 @@ from fidelia.tiers.schemas import TiersSection
 from fidelia.traits import service as traits_service
 from fidelia.traits.fields import resolve as resolve_trait
 from fidelia.traits.schemas import TraitsSection
+from fidelia.transfers.schemas import TransfersSection
 
 
 class ProgrammeDocument(BaseModel):
@@ -95,6 +96,7 @@ class ProgrammeDocument(BaseModel):
     offers: list[OfferDef] = Field(default_factory=list, max_length=200)
     plans: list[PlanDef] = Field(default_factory=list, max_length=20)
     till: TillSection | None = None
+    transfers: TransfersSection | None = None
 
 
 @dataclass(frozen=True)
@@ -291,6 +293,10 @@ def prepare(
     status = (document.get("tiers") or {}).get("status_wallet")
     if status is not None and status not in {w["code"] for w in document["wallets"]}:
         raise ValidationFailed.on(("tiers", "status_wallet"), "no wallet with this code")
+    declared = {w["code"] for w in document["wallets"]}
+    for i, code in enumerate((document.get("transfers") or {}).get("wallets") or []):
+        if code not in declared:  # issue 16: transfers
+            raise ValidationFailed.on(("transfers", "wallets", i), "no wallet with this code")
     segments.check_document(document, doc.segments)  # fields, wallets, categories, traits
     scenario_service.check_document(document, doc.scenarios)  # templates, segments, badges
     return document, live

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 
+from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -52,6 +53,16 @@ class Settings(BaseSettings):
     webhook_backoff_seconds: float = 30.0
     webhook_retry_hours: float = 72.0
     webhook_batch: int = 50
+    # Pruning (issue 16): delivered webhook deliveries, failed ones and notices (the feed)
+    # older than these many days are deleted by the daily `webhooks.prune` job.
+    prune_delivered_days: int = Field(default=30, ge=1)
+    prune_failed_days: int = Field(default=90, ge=1)
+    prune_notices_days: int = Field(default=90, ge=1)
+    # Export jobs (issue 16): where their files are written (default: <temp dir>/fidelia-exports),
+    # how many days a finished file is kept, and how many rows one job run writes.
+    export_dir: str = ""
+    export_keep_days: int = Field(default=7, ge=1)
+    export_rows_per_run: int = Field(default=50_000, ge=1)
 
 
 @lru_cache

@@ -5,17 +5,20 @@ shared by several API processes (separate connections, separate interpreters) le
 from __future__ import annotations
 
 import multiprocessing
+import threading
+import time
 import uuid
+from typing import Any
 
 import pytest
 from sqlalchemy import create_engine
 
 from fidelia.auth import service as apikeys
-from fidelia.auth.limits import DatabaseStore, Limiter, MemoryStore, route_class
+from fidelia.auth.limits import DatabaseStore, Limiter, MemoryStore, lease_size, route_class
 from fidelia.auth.schemas import Scope
 from fidelia.db import Database
 from fidelia.errors import RateLimited
-from fidelia.models import Programme
+from fidelia.models import Programme, RateBucket
 
 
 def _key(database: Database, programme: Programme) -> uuid.UUID:
@@ -89,3 +92,86 @@ def test_a_bucket_holds_across_processes_on_postgresql(
         allowed = pool.starmap(_hammer, [(url, str(key_id), 20)] * 4)
 
     assert sum(allowed) == 25, allowed  # 80 requests from 4 processes, burst 25, no refill
+
+
+def _hammer_leased(url: str, key_id: str, takes: int) -> int:
+    """One "API process" taking ``takes`` tokens at one instant under a limit with leases."""
+    engine = create_engine(url)
+    store = DatabaseStore(engine)
+    try:
+        return sum(
+            store.take(uuid.UUID(key_id), "write", 1000.0, 200, 2_000_000.0).allowed
+            for _ in range(takes)
+        )
+    finally:
+        engine.dispose()
+
+
+def test_a_busy_key_takes_tokens_ahead_and_pays_one_round_trip_per_lease(
+    database: Database, programme: Programme
+) -> None:
+    key_id = _key(database, programme)
+    store = DatabaseStore(database.engine)
+    t0 = 3_000_000.0
+    assert lease_size(1000.0, 200) == 20
+    assert lease_size(2.0, 3) == 1  # small limits stay exact, a token at a time
+
+    def level() -> float:
+        with database.transaction(readonly=True) as session:
+            bucket = session.get_one(RateBucket, (key_id, "write"))
+            return bucket.tokens
+
+    first = [store.take(key_id, "write", 1000.0, 200, t0).allowed for _ in range(20)]
+    after_one_lease = level()
+    again = store.take(key_id, "write", 1000.0, 200, t0)
+    after_two = level()
+    lapsed = store.take(key_id, "write", 1000.0, 200, t0 + DatabaseStore.HOLD + 0.5)
+
+    assert all(first)
+    assert again.allowed
+    assert lapsed.allowed
+    assert after_one_lease == 180  # twenty taken at the first call, nineteen spent in memory
+    assert after_two == 160
+    assert not store.holds(key_id, "write", t0 + 10)  # a lapsed lease serves nothing
+
+
+def test_leases_keep_the_limit_across_processes_on_postgresql(
+    database: Database, programme: Programme, backend: str
+) -> None:
+    if backend != "postgresql":
+        pytest.skip("several API processes share a bucket on PostgreSQL (SQLite: one process)")
+    key_id = _key(database, programme)
+    url = database.engine.url.render_as_string(hide_password=False)
+
+    with multiprocessing.get_context("spawn").Pool(4) as pool:
+        allowed = pool.starmap(_hammer_leased, [(url, str(key_id), 100)] * 4)
+
+    assert sum(allowed) == 200, allowed  # 400 requests at one instant, burst 200, leases of 20
+
+
+def test_threads_of_one_process_share_its_lease(database: Database, programme: Programme) -> None:
+    key_id = _key(database, programme)
+
+    class SlowStore(DatabaseStore):  # a round trip as slow as on a loaded server
+        def _take(self, *args: Any) -> tuple[int, float]:
+            time.sleep(0.05)
+            return super()._take(*args)
+
+    store = SlowStore(database.engine)
+    allowed: list[bool] = []
+    start = threading.Barrier(8)
+
+    def hammer() -> None:
+        start.wait()  # all find the lease empty at once
+        for _ in range(40):
+            allowed.append(store.take(key_id, "write", 1000.0, 200, 4_000_000.0).allowed)
+            time.sleep(0.002)  # requests arrive over time: a lease is not spent at once
+
+    threads = [threading.Thread(target=hammer) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    # 320 takes at one instant, burst 200, leases of 20: no lease is lost to another thread's
+    assert sum(allowed) == 200

@@ -16,8 +16,8 @@ from fidelia.db import Database
 from fidelia.kit.clock import utcnow
 from fidelia.models import Programme, WebhookDelivery, WebhookSubscription
 from fidelia.notices import Notice, record_many
-from fidelia.webhooks import dispatch
-from tests.fixtures.factories import Api
+from fidelia.webhooks import dispatch, endpoints
+from tests.fixtures.factories import Api, make_programme
 from tests.webhooks.receiver import Receiver, serve
 
 AT = datetime(2030, 1, 1, 12, tzinfo=UTC)
@@ -182,6 +182,19 @@ def test_feed_pages_in_order_and_refuses_a_bad_cursor(
     bad = api.get("/feed", params={"after": "abc"})
     assert bad.status_code == 422
     assert "after" in bad.json()["detail"]
+
+
+def test_the_feed_positions_every_waiting_notice_first(
+    api: Api, database: Database, programme: Programme, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """More notices waiting than one sequencer pass takes (other programmes' too): the feed
+    still holds all of this programme's, however far the dispatcher is behind."""
+    monkeypatch.setattr(endpoints, "PASS", 2)
+    other = make_programme(database)
+    record(database, other, [Notice("points.spent", None, AT, {"n": n}) for n in range(5)])
+    record(database, programme, [Notice("points.spent", None, AT, {"n": n}) for n in range(5)])
+    items = api.get("/feed", params={"types": ["points.spent"], "limit": 1000}).json()["items"]
+    assert [i["data"]["n"] for i in items][-5:] == [0, 1, 2, 3, 4]
 
 
 def test_write_paths_record_notices(api: Api) -> None:

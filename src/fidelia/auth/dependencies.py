@@ -9,15 +9,17 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from datetime import timedelta
 from typing import Annotated
 
 from fastapi import Depends, Request, Security
+from fastapi.concurrency import run_in_threadpool
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session
 
 from fidelia.auth import service
+from fidelia.auth.limits import DatabaseStore, route_class
 from fidelia.auth.schemas import Scope
 from fidelia.auth.service import Principal
 from fidelia.db import Database
@@ -60,6 +62,10 @@ class LastUsed:
     def __init__(self, every: float) -> None:
         self.every = every
         self._written: dict[object, float] = {}
+
+    def pending(self, key_id: object) -> bool:
+        """Whether :meth:`due` would say yes now (without marking anything)."""
+        return time.monotonic() - self._written.get(key_id, -math.inf) >= self.every
 
     def due(self, key_id: object) -> bool:
         now = time.monotonic()
@@ -157,18 +163,17 @@ class KeyCache:
         self._entries[digest] = (time.monotonic() + self.ttl, principal)
 
 
-def require_without_session(scope: Scope) -> Callable[..., Principal]:
+def require_without_session(scope: Scope) -> Callable[..., Awaitable[Principal]]:
     """Like :func:`require`, without holding a session for the request: the key is looked up
-    in a short read-only transaction, or found in the app's :class:`KeyCache`."""
+    in a short read-only transaction, or found in the app's :class:`KeyCache`.
 
-    def dependency(
-        request: Request,
-        bearer: Annotated[HTTPAuthorizationCredentials | None, Security(_bearer)],
-        header: Annotated[str | None, Security(_header)],
-    ) -> Principal:
-        presented = bearer.credentials if bearer is not None else header
+    The dependency is ``async``: when the key is in the cache and nothing else needs the
+    database (rate limits kept in memory, last use written recently), it runs on the event
+    loop, without the hop to a worker thread and back that a plain ``def`` costs each request;
+    otherwise its work goes to a worker thread as before."""
+
+    def check(request: Request, presented: str | None, digest: str) -> Principal:
         cache: KeyCache = request.app.state.key_cache
-        digest = service.digest_of(presented or "")
         principal = cache.get(digest) if presented else None
         if principal is None:
             with get_database(request).transaction(readonly=True) as session:
@@ -182,7 +187,31 @@ def require_without_session(scope: Scope) -> Callable[..., Principal]:
             )
         return principal
 
+    async def dependency(
+        request: Request,
+        bearer: Annotated[HTTPAuthorizationCredentials | None, Security(_bearer)],
+        header: Annotated[str | None, Security(_header)],
+    ) -> Principal:
+        presented = bearer.credentials if bearer is not None else header
+        digest = service.digest_of(presented or "")
+        cached = request.app.state.key_cache.get(digest) if presented else None
+        if cached is not None and not _needs_database(request, cached):
+            return check(request, presented, digest)
+        return await run_in_threadpool(check, request, presented, digest)
+
     return dependency
+
+
+def _needs_database(request: Request, principal: Principal) -> bool:
+    """Whether :func:`after_authentication` would read or write the database for this call."""
+    state = request.app.state
+    limiter = getattr(state, "limiter", None)
+    if limiter is not None and isinstance(limiter.store, DatabaseStore):
+        cls = route_class(request.method, request.url.path)
+        if not limiter.store.holds(principal.key_id, cls, time.time()):
+            return True
+    last_used: LastUsed | None = getattr(state, "last_used", None)
+    return last_used is not None and last_used.pending(principal.key_id)
 
 
 Reader = Annotated[Principal, Depends(require(Scope.read))]

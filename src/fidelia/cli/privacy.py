@@ -15,12 +15,14 @@ import typer
 
 from fidelia.cli.common import console, database, err_console, failing_cleanly, programme_by_slug
 from fidelia.errors import ValidationFailed
+from fidelia.exports import jobs as export_jobs  # noqa: F401  (registers the export jobs)
 from fidelia.exports import service as exports
 from fidelia.kit.bounds import check_instant
 from fidelia.kit.clock import utcnow
 from fidelia.privacy import erase_member, export_member, run_retention
 from fidelia.privacy.retention import schedule
 from fidelia.programmes import service as programmes
+from fidelia.webhooks import pruning
 
 privacy_app = typer.Typer(help="GDPR: access export, erasure, retention.", no_args_is_help=True)
 ProgrammeOpt = typer.Option(..., "--programme", "-p", help="The programme's slug")
@@ -114,7 +116,30 @@ def retention_command(
         schedule(session, after=utcnow())
 
 
+@privacy_app.command("prune")
+def prune_command() -> None:
+    """Delete webhook deliveries delivered (or failed) long ago and old notices no delivery
+    needs any more (FIDELIA_PRUNE_*_DAYS), one chunk per transaction, and arm the daily job."""
+    db = database()
+    total = pruning.Pruned()
+    with failing_cleanly():
+        while True:
+            with db.transaction() as session:
+                done = pruning.prune_chunk(session)
+            total.add(done)
+            if not done.more:
+                break
+        with db.transaction() as session:
+            pruning.schedule(session, after=utcnow())
+    console.print(
+        f"pruned {total.delivered} delivered and {total.failed} failed deliveries, "
+        f"{total.notices} notices"
+    )
+
+
 def arm_retention() -> None:
-    """Make sure the daily retention sweep is scheduled (for `fidelia worker` and `serve`)."""
+    """Make sure the daily retention sweep and the daily pruning are scheduled (for
+    `fidelia worker` and `serve`)."""
     with database().transaction() as session:
         schedule(session, after=utcnow())
+        pruning.schedule(session, after=utcnow())

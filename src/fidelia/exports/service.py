@@ -211,12 +211,14 @@ def pages(
     table: Table,
     since: datetime | None = None,
     page: int = PAGE,
+    after: Any = None,
 ) -> Iterator[list[Row]]:
-    """The table's rows for the programme, one keyset page at a time, in id order."""
+    """The table's rows for the programme, one keyset page at a time, in id order (those
+    after the key ``after`` when given: an export job's next chunk)."""
     base = table.select(programme)
     if since is not None:
         base = base.where(table.since >= since)
-    last: Any = None
+    last: Any = after
     while True:
         where: list[ColumnElement[bool]] = [] if last is None else [table.key > last]
         rows = [
@@ -252,14 +254,16 @@ def _cell(value: Any) -> Any:
 
 
 def render(
-    rows_pages: Iterator[list[Row]], *, columns: Sequence[str], fmt: Format
+    rows_pages: Iterator[list[Row]], *, columns: Sequence[str], fmt: Format, header: bool = True
 ) -> Iterator[bytes]:
-    """Each page as bytes: CSV (a header line first) or one JSON object per line."""
+    """Each page as bytes: CSV (a header line first, unless ``header`` is false: a
+    continuation) or one JSON object per line."""
     if fmt == "csv":
         buffer = io.StringIO()
         writer = csv.writer(buffer, lineterminator="\n")
-        writer.writerow(columns)
-        yield buffer.getvalue().encode()
+        if header:
+            writer.writerow(columns)
+            yield buffer.getvalue().encode()
         for rows in rows_pages:
             buffer.seek(0)
             buffer.truncate()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from sqlalchemy import Float, ForeignKey, String
+from sqlalchemy import Float, ForeignKey, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from fidelia.models.base import Base, uuid_pk
@@ -32,7 +32,8 @@ class MemberErasure(Base):
 class RateBucket(Base):
     """A token bucket of one API key for one route class. ``tokens`` as of ``stamp`` (seconds
     since the epoch, a float, so the refill is the same arithmetic on both databases);
-    ``allowed``: whether the last take got a token."""
+    ``allowed``: whether the last take got a token; ``granted``: how many it took (a process
+    may take a few ahead, see ``fidelia.auth.limits``)."""
 
     __tablename__ = "rate_buckets"
 
@@ -43,3 +44,4 @@ class RateBucket(Base):
     tokens: Mapped[float] = mapped_column(Float)
     stamp: Mapped[float] = mapped_column(Float)
     allowed: Mapped[bool]
+    granted: Mapped[int] = mapped_column(Integer, default=0, server_default="0")

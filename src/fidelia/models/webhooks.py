@@ -142,3 +142,17 @@ class Connector(Base):
     refused: Mapped[int] = mapped_column(default=0)
     last_received_at: Mapped[datetime | None]
     created_at: Mapped[datetime] = created_at()
+
+
+class FeedHorizon(Base):
+    """How far a programme's notices were pruned: every notice at a position up to
+    ``pruned_through`` is gone. A feed cursor below it gets a 410 naming the oldest cursor
+    that still works (``pruned_through``)."""
+
+    __tablename__ = "feed_horizons"
+
+    programme_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("programmes.id", ondelete="CASCADE"), primary_key=True
+    )
+    pruned_through: Mapped[int] = mapped_column(BigInt)
+    pruned_at: Mapped[datetime]

@@ -50,6 +50,7 @@ TYPES: dict[str, str] = {
     "reward.redeemed": "a member redeemed a reward",
     "segment.entered": "a member entered a segment",
     "segment.left": "a member left a segment",
+    "message.bounced": "an email to a member bounced hard; the address is unreachable from now",
 }
 
 _NAME = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)+$")

@@ -133,16 +133,21 @@ def redeliver_range(
     return Redelivered(redelivered=n)
 
 
+PASS = 5000
+
+
 def _sequenced(request: Request) -> Database:
-    """Give positions to committed notices first (a write only when some have none)."""
+    """Give positions to every committed notice first (a write only when some have none), so
+    the page holds what was committed before the request, however far the dispatcher is
+    behind."""
     database = get_database(request)
     with database.transaction(readonly=True) as session:
         waiting = session.scalar(
             select(Notification.seq).where(Notification.position.is_(None)).limit(1)
         )
-    if waiting is not None:
+    while waiting is not None:  # a pass positions up to PASS, in its own transaction
         with database.transaction() as session:
-            sequence(session)
+            waiting = True if sequence(session, limit=PASS) == PASS else None
     return database
 
 
@@ -160,7 +165,9 @@ def feed(
     """Every notice of the programme in order, after `after` (from the start without it):
     the same envelopes as the webhooks' bodies. Store `next` and pass it as `after` to catch
     up; positions never go back, even when transactions commit out of order. 422: a cursor
-    that is not one. Scope: `admin`."""
+    that is not one. 410 `cursor_pruned`: the notices after `after` were pruned (older than
+    the retention, see docs/webhooks.md); the error names the oldest cursor available.
+    Scope: `admin`."""
     return service.feed(
         session, programme=principal.programme, after=after, limit=limit, types=types
     )

@@ -19,6 +19,7 @@ from fidelia.models import (
     WebhookSubscription,
 )
 from fidelia.notices import after_position, decode_cursor, encode_cursor
+from fidelia.webhooks.pruning import check_cursor
 from fidelia.webhooks.schemas import (
     DeliveryOut,
     FeedItem,
@@ -252,6 +253,7 @@ def feed(
 ) -> FeedPage:
     """The programme's notices after the cursor, in order (sequenced ones only)."""
     start = decode_cursor(after)
+    check_cursor(session, programme_id=programme.id, after=start)  # 410 below the pruned part
     rows = after_position(
         session, programme_id=programme.id, after=start, limit=limit + 1, types=types
     )

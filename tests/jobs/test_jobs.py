@@ -15,6 +15,8 @@ from fidelia.db import Database
 from fidelia.errors import Conflict
 from fidelia.jobs import service as jobs
 from fidelia.models import Job
+from fidelia.programmes import service as programmes
+from fidelia.programmes.schemas import ProgrammeCreate
 from fidelia.worker.runner import run_until
 
 BOTH = pytest.mark.parametrize("fresh_database", ["sqlite", "postgresql"], indirect=True)
@@ -257,3 +259,23 @@ def test_four_workers_over_a_thousand_jobs_run_each_job_once(db: Database) -> No
     assert sum(ran) == 1000
     assert sorted(r > 0 for r in ran) == [True] * 4  # every worker took a share
     assert {j.status for j in all_jobs(db)} == {"done"}
+
+
+@BOTH
+def test_run_due_for_one_programme_leaves_the_other_programmes_jobs(db: Database) -> None:
+    name = register(record_effect)
+    with db.transaction() as session:
+        mine, theirs = (
+            programmes.create(
+                session, data=ProgrammeCreate(slug=f"p-{uuid.uuid4().hex[:8]}", name="P")
+            )
+            for _ in range(2)
+        )
+        own = jobs.enqueue(session, kind=name, due_at=T0, programme_id=mine.id)
+        other = jobs.enqueue(session, kind=name, due_at=T0, programme_id=theirs.id)
+        shared = jobs.enqueue(session, kind=name, due_at=T0)
+
+    assert jobs.run_due(db, now=T0, programme_id=mine.id) == 2
+    assert [load(db, j.id).status for j in (own, other, shared)] == ["done", "pending", "done"]
+    assert jobs.run_due(db, now=T0) == 1
+    assert load(db, other.id).status == "done"

@@ -36,14 +36,40 @@ class SmtpSink:
 
     def __init__(self) -> None:
         self.received: list[tuple[list[str], MimeMessage]] = []
+        self.senders: list[str] = []  # the envelope sender (Return-Path) of each message
+        self.sessions: list[int] = []  # the connection each message came on
         self.refuse: str | None = None
+        self.refuse_rcpt: dict[str, str] = {}  # address: the answer to its RCPT TO
+        self.drop_at: int | None = None  # drop the connection at the MAIL after n messages
 
-    async def handle_DATA(self, _server: object, _session: object, envelope: Any) -> str:
+    async def handle_MAIL(
+        self, server: Any, _session: object, envelope: Any, address: str, options: Any
+    ) -> str:
+        if self.drop_at is not None and len(self.received) == self.drop_at:
+            self.drop_at = None
+            server.transport.close()
+            return "421 closing the connection"
+        envelope.mail_from = address
+        envelope.mail_options.extend(options)
+        return "250 OK"
+
+    async def handle_RCPT(
+        self, _server: object, _session: object, envelope: Any, address: str, options: Any
+    ) -> str:
+        if address in self.refuse_rcpt:
+            return self.refuse_rcpt[address]
+        envelope.rcpt_tos.append(address)
+        envelope.rcpt_options.extend(options)
+        return "250 OK"
+
+    async def handle_DATA(self, _server: object, session: object, envelope: Any) -> str:
         if self.refuse is not None:
             return self.refuse
+        self.sessions.append(id(session))
         self.received.append(
             (list(envelope.rcpt_tos), message_from_bytes(envelope.content, policy=policy.default))
         )
+        self.senders.append(envelope.mail_from)
         return "250 OK"
 
 
@@ -221,9 +247,12 @@ def send(api: Api, member_id: str, **body: Any) -> dict[str, Any]:
     return dict(response.json())
 
 
-def deliver(database: Database, now: datetime | None = None) -> int:
-    """Run the due jobs as the worker would."""
-    return jobs.run_due(database, now=now)
+def deliver(database: Database, now: datetime | None = None, api: Api | None = None) -> int:
+    """Run the due jobs as the worker would (with ``api``: only its programme's and those of
+    no programme; a time days ahead would otherwise run every other test's programme's jobs
+    in the shared database)."""
+    programme_id = api.programme.id if api is not None else None
+    return jobs.run_due(database, now=now, programme_id=programme_id)
 
 
 def message(api: Api, message_id: str) -> dict[str, Any]:

@@ -42,9 +42,9 @@ def test_a_capped_message_is_deferred_to_its_slot_then_sent(
     slot = datetime.fromisoformat(held["due_at"])
     assert sent_at + timedelta(hours=24) < slot <= sent_at + timedelta(hours=24, seconds=2)
     assert _due_jobs(database, second["id"]) == [slot]
-    deliver(database, now=slot - timedelta(minutes=1))
+    deliver(database, now=slot - timedelta(minutes=1), api=api)
     assert message(api, second["id"])["status"] == "deferred"
-    deliver(database, now=slot)
+    deliver(database, now=slot, api=api)
     assert message(api, second["id"])["status"] == "sent"
     assert len(sink.received) == 2
 
@@ -95,7 +95,7 @@ def test_quiet_hours_defer_to_their_end_in_the_programme_time_zone(
     slot = datetime.fromisoformat(held["due_at"]).astimezone(tz)
     assert slot.time() == end
     assert slot > local_now
-    deliver(database, now=slot.astimezone(UTC))
+    deliver(database, now=slot.astimezone(UTC), api=api)
     assert message(api, queued["id"])["status"] == "sent"
 
 

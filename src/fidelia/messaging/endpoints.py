@@ -10,18 +10,20 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, FastAPI, HTTPException, Query, status
+from fastapi import APIRouter, Depends, FastAPI, HTTPException, Path, Query, Request, status
 from sqlalchemy import select
 
-from fidelia.auth.dependencies import DbSession, Integrator, Reader
+from fidelia.auth.dependencies import Admin, DbSession, Integrator, Reader
 from fidelia.errors import ERROR_RESPONSES, NotFound, ValidationFailed
 from fidelia.kit.clock import utcnow
 from fidelia.kit.pagination import Page, decode_cursor, encode_cursor
 from fidelia.members import service as members
-from fidelia.messaging import service, tracking
+from fidelia.messaging import bounced, bounces, service, tracking
 from fidelia.messaging.context import context_for
 from fidelia.messaging.rendering import pick_locale, public_url, render_content, survey_context
 from fidelia.messaging.schemas import (
+    BouncedAddressOut,
+    BouncesOut,
     InboxItem,
     LogOut,
     MessageDetail,
@@ -256,3 +258,115 @@ def read_inbox_message(
         message.read_at = now
         tracking.advance(session, message, "opened", now)
     return _inbox_item(message)
+
+
+MAX_DSN_BYTES = 1_000_000
+
+
+async def _raw_dsn(request: Request) -> bytes:
+    raw = await request.body()
+    if len(raw) > MAX_DSN_BYTES:
+        raise ValidationFailed.on("dsn", f"larger than {MAX_DSN_BYTES} bytes")
+    return raw
+
+
+@router.post("/messaging/bounces", response_model=BouncesOut, summary="Hand in a bounce (DSN)")
+def post_bounce(
+    raw: Annotated[bytes, Depends(_raw_dsn)], principal: Integrator, session: DbSession
+) -> BouncesOut:
+    """Hand in one raw delivery status notification (RFC 3464 `multipart/report;
+    report-type=delivery-status`, sent as the request body, e.g. `Content-Type:
+    message/rfc822`), as the mail server that received it (or a provider's bounce hook)
+    forwards it. The DSN is matched to its message by the signed VERP token of its return
+    address (`bounces+<token>@domain`, see `channels.email.bounce_address`), else by the
+    `X-Fidelia-Message` header of the returned headers, among this programme's messages only.
+
+    A hard bounce (`Action: failed`, `Status: 5.x.x`) marks the message `bounced` with the
+    status and diagnostic, makes the address unreachable for every later message and writes a
+    `message.bounced` notice; a soft one (`4.x.x`) queues the message again with the retry
+    backoff; `delayed` is logged.
+
+    Example body (abridged):
+
+        To: bounces+AZL3...b.Qm9v...@shop.example.org
+        Content-Type: multipart/report; report-type=delivery-status; boundary="b"
+
+        --b
+        Content-Type: message/delivery-status
+
+        Reporting-MTA: dns; mx.example.org
+
+        Final-Recipient: rfc822; ana@example.org
+        Action: failed
+        Status: 5.1.1
+        Diagnostic-Code: smtp; 550 5.1.1 user unknown
+        --b--
+
+    422: not a DSN, or no recipient block (`fields`: `dsn`); nothing is written then.
+
+    Scope: `integration`.
+    """
+    programme = principal.programme
+    counts = bounces.record_raw(
+        session,
+        programme=programme,
+        section=service.section_for(session, programme),
+        raw=raw,
+        now=utcnow(),
+    )
+    return BouncesOut(**counts)
+
+
+@router.get(
+    "/messaging/bounced-addresses",
+    response_model=Page[BouncedAddressOut],
+    summary="The bounced addresses",
+)
+def list_bounced_addresses(
+    principal: Admin,
+    session: DbSession,
+    address: Annotated[str | None, Query(max_length=320)] = None,
+    cursor: Cursor = None,
+    limit: Limit = 50,
+) -> Page[BouncedAddressOut]:
+    """The addresses a hard bounce proved dead (no message goes to them), in address order,
+    with the bounce's reason and message; `address` keeps those containing it
+    (case-insensitive). Pass `next_cursor` back as `cursor` for the next page.
+
+    422: a malformed cursor.
+
+    Scope: `admin`.
+    """
+    after = None
+    if cursor is not None:
+        try:
+            after = str(decode_cursor(cursor)[0])
+        except (ValueError, IndexError) as exc:
+            raise ValidationFailed.on(("query", "cursor"), "malformed cursor") from exc
+    rows, more = bounced.list_bounced(
+        session, programme=principal.programme, address=address, after=after, limit=limit
+    )
+    return Page[BouncedAddressOut](
+        items=[BouncedAddressOut.model_validate(r) for r in rows],
+        next_cursor=encode_cursor([more]) if more is not None else None,
+    )
+
+
+@router.delete(
+    "/messaging/bounced-addresses/{address}",
+    response_model=BouncedAddressOut,
+    summary="Clear a bounced address",
+)
+def clear_bounced_address(
+    address: Annotated[str, Path(max_length=320)], principal: Admin, session: DbSession
+) -> BouncedAddressOut:
+    """Remove an address from the bounced addresses (the mailbox works again): later messages
+    may be sent to it. The messages that bounced keep their status. Answers the row as it
+    was; the change is in the audit log.
+
+    404: the address is not a bounced address of this programme.
+
+    Scope: `admin`.
+    """
+    found = bounced.clear(session, programme=principal.programme, address=address)
+    return BouncedAddressOut.model_validate(found)

@@ -86,3 +86,11 @@ INBOX_ITEM: JsonObject = {
     "sent_at": "2026-11-30T10:00:01.402118Z",
     "read_at": None,
 }
+
+BOUNCES_OUT = {"hard": 1, "soft": 0, "logged": 0, "unmatched": 0}
+BOUNCED_ADDRESS = {
+    "address": "ana@example.org",
+    "reason": "5.1.1 smtp; 550 5.1.1 user unknown",
+    "message_id": "01935f2e-8b9a-7c3d-9e4f-5a6b7c8d9e0f",
+    "bounced_at": "2026-11-30T08:15:00Z",
+}

@@ -15,27 +15,25 @@ run: delivery is at least once, as with any SMTP client.
 
 from __future__ import annotations
 
+import threading
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime
-from zoneinfo import ZoneInfo
 
 from sqlalchemy.orm import Session
 
 from fidelia.jobs import service as jobs
 from fidelia.kit.clock import utcnow
-from fidelia.messaging import log, pressure, tracking
+from fidelia.messaging import bounces, log, readiness, tracking
 from fidelia.messaging.channels import ADAPTERS, Outgoing, Permanent, Sent, Transient
 from fidelia.messaging.rendering import public_url
 from fidelia.messaging.schemas import MessagingSection
-from fidelia.messaging.service import (
-    DELIVER_JOB,
-    _content_used,
-    consent_needed,
-    consents,
-    section_for,
-)
+from fidelia.messaging.service import DELIVER_JOB, section_for
 from fidelia.models import Job, Member, Programme
 from fidelia.models.messaging import Message
+
+_LOCAL = threading.local()
 
 
 @jobs.handler(DELIVER_JOB)
@@ -52,6 +50,8 @@ def deliver(session: Session, *, message_id: uuid.UUID, now: datetime) -> Messag
     found = session.get(Message, message_id)
     if found is None:
         return None
+    if found.channel == "email" and getattr(_LOCAL, "batched", False):
+        return found  # the worker's batched delivery sends it (and retries it)
     member = session.get(Member, found.member_id, with_for_update=True)
     message = session.get(Message, message_id, with_for_update=True, populate_existing=True)
     programme = session.get(Programme, found.programme_id)
@@ -60,58 +60,42 @@ def deliver(session: Session, *, message_id: uuid.UUID, now: datetime) -> Messag
     if message.status not in ("queued", "deferred") or message.due_at > now:
         return message  # done already, or a stale job of a rescheduled message
     section = section_for(session, programme)
-    if message.expires_at is not None and message.expires_at <= now:
-        return _close(session, message, "expired", "expired before it could be sent", now)
-    if section is None or getattr(section.channels, message.channel or "", None) is None:
-        return _close(
-            session, message, "failed", f"channel {message.channel} is not configured", now
-        )
-    if message.kind == "marketing":
-        needed = consent_needed(section, message.channel or "")
-        if needed and not consents(session, member).get(needed, False):
-            return _close(session, message, "not_sent", f"{needed} consent withdrawn", now)
-        slot = pressure.next_slot(
-            session,
-            rules=section.pressure,
-            tz=ZoneInfo(programme.timezone),
-            member_id=member.id,
-            channel=message.channel or "",
-            at=now,
-        )
-        if slot > now:
-            return _defer(session, message, slot, now)
-    if message.content_key is not None and _content_used_by_sent(session, message):
-        return _close(session, message, "not_sent", "same content already sent", now)
+    if ready(session, section, programme, member, message, now) is None:
+        return message
+    assert section is not None
     return _send(session, section, message, now)
 
 
-def _content_used_by_sent(session: Session, message: Message) -> bool:
-    return _content_used(session, message)
+def ready(
+    session: Session,
+    section: MessagingSection | None,
+    programme: Programme,
+    member: Member,
+    message: Message,
+    now: datetime,
+) -> MessagingSection | None:
+    """The section to send ``message`` with now; else None, the message closed (expired,
+    failed, not_sent) or deferred. The caller holds the member's and the message's locks.
+    (The checks of :mod:`fidelia.messaging.readiness`, for one message.)"""
+    assert member.id == message.member_id
+    facts = readiness.read_facts(session, [message], {programme.id: section}, now)
+    return readiness.judge(session, section, programme, message, facts, now)
 
 
-def _close(session: Session, message: Message, status: str, reason: str, now: datetime) -> Message:
-    message.status, message.reason = status, reason
-    log.add(session, message, status, now, reason)
-    return message
+_close = readiness.close
+_schedule = readiness.schedule
 
 
-def _defer(session: Session, message: Message, slot: datetime, now: datetime) -> Message:
-    if message.expires_at is not None and slot >= message.expires_at:
-        return _close(session, message, "expired", f"contact pressure held it past {slot}", now)
-    message.status, message.due_at = "deferred", slot
-    log.add(session, message, "deferred", now, f"contact pressure: next slot {slot.isoformat()}")
-    _schedule(session, message, slot)
-    return message
-
-
-def _schedule(session: Session, message: Message, due: datetime) -> None:
-    jobs.enqueue(
-        session,
-        kind=DELIVER_JOB,
-        payload={"message_id": str(message.id)},
-        due_at=due,
-        programme_id=message.programme_id,
-    )
+@contextmanager
+def left_to_batches() -> Iterator[None]:
+    """Within this block (a worker's thread that also runs batched email delivery), a
+    ``messaging.deliver`` job of an email message leaves it to the batch (see
+    :func:`fidelia.messaging.batch.pump`) instead of sending it alone."""
+    _LOCAL.batched = True
+    try:
+        yield
+    finally:
+        _LOCAL.batched = False
 
 
 def outgoing(session: Session, section: MessagingSection, message: Message) -> Outgoing:
@@ -133,6 +117,7 @@ def outgoing(session: Session, section: MessagingSection, message: Message) -> O
         unsubscribe_url=unsubscribe,
         callback_url=f"{base}/api/v1/messaging/reports/{tracking.sign(key, message.id, 'r')}",
         data=message.data.get("event", {}),
+        return_path=bounces.return_path(section, key, message),
     )
 
 

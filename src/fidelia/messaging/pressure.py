@@ -75,6 +75,11 @@ def _quiet_slot(quiet: QuietHours | None, tz: ZoneInfo, at: datetime) -> datetim
     return at
 
 
+def window(rules: Pressure) -> timedelta:
+    """How far back the caps look (the longest cap's window)."""
+    return timedelta(hours=max((cap.hours for cap in rules.caps), default=0))
+
+
 def next_slot(
     session: Session,
     *,
@@ -86,12 +91,18 @@ def next_slot(
 ) -> datetime:
     """The earliest instant from ``at`` at which a marketing message may go on ``channel``
     (``at`` itself when nothing holds it back)."""
-    longest = max((cap.hours for cap in rules.caps), default=0)
+    longest = window(rules)
     sent = (
-        sent_before(session, member_id=member_id, since=at - timedelta(hours=longest), until=at)
-        if longest
-        else []
+        sent_before(session, member_id=member_id, since=at - longest, until=at) if longest else []
     )
+    return slot_for(rules, tz, sent, channel, at)
+
+
+def slot_for(
+    rules: Pressure, tz: ZoneInfo, sent: list[tuple[datetime, str]], channel: str, at: datetime
+) -> datetime:
+    """:func:`next_slot` from the member's marketing messages already sent (``sent``: at least
+    those of the last :func:`window` before ``at``, oldest first)."""
     slot = at
     for _ in range(10):  # a cap may push into quiet hours and back; converges in a few steps
         moved = _quiet_slot(rules.quiet_hours, tz, _caps_slot(rules, sent, channel, slot))

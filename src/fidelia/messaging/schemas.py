@@ -24,6 +24,7 @@ Kind = Literal["marketing", "transactional"]
 Status = Literal[
     "queued",
     "deferred",
+    "sending",
     "sent",
     "delivered",
     "opened",
@@ -59,6 +60,11 @@ class SmtpChannel(Strict):
     from_name: str | None = Field(default=None, max_length=200)
     reply_to: str | None = Field(default=None, max_length=320)
     timeout_seconds: float = Field(default=10.0, gt=0, le=120, allow_inf_nan=False)
+    # VERP: each message's envelope sender (Return-Path) is ``<local>+<signed message id>@<domain>``
+    # of this address, so a bounce names the message it is about and cannot be forged.
+    bounce_address: str | None = Field(
+        default=None, min_length=3, max_length=200, pattern=r"^[^@\s+]+@[^@\s]+$"
+    )
 
 
 class SmsChannel(Strict):
@@ -331,3 +337,27 @@ def err_path(message: str) -> tuple[tuple[str | int, ...], str]:
 
 def as_json(model: BaseModel) -> dict[str, Any]:
     return model.model_dump(mode="json", exclude_none=True)
+
+
+class BouncesOut(BaseModel):
+    """What a delivery status notification did, per recipient block: ``hard`` bounces (the
+    message bounced, the address unreachable), ``soft`` ones (queued again or failed),
+    ``logged`` (delayed, delivered) and ``unmatched`` (no message of this programme)."""
+
+    model_config = ConfigDict(json_schema_extra=examples(ex.BOUNCES_OUT))
+
+    hard: int
+    soft: int
+    logged: int
+    unmatched: int
+
+
+class BouncedAddressOut(BaseModel):
+    """An address a hard bounce proved dead: no message is sent to it until it is cleared."""
+
+    model_config = ConfigDict(from_attributes=True, json_schema_extra=examples(ex.BOUNCED_ADDRESS))
+
+    address: str
+    reason: str
+    message_id: uuid.UUID | None
+    bounced_at: datetime

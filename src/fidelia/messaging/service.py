@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -30,10 +30,16 @@ from fidelia.messaging.channels import ADAPTERS
 from fidelia.messaging.rendering import pick_locale, render_message
 from fidelia.messaging.schemas import Content, MessagingSection, Survey
 from fidelia.models import Account, Consent, Member, MemberIdentity, Programme
-from fidelia.models.messaging import Message
+from fidelia.models.messaging import BouncedAddress, Message
 
 DELIVER_JOB = "messaging.deliver"
 CLOSED = frozenset({"failed", "not_sent", "expired"})
+
+
+def job_key(message_id: uuid.UUID | str) -> str:
+    """The idempotency key of a message's first delivery job: batched delivery closes it when
+    it claims the message (see :mod:`fidelia.messaging.batch`)."""
+    return f"{DELIVER_JOB}:{message_id}"
 
 
 def section_for(session: Session, programme: Programme) -> MessagingSection | None:
@@ -162,7 +168,7 @@ def queue_many(
         new_jobs.append((DELIVER_JOB, {"message_id": str(message.id)}, now, programme.id))
     session.flush()
     if new_jobs:
-        jobs.enqueue_many(session, new_jobs)
+        jobs.enqueue_many(session, new_jobs, keys=[job_key(j[1]["message_id"]) for j in new_jobs])
     return out
 
 
@@ -191,6 +197,7 @@ class _Known:
     used: set[tuple[uuid.UUID, str]]
     existing: dict[str, Message]
     points: dict[uuid.UUID, dict[str, int]]
+    bounced: set[str] = field(default_factory=set)  # addresses a hard bounce proved dead
 
 
 def _chunks(ids: list[uuid.UUID], size: int = 5000) -> list[list[uuid.UUID]]:
@@ -215,6 +222,16 @@ def _prefetch(
         )
         for member_id, kind, value in rows:
             known.addresses.setdefault(member_id, {}).setdefault(kind, value)
+        emails = [a["email"] for m in chunk if "email" in (a := known.addresses.get(m, {}))]
+        if emails:
+            known.bounced |= set(
+                session.scalars(
+                    select(BouncedAddress.address).where(
+                        BouncedAddress.programme_id == programme.id,
+                        BouncedAddress.address.in_(emails),
+                    )
+                )
+            )
         for member_id, channel, granted in session.execute(
             select(Consent.member_id, Consent.channel, Consent.granted).where(
                 Consent.member_id.in_(chunk)
@@ -304,11 +321,19 @@ def _unreachable(
         found = known.addresses.get(member.id, {}).get(kind_of_address)
         if found is None:
             return f"no {kind_of_address}"
+        if found in known.bounced:
+            return f"{kind_of_address} address bounced"
         address = found
     needed = consent_needed(section, channel)
     if kind == "marketing" and needed and not known.consents.get(member.id, {}).get(needed):
         return f"no {needed} consent"
     return (address,)
+
+
+def bounced(session: Session, programme_id: uuid.UUID, address: str) -> bool:
+    """Whether a hard bounce proved ``address`` dead for the programme."""
+    found = session.get(BouncedAddress, (programme_id, address))
+    return found is not None
 
 
 def _content_used(session: Session, message: Message) -> bool:

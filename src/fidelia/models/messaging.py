@@ -6,11 +6,14 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ForeignKey, Index, String, Text, UniqueConstraint
+from sqlalchemy import ForeignKey, Index, String, Text, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from fidelia.kit.clock import utcnow
 from fidelia.models.base import Base, created_at, uuid_pk
+
+_EMAIL_DUE = "channel = 'email' AND status IN ('queued', 'deferred')"
+_EMAIL_SENDING = "channel = 'email' AND status = 'sending'"
 
 
 class Message(Base):
@@ -28,6 +31,20 @@ class Message(Base):
         Index("ix_messages_programme_id_status_id", "programme_id", "status", "id"),
         Index("ix_messages_member_id_sent_at", "member_id", "sent_at"),
         Index("ix_messages_member_id_content_key", "member_id", "content_key"),
+        # batched email delivery: the due ones in order, and the claims whose lease ran out
+        Index(
+            "ix_messages_email_due",
+            "due_at",
+            "id",
+            sqlite_where=text(_EMAIL_DUE),
+            postgresql_where=text(_EMAIL_DUE),
+        ),
+        Index(
+            "ix_messages_email_sending",
+            "updated_at",
+            sqlite_where=text(_EMAIL_SENDING),
+            postgresql_where=text(_EMAIL_SENDING),
+        ),
         UniqueConstraint("programme_id", "idempotency_key"),
     )
 
@@ -88,3 +105,20 @@ class MessagingKey(Base):
     )
     secret: Mapped[str] = mapped_column(String(128))
     created_at: Mapped[datetime] = created_at()
+
+
+class BouncedAddress(Base):
+    """An address a hard bounce proved dead: no channel sends to it again (send-time and
+    queue-time reachability read it) until an operator or a new identity replaces it."""
+
+    __tablename__ = "bounced_addresses"
+
+    programme_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("programmes.id", ondelete="CASCADE"), primary_key=True
+    )
+    address: Mapped[str] = mapped_column(String(320), primary_key=True)
+    message_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("messages.id", ondelete="SET NULL")
+    )
+    reason: Mapped[str] = mapped_column(Text)
+    bounced_at: Mapped[datetime]

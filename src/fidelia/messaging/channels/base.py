@@ -29,6 +29,7 @@ class Outgoing:
     unsubscribe_url: str | None = None
     callback_url: str | None = None
     data: dict[str, Any] = field(default_factory=dict)
+    return_path: str | None = None  # the envelope sender (VERP) when bounces are configured
 
 
 @dataclass(frozen=True)

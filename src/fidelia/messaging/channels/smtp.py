@@ -99,7 +99,7 @@ class Smtp(Adapter):
         for attempt in (0, 1):
             try:
                 conn = _connection(config, fresh=attempt == 1)
-                refused = conn.send_message(msg)
+                refused = conn.send_message(msg, from_addr=out.return_path)
             except smtplib.SMTPServerDisconnected as exc:
                 if attempt == 0:
                     continue

@@ -108,7 +108,7 @@ def test_holdout_members_get_nothing_and_the_lift_compares_the_arms(
     members = [enrol(api, email=unique_email(), consents={"email": True}) for _ in range(12)]
     now = datetime.now(UTC)
     assert tick(database, api.programme, now + timedelta(seconds=1)).entered == 12
-    deliver(database, now + timedelta(seconds=2))
+    deliver(database, now + timedelta(seconds=2), api=api)
     held = {m for m in members if bucket("holdout", "hello", m) < 50}
     assert 0 < len(held) < 12  # deterministic: the hash of the scenario and the member
     for m in members:
@@ -163,7 +163,7 @@ def test_a_tick_that_crashes_sends_nothing_and_the_next_one_sends_once(
     )
     tick(database, api.programme, now)
     tick(database, api.programme, now + timedelta(seconds=1))  # the feed read again: no-op
-    deliver(database, now + timedelta(seconds=2))
+    deliver(database, now + timedelta(seconds=2), api=api)
     assert [r for r, _ in sink.received] == [[email]]
     assert count_rows(database, Message, Message.member_id == uuid.UUID(member)) == 1
 

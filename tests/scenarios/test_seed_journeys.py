@@ -77,11 +77,11 @@ def test_kibble_stock_alert_after_two_weeks_three_for_an_xl_bag_none_if_bought_a
     _post(api, purchase({"id": ids[again]}, occurred_at=now + timedelta(days=10),
                         lines=[line("kibble-3kg", 1, "30.00", category="kibble")]))  # fmt: skip
     tick(database, api.programme, now + timedelta(days=14, minutes=1))
-    deliver(database, now + timedelta(days=14, minutes=1))
+    deliver(database, now + timedelta(days=14, minutes=1), api=api)
     assert [r[0] for r, _ in sink.received] == [small]
     assert sink.received[0][1]["Subject"] == "Votre stock de croquettes est bientôt vide"
     tick(database, api.programme, now + timedelta(days=21, minutes=1))
-    deliver(database, now + timedelta(days=21, minutes=1))
+    deliver(database, now + timedelta(days=21, minutes=1), api=api)
     assert [r[0] for r, _ in sink.received] == [small, xl]
     statuses = {e: [j["status"] for j in journeys(api, ids[e])] for e in (small, xl, again)}
     # the repeat purchase converts the first journey and, being a kibble purchase, starts another
@@ -132,7 +132,7 @@ def test_abandoned_cart_email_with_its_lines_at_the_end_of_the_day_unless_bought
     tz = ZoneInfo(api.programme.timezone)
     evening = next_local_time(now + timedelta(seconds=1), "20:00", None, tz)
     tick(database, api.programme, evening + timedelta(minutes=1))
-    deliver(database, evening + timedelta(minutes=1))
+    deliver(database, evening + timedelta(minutes=1), api=api)
     ((rcpt, mime),) = sink.received
     assert rcpt == [left]
     assert "Jean slim x1\nJupe plissée x2\nLivraison offerte." in _text(mime)
@@ -182,7 +182,7 @@ def test_overdue_repurchase_a_week_after_the_usual_interval_with_personal_conten
     assert (
         tick(database, api.programme, at_nine + timedelta(minutes=5), exact=True).entered == 0
     )  # once a day
-    deliver(database, at_nine + timedelta(minutes=6))
+    deliver(database, at_nine + timedelta(minutes=6), api=api)
     ((rcpt, mime),) = sink.received
     assert rcpt == [email]
     assert mime["Subject"] == "Vous nous manquez, Inès"

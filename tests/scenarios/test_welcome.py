@@ -97,7 +97,7 @@ def test_welcome_pack_email_sms_fallback_and_reminder_if_not_opened(
 
     first = tick(database, api.programme, now + timedelta(seconds=1))
     assert first.entered == 3
-    deliver(database, now + timedelta(seconds=2))
+    deliver(database, now + timedelta(seconds=2), api=api)
     emails = {rcpt[0]: mime for rcpt, mime in sink.received}
     assert set(emails) == {opener_email, idle_email}
     assert emails[opener_email]["Subject"] == "Bienvenue Laure !"
@@ -112,7 +112,7 @@ def test_welcome_pack_email_sms_fallback_and_reminder_if_not_opened(
     assert tick(database, api.programme, now + timedelta(days=2)).messages == 0
     later = tick(database, api.programme, now + timedelta(days=3, minutes=1))
     assert later.advanced == 3
-    deliver(database, now + timedelta(days=3, minutes=2))
+    deliver(database, now + timedelta(days=3, minutes=2), api=api)
     reminders = [(r[0], m["Subject"]) for r, m in sink.received[2:]]
     assert reminders == [(idle_email, "Il n'est pas trop tard, Paul")]
 
@@ -153,6 +153,6 @@ def test_a_purchase_converts_and_ends_the_journey_at_once(
     assert journey["status"] == "converted"
     assert journey["converted_at"] is not None
     tick(database, api.programme, now + timedelta(days=4))
-    deliver(database, now + timedelta(days=4))
+    deliver(database, now + timedelta(days=4), api=api)
     assert [r for r, _ in sink.received] == [[email]]  # no reminder after the conversion
     assert stats(api, "welcome-pack")["converted"] == 1

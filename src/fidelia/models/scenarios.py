@@ -15,10 +15,15 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ForeignKey, Index, String, UniqueConstraint
+from sqlalchemy import JSON, ForeignKey, Index, String, UniqueConstraint
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
 from fidelia.models.base import Base, created_at, uuid_pk
+
+# Python's None stored as SQL NULL (not JSON ``null``): the set-based claim of plain waits
+# selects ``waiting IS NULL``.
+WAITING = JSON(none_as_null=True).with_variant(JSONB(none_as_null=True), "postgresql")
 
 
 class ScenarioJourney(Base):
@@ -48,7 +53,7 @@ class ScenarioJourney(Base):
     step: Mapped[str | None] = mapped_column(String(64))
     due_at: Mapped[datetime | None]
     # waiting for an event: {"event": type, "since": iso, "then": step, "timeout_to": step}
-    waiting: Mapped[dict[str, Any] | None]
+    waiting: Mapped[dict[str, Any] | None] = mapped_column(WAITING)  # None is SQL NULL
     visits: Mapped[int] = mapped_column(default=0)  # steps run so far: the actions' keys
     event: Mapped[dict[str, Any]] = mapped_column(default=dict)  # the entry event's data
     entered_at: Mapped[datetime]

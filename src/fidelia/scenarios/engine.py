@@ -23,7 +23,7 @@ from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import and_, exists, select, update
+from sqlalchemy import ColumnElement, String, and_, cast, exists, or_, select, update
 from sqlalchemy.orm import Session
 
 from fidelia.kit.bulk import insert_rows
@@ -210,7 +210,109 @@ def advance(
     limit: int = 1000,
     emit: Emitter | None = None,
 ) -> tuple[int, int]:
-    """Claim up to ``limit`` due journeys and walk them; (journeys advanced, messages queued)."""
+    """Claim up to ``limit`` due journeys and walk them; (journeys advanced, messages queued).
+    Journeys at a plain wait go first, set-based (:func:`advance_waits`)."""
+    waited = advance_waits(session, programme=programme, section=section, now=now, limit=limit)
+    if waited == limit:
+        return waited, 0
+    walked, queued = _advance_walks(
+        session, programme=programme, section=section, now=now, limit=limit - waited, emit=emit
+    )
+    return waited + walked, queued
+
+
+def advance_waits(
+    session: Session,
+    *,
+    programme: Programme,
+    section: ScenariosSection | None,
+    now: datetime,
+    limit: int,
+) -> int:
+    """Start the plain waits that are due, without loading a journey: for each wait step whose
+    end does not depend on the member (a duration, a local time) and is after ``now``, the
+    journeys due at it are claimed (``SKIP LOCKED``), moved to the next step with the wait's
+    end as due time by one UPDATE, and their step runs inserted together; what :func:`walk`
+    does for them, one statement per step instead of a walk per journey."""
+    done = 0
+    tz = ZoneInfo(programme.timezone)
+    for scenario in section.definitions if section else []:
+        for index, step in enumerate(scenario.steps):
+            if not isinstance(step, Wait) or (step.duration is None and step.until_time is None):
+                continue
+            due = waits.due(session, programme, step, None, now, tz)
+            if due <= now or done >= limit:
+                continue  # a zero wait goes on with the walk
+            then = step.next or scenario.after(index)
+            done += _start_wait(
+                session, programme, scenario.code, step.id, then, due, now, limit - done
+            )
+    return done
+
+
+def _start_wait(
+    session: Session,
+    programme: Programme,
+    code: str,
+    step: str,
+    then: str | None,
+    due: datetime,
+    now: datetime,
+    limit: int,
+) -> int:
+    claimed = session.execute(
+        select(ScenarioJourney.id, ScenarioJourney.visits)
+        .where(
+            ScenarioJourney.programme_id == programme.id,
+            ScenarioJourney.status == "active",
+            ScenarioJourney.scenario == code,
+            ScenarioJourney.step == step,
+            not_waiting_for_event(),
+            ScenarioJourney.due_at <= now,
+        )
+        # Oldest due first, no tie-break: ``(status, due_at)``'s index scan then stops at
+        # ``limit`` rows; with ``id`` too, PostgreSQL sorted every due journey for each batch
+        # (a wait started set-based gives a whole batch the same due time): 64 ms a claim
+        # with 80,000 due, against 1.6 ms.
+        .order_by(ScenarioJourney.due_at)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    ).all()
+    if not claimed:
+        return 0
+    ids = [journey_id for journey_id, _ in claimed]
+    session.execute(
+        update(ScenarioJourney)
+        .where(ScenarioJourney.id.in_(ids))
+        .values(step=then, due_at=due, visits=ScenarioJourney.visits + 1)
+        .execution_options(synchronize_session=False)
+    )
+    runs = [
+        {"id": uuid7(), "programme_id": programme.id, "journey_id": journey_id, "scenario": code,
+         "step": step, "visit": visits, "outcome": "waiting", "message_id": None, "at": now}
+        for journey_id, visits in claimed
+    ]  # fmt: skip
+    insert_rows(session, Base.metadata.tables["scenario_step_runs"], runs)
+    return len(claimed)
+
+
+def not_waiting_for_event() -> ColumnElement[bool]:
+    """The journey waits for no event: ``waiting`` is SQL NULL, or the JSON ``null`` that rows
+    written before the column stored SQL NULL hold (the entries' inserts and the walk wrote
+    Python's None as JSON ``null``, which ``IS NULL`` does not match: such journeys were all
+    walked one by one, never started set-based)."""
+    return or_(ScenarioJourney.waiting.is_(None), cast(ScenarioJourney.waiting, String) == "null")
+
+
+def _advance_walks(
+    session: Session,
+    *,
+    programme: Programme,
+    section: ScenariosSection | None,
+    now: datetime,
+    limit: int,
+    emit: Emitter | None,
+) -> tuple[int, int]:
     journeys = list(
         session.scalars(
             select(ScenarioJourney)

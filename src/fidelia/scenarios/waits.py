@@ -16,9 +16,15 @@ TRAIT_TIME = time(9, 0)  # a wait until a date trait ends at 09:00 local on the 
 
 
 def due(
-    session: Session, programme: Programme, step: Wait, member: Member, now: datetime, tz: ZoneInfo
+    session: Session,
+    programme: Programme,
+    step: Wait,
+    member: Member | None,
+    now: datetime,
+    tz: ZoneInfo,
 ) -> datetime:
-    """When ``step`` ends for ``member`` if it starts at ``now``."""
+    """When ``step`` ends for ``member`` if it starts at ``now`` (``member`` may be None for a
+    duration or a local time: those end the same for everyone)."""
     if step.duration is not None:
         return now + timedelta(seconds=step.duration.seconds())
     if step.until_event is not None:
@@ -26,6 +32,7 @@ def due(
     if step.until_time is not None:
         return next_local_time(now, step.until_time, step.days, tz)
     assert step.until_trait is not None
+    assert member is not None
     day = trait_date(session, step.until_trait, member, now, tz)
     if day is None:
         return now  # no such date for the member: the wait is over

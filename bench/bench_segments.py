@@ -7,10 +7,19 @@
    PostgreSQL, the CPU of its server backends, per purchase; and statements per purchase.
 2. *Population* (PostgreSQL): ``--population`` generated members (default 200,000; 20,000 with
    ``--quick``) with about 10 purchases each over a year, written by ``generate_series``; then
-   the first sweep of the 20 segments (every membership written), a second sweep (nothing
-   changes: the daily cost) and the preview of a new condition (count and a sample of 10).
+   the summaries rebuilt from those events, the first sweep of the 20 segments (every
+   membership written; history and notices are not, a first evaluation), a second sweep (nothing
+   changes: the daily cost) and the preview of a new condition (count and a sample of 10),
+   each as a ratio to a bare ``SELECT count(*)`` over members JOIN events measured in the
+   same run (after ``VACUUM ANALYZE``, as autovacuum would leave the tables).
+
+With ``--keep-pg NAME`` the population is the one ``bench_traits.py --keep-pg NAME`` generated
+and kept (1-19 purchases of 1 or 2 demo lines each; run its traits rebuild first: the segments
+on traits read ``member_traits``), at that bench's ``NOW``; ``--skip-summaries`` keeps the
+summaries a previous run rebuilt there.
 
     python bench/bench_segments.py [--runs 3] [--population 200000] [--quick]
+        [--keep-pg NAME [--skip-summaries]]
 """
 
 from __future__ import annotations
@@ -20,6 +29,8 @@ import copy
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -38,15 +49,17 @@ from bench.common import (
     emit,
     figure,
     log,
+    pg_admin_url,
     postgres_available,
     quick_mode,
     stats,
 )
 from fidelia.db import Database
 from fidelia.kit.conditions import parse_condition
+from fidelia.models import Programme
 from fidelia.programmes import documents
 from fidelia.rules.demo import programme_document
-from fidelia.segments import live, service
+from fidelia.segments import live, service, summaries
 
 NAME = "segments"
 EXTRA = [
@@ -95,7 +108,24 @@ def prepare(url: str, members: int, segments: bool) -> None:
 
 def intake(backend: str, tmp: Path, members: int, runs: int, count: int) -> dict[Any, list[Run]]:
     found: dict[Any, list[Run]] = {}
+    keep = summaries.add_events
+    try:
+        _intake_both(backend, tmp, members, runs, count, found, keep)
+    finally:
+        summaries.add_events = keep
+    return found
+
+
+def _no_summaries(*args: Any, **kwargs: Any) -> None:
+    return None
+
+
+def _intake_both(backend: str, tmp: Path, members: int, runs: int, count: int,
+                 found: dict[Any, list[Run]], keep: Any) -> None:  # fmt: skip
     for segments in (False, True):
+        # the reference is the intake as it was before segments: no segments section and no
+        # summaries kept (the intake keeps them for every programme)
+        summaries.add_events = keep if segments else _no_summaries
         with database_url(backend, tmp) as url:
             prepare(url, members, segments)
             database = Database.from_url(url)
@@ -114,7 +144,6 @@ def intake(backend: str, tmp: Path, members: int, runs: int, count: int) -> dict
                     log(f"{backend} segments={segments} batch={size}: {runs_of[-1]}")
             finally:
                 database.dispose()
-    return found
 
 
 def cost(run: Run) -> float:
@@ -165,25 +194,93 @@ GENERATE = [
               '{}'::jsonb
        FROM members m CROSS JOIN generate_series(1, 1 + (hashtext(m.id::text) & 15)) AS e
        WHERE m.programme_id = :p""",
-    "ANALYZE members",
-    "ANALYZE events",
 ]
+REFERENCE = """SELECT count(*) FROM members m JOIN events e ON e.member_id = m.id
+               WHERE m.programme_id = :p"""
 
 
-def population(tmp: Path, n: int, runs: int) -> list[Figure]:
+def reference(database: Database, programme_id: Any) -> float:
+    """Seconds of a bare count over the members' events: what any whole-population pass
+    costs on this machine at this moment (the ratio's base)."""
+    started = time.perf_counter()
+    with database.transaction(readonly=True) as session:
+        session.scalar(text(REFERENCE), {"p": programme_id})
+    return time.perf_counter() - started
+
+
+def generate(url: str, n: int) -> tuple[Programme, datetime, int, int]:
+    """A new population of ``n`` members (the demo programme, 20 segments)."""
+    prepare(url, 0, True)
+    database = Database.from_url(url)
+    try:
+        programme = the_programme(database)
+        now = datetime.now(UTC)
+        started = time.perf_counter()
+        with database.transaction() as session:
+            for statement in GENERATE:
+                session.execute(text(statement), {"p": programme.id, "now": now, "n": n})
+            events = int(session.scalar(text("SELECT count(*) FROM events")) or 0)
+        with database.engine.connect() as conn:  # as autovacuum would: stats, visibility
+            conn = conn.execution_options(isolation_level="AUTOCOMMIT")
+            conn.execute(text("VACUUM ANALYZE members, events"))
+        log(f"generated {n} members, {events} events in {time.perf_counter() - started:.0f}s")
+        return programme, now, n, events
+    finally:
+        database.dispose()
+
+
+def reuse(url: str) -> tuple[Programme, datetime, int, int]:
+    """The population kept by ``bench_traits.py --keep-pg`` (its ``bench`` programme, its
+    ``NOW``), given the 20 segments; the memberships of earlier runs are deleted, so the first
+    sweep is a first evaluation again. Its traits are those of the last traits rebuild."""
+    from bench.bench_traits import NOW
+    from fidelia.migrations import upgrade
+
+    database = Database.from_url(url)
+    try:
+        upgrade(database.engine)  # the kept database follows later migrations
+        programme = the_programme(database)
+        with database.transaction() as session:
+            documents.apply(session, programme=programme, raw=document(True), actor="bench")
+            for table in ("segment_changes", "segment_members", "segment_baselines"):
+                session.execute(text(f"DELETE FROM {table} WHERE programme_id = :p"),
+                                {"p": programme.id})  # fmt: skip
+            members, events, traits = session.execute(text(
+                "SELECT (SELECT count(*) FROM members WHERE programme_id = :p), "
+                "(SELECT count(*) FROM events WHERE programme_id = :p), "
+                "(SELECT count(*) FROM member_traits WHERE programme_id = :p)"
+            ), {"p": programme.id}).one()  # fmt: skip
+        log(f"reusing the kept population: {members} members, {events} events, "
+            f"{traits} with traits")  # fmt: skip
+        return the_programme(database), NOW, int(members), int(events)
+    finally:
+        database.dispose()
+
+
+@contextmanager
+def kept(name: str) -> Iterator[str]:
+    from sqlalchemy import make_url
+
+    yield make_url(pg_admin_url()).set(database=name).render_as_string(hide_password=False)
+
+
+def population(
+    tmp: Path, n: int, runs: int, keep: str | None = None, summarise: bool = True
+) -> list[Figure]:
     out: list[Figure] = []
-    with database_url("postgresql", tmp) as url:
-        prepare(url, 0, True)
+    with kept(keep) if keep else database_url("postgresql", tmp) as url:
+        programme, now, n, events = reuse(url) if keep else generate(url, n)
         database = Database.from_url(url)
         try:
-            programme = the_programme(database)
-            now = datetime.now(UTC)
-            started = time.perf_counter()
-            with database.transaction() as session:
-                for statement in GENERATE:
-                    session.execute(text(statement), {"p": programme.id, "now": now, "n": n})
-                events = session.scalar(text("SELECT count(*) FROM events"))
-            log(f"generated {n} members, {events} events in {time.perf_counter() - started:.0f}s")
+            refs = [reference(database, programme.id)]
+            rebuilt = None
+            if summarise:
+                with database.transaction() as session:  # events written around the intake
+                    rebuilt = summaries.rebuild(session, programme_id=programme.id)
+                log(f"summaries rebuilt: {rebuilt}")
+                with database.engine.connect() as conn:  # as autovacuum would after the insert:
+                    conn = conn.execution_options(isolation_level="AUTOCOMMIT")  # all-visible,
+                    conn.execute(text("VACUUM ANALYZE event_summaries"))  # index-only scans
             with database.transaction() as session:
                 first = live.sweep(session, programme=programme, now=now)
             log(f"first sweep: {first}")
@@ -192,12 +289,20 @@ def population(tmp: Path, n: int, runs: int) -> list[Figure]:
                 with database.transaction() as session:
                     again = live.sweep(session, programme=programme, now=now)
                 seconds.append(again.seconds)
+                refs.append(reference(database, programme.id))
+                log(f"daily sweep {again.seconds:.1f}s, reference {refs[-1]:.1f}s")
             label = f"{n:,} members, {events:,} events, PostgreSQL"
-            out.append(figure(f"first sweep of 20 segments (all memberships written), {label}",
-                              first.seconds, unit="s", higher_is_better=False,
+            base = baseline("SELECT count(*) over members JOIN events (same run)", stats(refs),
+                            unit="s", kind="reference")  # fmt: skip
+            out.append(figure(f"first sweep of 20 segments (memberships, baselines), {label}",
+                              first.seconds, unit="s", higher_is_better=False, base=base,
                               note=f"{first.entered:,} entries written"))  # fmt: skip
-            out.append(figure(f"daily sweep of 20 segments (nothing changes), {label}",
-                              stats(seconds), unit="s", higher_is_better=False))  # fmt: skip
+            if rebuilt is not None:
+                out.append(figure(f"summaries rebuilt from the events, {label}", rebuilt.seconds,
+                                  unit="s", higher_is_better=False, base=base,
+                                  note=f"{rebuilt.rows:,} rows"))  # fmt: skip
+            daily = f"daily sweep of 20 segments (nothing changes), {label}"
+            out.append(figure(daily, stats(seconds), unit="s", higher_is_better=False, base=base))
             cond = parse_condition(PREVIEW)
             times, count = [], 0
             for _ in range(runs):
@@ -207,9 +312,10 @@ def population(tmp: Path, n: int, runs: int) -> list[Figure]:
                     )
                 times.append(found.seconds)
                 count = found.count
+                log(f"preview {found.seconds:.2f}s: {count}")
             note = f"3 purchases in 90 days and books in 180 days: {count:,} members"
             out.append(figure(f"preview of a new condition (count), {label}", stats(times),
-                              unit="s", higher_is_better=False, note=note))  # fmt: skip
+                              unit="s", higher_is_better=False, note=note, base=base))  # fmt: skip
         finally:
             database.dispose()
     return out
@@ -223,6 +329,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--population", type=int, default=200_000)
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--only", choices=["intake", "population", "both"], default="both")
+    parser.add_argument(
+        "--keep-pg",
+        default=None,
+        help="population: reuse this PostgreSQL database kept by bench_traits.py --keep-pg",
+    )
+    parser.add_argument(
+        "--skip-summaries",
+        action="store_true",
+        help="with --keep-pg: keep the summaries as they are",
+    )
     args = parser.parse_args(argv)
     if quick_mode(args.quick):
         args.runs, args.batches, args.members, args.population = 2, 4, 64, 20_000
@@ -239,7 +355,9 @@ def main(argv: list[str] | None = None) -> int:
                 out += intake_figures(label, found)
         if args.only in ("population", "both"):
             if pg:
-                out += population(Path(tmp), args.population, args.runs)
+                out += population(
+                    Path(tmp), args.population, args.runs, args.keep_pg, not args.skip_summaries
+                )
             else:
                 skipped.append({"figure": "population", "reason": "no PostgreSQL server"})
     notes = [

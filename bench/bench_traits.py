@@ -8,15 +8,19 @@ reference "intake with rules and no traits"). Runs alternate on and off on the s
 so the load of the machine hits both alike. Figures: wall time per purchase (the transaction,
 commit included) and CPU per purchase (this process; on PostgreSQL the server's backends too).
 
-*Rebuild*: ``traits.rebuild.rebuild`` over N generated members (``--members``) with 1-19
-purchases each over the year before ``NOW`` (10 on average; 1-3 lines from the demo catalogue,
-one in ten discounted; store, web or app), written straight into the event log outside the
-clock. Timed: one transaction (delete the rows, the SQL aggregates per chunk, the rows
-inserted, RFM, cells, lifecycle) and its commit. The reference: one ``GROUP BY member_id`` over
+*Rebuild*: ``traits.rebuild.rebuild`` over N generated members (``--members``; SQLite:
+``--sqlite-members``) with 1-19 purchases each over the year before ``NOW`` (10 on average;
+lines from the demo catalogue, one in ten discounted; store, web or app), written straight into
+the event log outside the clock: on PostgreSQL by ``generate_series`` in the server (1 or 2
+lines; the events' indexes dropped during the load and built again after it, then ``VACUUM
+ANALYZE``), on SQLite by multi-row inserts from Python (1-3 lines). Timed: one transaction
+(delete the rows, per chunk the staged lines and the ``INSERT ... SELECT`` of the rows, RFM and
+cells) and its commit. The reference: one ``GROUP BY member_id`` over
 the same purchases (the least a recomputation has to read). The note extrapolates linearly to
 1,000,000 members.
 
-    python bench/bench_traits.py [--members 100000] [--runs 3] [--quick] [--skip-incremental]
+    python bench/bench_traits.py [--members 100000] [--sqlite-members N] [--chunk N] [--runs 3]
+        [--quick] [--skip-incremental] [--skip-rebuild] [--backend sqlite|postgresql|both]
 """
 
 from __future__ import annotations
@@ -27,6 +31,8 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -45,6 +51,7 @@ from bench.common import (
     emit,
     figure,
     log,
+    pg_admin_url,
     postgres_available,
     quick_mode,
     stats,
@@ -208,11 +215,165 @@ def fill(url: str, members: int) -> uuid.UUID:
         database.dispose()
 
 
-def rebuild_figure(backend: str, tmp: Path, members: int, runs: int) -> Figure:
-    from fidelia.traits.rebuild import rebuild
+GENERATE = [
+    """CREATE TEMPORARY TABLE catalogue AS SELECT CAST(:skus AS text[]) AS skus,
+           CAST(:cats AS text[]) AS cats, CAST(:brands AS text[]) AS brands,
+           CAST(:prices AS text[]) AS prices, CAST(:stores AS text[]) AS stores""",
+    """INSERT INTO members (id, programme_id, status, enrolment_channel, enrolled_at, attributes,
+           created_at, updated_at)
+       SELECT gen_random_uuid(), :p, 'active', 'import', :now - interval '400 days', '{}'::jsonb,
+              :now - interval '400 days', :now - interval '400 days'
+       FROM generate_series(1, :n) AS g""",
+    # 1-19 purchases per member (10 on average) over the year before NOW, 1 or 2 lines of the
+    # demo catalogue (one in ten discounted), store (half, in one of 4 stores), web or app.
+    """INSERT INTO events (id, programme_id, idempotency_key, fingerprint, type, occurred_at,
+           received_at, member_id, channel, store, reference, outcome, properties)
+       SELECT gen_random_uuid(), :p, k, repeat('0', 64), 'purchase', at, at, member_id,
+              channel, CASE WHEN channel = 'store' THEN c.stores[1 + (h >> 3) % 4] END, k,
+              '{}'::jsonb,
+              jsonb_build_object('order_id', k, 'total', '0', 'lines',
+                CASE WHEN h % 2 = 0 THEN jsonb_build_array(line1)
+                     ELSE jsonb_build_array(line1, line2) END)
+       FROM catalogue AS c CROSS JOIN LATERAL (
+         SELECT m.id AS member_id, 'o-' || m.id || '-' || e AS k, h,
+                :now - (h % 31536000) * interval '1 second' AS at,
+                (ARRAY['store', 'store', 'web', 'app'])[1 + (h >> 5) % 4] AS channel,
+                jsonb_build_object('sku', c.skus[i], 'category', c.cats[i], 'brand', c.brands[i],
+                  'quantity', 1, 'unit_price', c.prices[i],
+                  'discount', CASE WHEN (h >> 13) % 10 = 0 THEN '1.00' ELSE '0' END) AS line1,
+                jsonb_build_object('sku', c.skus[j], 'category', c.cats[j], 'brand', c.brands[j],
+                  'quantity', 1, 'unit_price', c.prices[j]) AS line2
+         FROM members AS m
+           CROSS JOIN LATERAL generate_series(1, 1 + (hashtext(m.id::text) & 2147483647) % 19) AS e
+           CROSS JOIN LATERAL (SELECT CAST(hashtext(m.id::text || '-' || e) AS bigint)
+                                      & 2147483647 AS h) AS hh
+           CROSS JOIN LATERAL (SELECT 1 + (h >> 7) % :np AS i, 1 + (h >> 17) % :np AS j) AS ij
+         WHERE m.programme_id = :p
+       ) AS src""",
+    "DROP TABLE catalogue",
+]
 
-    with database_url(backend, tmp) as url:
-        pid = fill(url, members)
+
+def fill_pg(url: str, members: int) -> uuid.UUID:
+    """The demo programme's traits section and ``members`` members with their purchases,
+    written by ``generate_series`` in the server; the events' indexes are dropped during the
+    load and built again after it (faster than maintaining them row by row), then ANALYZE."""
+    from fidelia.migrations import upgrade
+    from fidelia.programmes import documents
+    from fidelia.programmes import service as programmes
+    from fidelia.programmes.schemas import ProgrammeCreate
+    from fidelia.rules.demo import programme_document
+
+    database = Database.from_url(url)
+    products = _catalogue()
+    try:
+        upgrade(database.engine)
+        with database.transaction() as session:
+            programme = programmes.create(
+                session, data=ProgrammeCreate(slug="bench", name="Bench", currency="EUR")
+            )
+            doc = programme_document()
+            documents.apply(session, programme=programme, raw={"traits": doc["traits"]},
+                            actor="bench")  # fmt: skip
+            pid = programme.id
+        clock = time.perf_counter()
+        params = {
+            "p": pid, "now": NOW, "n": members, "np": len(products),
+            "skus": [p[0] for p in products], "cats": [p[1] for p in products],
+            "brands": [p[2] for p in products], "prices": [p[3] for p in products],
+            "stores": ["paris-rivoli", "lyon-part-dieu", "lille-grand-place", "nantes-commerce"],
+        }  # fmt: skip
+        with database.transaction() as session:
+            indexes = session.execute(text(
+                "SELECT indexname, indexdef FROM pg_indexes WHERE tablename = 'events' "
+                "AND indexname NOT IN (SELECT conname FROM pg_constraint)"
+            )).all()  # fmt: skip
+            for name, _ in indexes:
+                session.execute(text(f'DROP INDEX "{name}"'))
+            for statement in GENERATE:
+                session.execute(text(statement), params)
+            for _, definition in indexes:
+                session.execute(text(definition))
+            events = session.scalar(text("SELECT count(*) FROM events"))
+        with database.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as c:
+            c.exec_driver_sql("VACUUM ANALYZE members")
+            c.exec_driver_sql("VACUUM ANALYZE events")
+        log(f"generated {members} members, {events} purchases in "
+            f"{time.perf_counter() - clock:.0f} s")  # fmt: skip
+        return pid
+    finally:
+        database.dispose()
+
+
+@contextmanager
+def kept_or_fresh(backend: str, tmp: Path, keep: str | None) -> Iterator[str]:
+    """The database named by ``keep`` (a PostgreSQL database name or an SQLite file path),
+    created if absent and kept afterwards, or a fresh one dropped afterwards."""
+    if keep is None:
+        with database_url(backend, tmp) as url:
+            yield url
+        return
+    if backend == "sqlite":
+        yield f"sqlite:///{Path(keep).resolve()}"
+        return
+    from sqlalchemy import create_engine, make_url
+
+    admin = create_engine(pg_admin_url(), isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as conn:
+            if not conn.scalar(text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": keep}):
+                conn.execute(text(f'CREATE DATABASE "{keep}"'))
+    finally:
+        admin.dispose()
+    yield make_url(pg_admin_url()).set(database=keep).render_as_string(hide_password=False)
+
+
+def filled(url: str, backend: str, members: int) -> uuid.UUID:
+    """The bench programme of a kept database holding ``members`` members, or a new fill."""
+    from sqlalchemy import create_engine
+
+    from fidelia.migrations import upgrade
+
+    engine = create_engine(url)
+    try:
+        with engine.connect() as conn:
+            has = conn.scalar(text(
+                "SELECT count(*) FROM information_schema.tables WHERE table_name = 'programmes'"
+                if backend == "postgresql" else
+                "SELECT count(*) FROM sqlite_master WHERE name = 'programmes'"
+            ))  # fmt: skip
+            found = conn.execute(text(
+                "SELECT p.id, (SELECT count(*) FROM members AS m WHERE m.programme_id = p.id) "
+                "FROM programmes AS p WHERE slug = 'bench'"
+            )).first() if has else None  # fmt: skip
+    finally:
+        engine.dispose()
+    if found is not None and found[1] == members:
+        database = Database.from_url(url)
+        try:
+            upgrade(database.engine)  # the kept database follows later migrations
+        finally:
+            database.dispose()
+        log(f"reusing the kept database: {members} members")
+        return uuid.UUID(str(found[0]))
+    if found is not None:
+        raise SystemExit(f"the kept database holds {found[1]} members, not {members}")
+    return fill_pg(url, members) if backend == "postgresql" else fill(url, members)
+
+
+def rebuild_figure(
+    backend: str,
+    tmp: Path,
+    members: int,
+    runs: int,
+    chunk: int | None = None,
+    keep: str | None = None,
+    workers: int | None = None,
+) -> Figure:
+    from fidelia.traits.rebuild import CHUNK, WORKERS, rebuild
+
+    with kept_or_fresh(backend, tmp, keep) as url:
+        pid = filled(url, backend, members)
         database = Database.from_url(url)
         try:
             seconds, reference = [], []
@@ -221,7 +382,8 @@ def rebuild_figure(backend: str, tmp: Path, members: int, runs: int) -> Figure:
                 with database.transaction() as session:
                     found = session.get(Programme, pid)
                     assert found is not None
-                    rebuild(session, programme=found, now=NOW)
+                    rebuild(session, programme=found, now=NOW, chunk=chunk or CHUNK,
+                            workers=workers or WORKERS)  # fmt: skip
                 seconds.append(time.perf_counter() - clock)
                 clock = time.perf_counter()
                 with database.transaction(readonly=True) as session:
@@ -241,7 +403,8 @@ def rebuild_figure(backend: str, tmp: Path, members: int, runs: int) -> Figure:
         unit="s", higher_is_better=False,
         base=baseline("one GROUP BY member_id over the purchases", stats(reference), unit="s",
                       kind="reference"),
-        note=f"{members / s.median:,.0f} members/s; 1,000,000 members: about "
+        note=f"{workers or WORKERS} connection(s) on PostgreSQL; "
+        f"{members / s.median:,.0f} members/s; 1,000,000 members: about "
         f"{1_000_000 / members * s.median:,.0f} s by linear extrapolation",
     )  # fmt: skip
 
@@ -249,11 +412,21 @@ def rebuild_figure(backend: str, tmp: Path, members: int, runs: int) -> Figure:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0] if __doc__ else None)
     parser.add_argument("--members", type=int, default=100_000)
+    parser.add_argument("--sqlite-members", type=int, default=None, help="default: --members")
+    parser.add_argument("--chunk", type=int, default=None, help="members per SQL pass")
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--skip-incremental", action="store_true")
     parser.add_argument("--skip-rebuild", action="store_true")
     parser.add_argument("--backend", choices=("sqlite", "postgresql", "both"), default="both")
+    parser.add_argument(
+        "--keep-pg", default=None, help="PostgreSQL database name to fill once and keep for re-runs"
+    )
+    parser.add_argument(
+        "--keep-sqlite", default=None, help="SQLite file to fill once and keep for re-runs"
+    )
+    parser.add_argument("--workers", type=int, default=None, help="PostgreSQL connections")
+    parser.add_argument("--fill-only", action="store_true", help="fill the kept database, stop")
     args = parser.parse_args(argv)
     quick = quick_mode(args.quick)
     members, runs = (2000, 1) if quick else (args.members, args.runs)
@@ -268,7 +441,17 @@ def main(argv: list[str] | None = None) -> int:
             if not args.skip_incremental:
                 figures += incremental(backend, Path(tmp), 320, runs, 2 if quick else 8)
             if not args.skip_rebuild:
-                figures.append(rebuild_figure(backend, Path(tmp), members, runs))
+                size = members
+                if backend == "sqlite" and args.sqlite_members and not quick:
+                    size = args.sqlite_members
+                keep = args.keep_pg if backend == "postgresql" else args.keep_sqlite
+                if args.fill_only:
+                    with kept_or_fresh(backend, Path(tmp), keep) as url:
+                        filled(url, backend, size)
+                    continue
+                figures.append(
+                    rebuild_figure(backend, Path(tmp), size, runs, args.chunk, keep, args.workers)
+                )
     notes = ["2 cores shared with other work: see the load average in docs/benchmarks.md"]
     emit(NAME, figures, skipped=skipped, notes=notes)
     return 0

@@ -103,6 +103,9 @@ def test_update_re_evaluates_with_cause_definition(api: Api) -> None:
     apply(api, document(segment("ana", {"field": "profile.first_name", "op": "eq", "value": "X"})))
     member = enrol(api, unique_email())
     assert segments_of(api, member) == []
+    # the sweep after the new version (its job) is the segment's first evaluation: the
+    # change below is then news, with history
+    assert api.post("/segments/sweep", json={}).status_code == 200
     body = {"labels": {"en": "Ana"}, "condition": {"field": "profile.first_name", "op": "eq",
                                                     "value": "Ana"}}  # fmt: skip
     response = api.put("/segments/ana", json=body)

@@ -30,6 +30,7 @@ from fidelia.models import (
     MemberTier,
     Wallet,
 )
+from fidelia.segments import summaries
 from fidelia.segments.compiler import Catalogue, SqlCompiler, check_condition
 from fidelia.segments.evaluate import evaluate
 from tests.fixtures.factories import make_programme
@@ -180,6 +181,8 @@ def _setup(database: Database, people: list[dict[str, Any]]) -> tuple[Any, Catal
         assert (points.scale, cash.scale) == (0, 2)
         for person in people:
             _write_member(session, programme.id, person, points.id, cash.id)
+        # events written around the intake: their summaries are rebuilt, as after an import
+        summaries.rebuild(session, programme_id=programme.id)
         catalogue = Catalogue(
             wallets={"points": (points.id, 0), "cashback": (cash.id, 2)},
             categories=frozenset(CATEGORIES),

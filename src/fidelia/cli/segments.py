@@ -15,7 +15,7 @@ from rich.table import Table
 from fidelia.cli.common import console, database, err_console, failing_cleanly, programme_by_slug
 from fidelia.kit.clock import ensure_aware, utcnow
 from fidelia.kit.conditions import dump_condition, parse_condition
-from fidelia.segments import live, service
+from fidelia.segments import live, service, summaries
 
 segments_app = typer.Typer(help="Live segments.", no_args_is_help=True)
 ProgrammeOpt = typer.Option(..., "--programme", "-p", help="The programme's slug")
@@ -121,3 +121,16 @@ def sweep_command(
         report = live.sweep(session, programme=found, now=when)
     figures = {"segments": report.segments, "entered": report.entered, "left": report.left}
     console.print(json.dumps({**figures, "seconds": round(report.seconds, 3)}))
+
+
+@segments_app.command("summarise")
+def summarise_command(programme: str = ProgrammeOpt) -> None:
+    """Rebuild the per-member event summaries that segments count from, from the event log
+    (after events were written around the intake; the intake keeps them otherwise)."""
+    db = database()
+    with failing_cleanly():
+        with db.transaction() as session:
+            found = programme_by_slug(session, programme)
+            rebuilt = summaries.rebuild(session, programme_id=found.id)
+        summaries.vacuum(db.engine)
+    console.print(json.dumps({"rows": rebuilt.rows, "seconds": round(rebuilt.seconds, 3)}))

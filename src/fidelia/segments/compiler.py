@@ -5,9 +5,10 @@ Design note
 The condition is checked first (:func:`check_condition`: every field resolves, every operator
 fits its field's kind), so compiling never meets a surprise. :class:`SqlCompiler` turns
 conditions into SQLAlchemy Core expressions over ``members`` and a few LEFT JOINs that it adds
-once whatever the number of conditions reading them: one grouped subquery per event type and
-per category (every window and ``days_since_last`` of that type are columns of the same
-subquery), one join per wallet, per consent channel and the member's tier. Badges and
+once whatever the number of conditions reading them: **one** grouped subquery over ``events``
+for every counted field (each event type, category, window and ``days_since_last`` is a column
+testing its own type, category and window: one scan of the events whatever their number), one
+join per wallet, per consent channel and the member's tier. Badges and
 identities are ``EXISTS``. Values are always bound parameters; only the SQL around them depends
 on the condition's shape.
 
@@ -23,7 +24,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, time, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -44,9 +45,11 @@ from sqlalchemy import (
     func,
     literal,
     not_,
+    null,
     or_,
     select,
     type_coerce,
+    union_all,
 )
 from sqlalchemy.dialects.postgresql import JSONB
 
@@ -62,6 +65,7 @@ from fidelia.models import (
     MemberTier,
     MemberTraits,
 )
+from fidelia.models.segment_summaries import EventSummary
 from fidelia.segments.fields import FieldSpec, Kind, UnknownField, check_value, resolve
 from fidelia.segments.leaves import as_number, boolean, compare, days_leaf
 from fidelia.traits import fields as trait_fields
@@ -71,6 +75,7 @@ from fidelia.traits.schemas import TraitsSection
 OUTSIDE = ("closed", "merged")  # statuses never in a segment
 _DAY = timedelta(days=1)
 Expr = ColumnElement[Any]
+_EVENTS = ("events", "")  # the one grouped subquery of every counted field
 
 
 _TRAIT_KINDS: dict[str, Kind] = {
@@ -143,6 +148,7 @@ class SqlCompiler:
         dialect: str,
         member_ids: Collection[uuid.UUID] | None = None,
         parametric: bool = False,
+        single: bool = False,
     ) -> None:
         self.programme_id, self.catalogue, self.now = programme_id, catalogue, now
         self.pg = dialect == "postgresql"
@@ -150,6 +156,9 @@ class SqlCompiler:
         # parametric: instants and member ids are named parameters (``params``), so one built
         # statement serves every group (building a large statement costs more than running it)
         self.parametric = parametric
+        # single (parametric only): one member, ``member_id = :member_id`` (an expanding IN
+        # re-renders the whole statement's text at each execution)
+        self.single = single
         self._offsets: dict[str, int] = {}
         self.m = Member.__table__
         self._joins: dict[tuple[str, str], tuple[FromClause, Expr]] = {}
@@ -182,7 +191,7 @@ class SqlCompiler:
         """The members a segment may hold: the programme's, not closed or merged."""
         where = and_(self.m.c.programme_id == self.programme_id, self.m.c.status.not_in(OUTSIDE))
         if self.member_ids is not None:
-            where = and_(where, self.m.c.id.in_(self._ids()))
+            where = and_(where, self.of_members(self.m.c.id))
         return where
 
     def days_ago(self, days: int) -> Any:
@@ -193,13 +202,22 @@ class SqlCompiler:
         self._offsets[name] = days
         return bindparam(name, type_=Event.__table__.c.occurred_at.type)
 
-    def _ids(self) -> Any:
-        return bindparam("member_ids", expanding=True) if self.parametric else self.member_ids
+    def of_members(self, column: Any) -> Expr:
+        """``column`` is one of the compiler's members."""
+        if self.parametric and self.single:
+            test: Expr = column == bindparam("member_id", type_=column.type)
+            return test
+        ids: Any = bindparam("member_ids", expanding=True) if self.parametric else self.member_ids
+        found: Expr = column.in_(ids)
+        return found
 
     def params(self, now: datetime, member_ids: Sequence[uuid.UUID]) -> dict[str, Any]:
         """The parameters of a parametric statement for one evaluation."""
         out: dict[str, Any] = {n: now - d * _DAY for n, d in self._offsets.items()}
-        out["member_ids"] = list(member_ids)
+        if self.single:
+            (out["member_id"],) = member_ids
+        else:
+            out["member_ids"] = list(member_ids)
         return out
 
     def members_query(self, cond: Condition) -> Select[tuple[uuid.UUID]]:
@@ -214,14 +232,13 @@ class SqlCompiler:
             if spec.source in ("events", "category"):
                 need = (spec.metric, spec.window)
                 needs = self._event_needs.setdefault((spec.source, spec.key), set())
-                if need not in needs and (spec.source, spec.key) in self._joins:
+                if need not in needs and _EVENTS in self._joins:
                     raise AssertionError("prepare every condition before compiling one")
                 needs.add(need)
 
     def _sources(self) -> list[tuple[FromClause, Expr]]:
-        for (source, key), needs in self._event_needs.items():
-            if (source, key) not in self._joins:
-                self._joins[(source, key)] = self._counted(source, key, needs)
+        if self._event_needs and _EVENTS not in self._joins:
+            self._joins[_EVENTS] = self._counted()
         return list(self._joins.values())
 
     def _join(self, kind: str, key: str, table: FromClause, on: Expr) -> FromClause:
@@ -229,33 +246,122 @@ class SqlCompiler:
             self._joins[(kind, key)] = (table, on)
         return self._joins[(kind, key)][0]
 
-    def _counted(
-        self, source: str, key: str, needs: set[tuple[str, int | None]]
-    ) -> tuple[FromClause, Expr]:
+    def _counted(self) -> tuple[FromClause, Expr]:
+        """One grouped subquery of every counted field: a column per (source, key, metric,
+        window). A whole population reads the per-day summaries; a group of members (the live
+        path) reads their own events."""
+        if self.member_ids is None and not self.parametric:
+            return self._summed()
+        return self._counted_events()
+
+    def _summed(self) -> tuple[FromClause, Expr]:
+        """The counted fields from ``event_summaries`` (see ``fidelia.segments.summaries``):
+        one index range per (type, category) for the days after the oldest window's start
+        (all days when a field counts ever or reads the last instant), and the events of each
+        window's first day, which a day's row cannot split at the window's start instant."""
+        s, e = EventSummary.__table__, Event.__table__
+        names = [
+            (source, key, metric, window, _column_name(source, key, metric, window))
+            for (source, key), found in sorted(self._event_needs.items())
+            for metric, window in sorted(found, key=lambda n: (n[0], n[1] or 0))
+        ]
+        windows = sorted({w for _, _, metric, w, _ in names if metric == "count" and w})
+        first = {w: (self.now - w * _DAY).astimezone(UTC).date() for w in windows}
+        after = {w: datetime.combine(d + _DAY, time(0), UTC) for w, d in first.items()}
+        branches: list[Select[Any]] = []
+        for (source, key), found in sorted(self._event_needs.items()):
+            typ, category = (key, "") if source == "events" else ("purchase", key)
+            columns: list[Any] = [s.c.member_id.label("member_id")]
+            for src, k, metric, window, name in names:
+                mine = (src, k) == (source, key)
+                if metric == "days_since_last":
+                    columns.append(self._instant(s.c.last_at if mine else null()).label(name))
+                elif not mine:
+                    columns.append(literal(0, Integer).label(name))
+                elif window is None:
+                    columns.append(s.c.n.label(name))
+                else:
+                    columns.append(case((s.c.day > first[window], s.c.n), else_=0).label(name))
+            where = [s.c.programme_id == self.programme_id, s.c.type == typ,
+                     s.c.category == category]  # fmt: skip
+            if all(metric == "count" and w for metric, w in found):
+                where.append(s.c.day > first[max(w for _, w in found if w)])
+            branches.append(select(*columns).where(*where))
+        if windows:  # each window's first day, from the events (exact at its start instant)
+            columns = [e.c.member_id.label("member_id")]
+            for source, key, metric, window, name in names:
+                if metric == "days_since_last":
+                    columns.append(self._instant(null()).label(name))
+                    continue
+                if window is None:
+                    columns.append(literal(0, Integer).label(name))
+                    continue
+                test = and_(
+                    e.c.type == key
+                    if source == "events"
+                    else and_(e.c.type == "purchase", self._has_category(e, key)),
+                    e.c.occurred_at >= self.now - window * _DAY,
+                    e.c.occurred_at < after[window],
+                )
+                columns.append(case((test, 1), else_=0).label(name))
+            types = sorted({k if src == "events" else "purchase" for src, k, *_ in names})
+            days = [
+                and_(e.c.occurred_at >= self.now - w * _DAY, e.c.occurred_at < after[w])
+                for w in windows
+            ]
+            branches.append(
+                select(*columns).where(
+                    e.c.programme_id == self.programme_id, e.c.type.in_(types), or_(*days)
+                )
+            )
+        rows = union_all(*branches).subquery("summed")
+        out: list[Any] = [rows.c.member_id]
+        for _, _, metric, _, name in names:
+            agg = func.max if metric == "days_since_last" else func.sum
+            out.append(agg(rows.c[name]).label(name))
+        sub = select(*out).group_by(rows.c.member_id).subquery("counted")
+        return sub, sub.c.member_id == self.m.c.id
+
+    def _instant(self, value: Any) -> Any:
+        """A timestamp column of a UNION (SQLite's CAST AS DATETIME would make it a number)."""
+        typ = EventSummary.__table__.c.last_at.type
+        return cast(value, typ) if self.pg else type_coerce(value, typ)
+
+    def _counted_events(self) -> tuple[FromClause, Expr]:
+        """One grouped subquery over the events every counted field reads (one scan of
+        ``events`` whatever the number of types, categories and windows): a column per
+        (source, key, metric, window), each testing its own type, category and window."""
         e = Event.__table__
         columns: list[Any] = [e.c.member_id.label("member_id")]
-        where = [e.c.programme_id == self.programme_id]
-        if source == "events":
-            where.append(e.c.type == key)
-        else:
-            where += [e.c.type == "purchase", self._has_category(e, key)]
+        types = sorted(
+            {key if source == "events" else "purchase" for source, key in self._event_needs}
+        )
+        where: list[Expr] = [e.c.type.in_(types)]
+        if self.member_ids is None:  # else the members' events (SQLite would otherwise pick
+            where.append(e.c.programme_id == self.programme_id)  # the programme's type index)
+        needs = [n for found in self._event_needs.values() for n in found]
         windows = sorted({w for metric, w in needs if metric == "count" and w is not None})
-        lifetime = any(w is None for _, w in needs)
-        if windows and not lifetime:  # only windows: read no older event than the longest
+        if windows and not any(w is None for _, w in needs):  # no older event than the longest
             where.append(e.c.occurred_at >= self.days_ago(windows[-1]))
-        for metric, window in sorted(needs, key=lambda n: (n[0], n[1] or 0)):
-            name = _column_name(metric, window)
-            if metric == "days_since_last":
-                columns.append(func.max(e.c.occurred_at).label(name))
-            elif window is None:
-                columns.append(func.count().label(name))
-            else:
-                since = self.days_ago(window)
-                columns.append(func.sum(case((e.c.occurred_at >= since, 1), else_=0)).label(name))
+        for (source, key), found in sorted(self._event_needs.items()):
+            test = (
+                e.c.type == key
+                if source == "events"
+                else and_(e.c.type == "purchase", self._has_category(e, key))
+            )
+            for metric, window in sorted(found, key=lambda n: (n[0], n[1] or 0)):
+                name = _column_name(source, key, metric, window)
+                if metric == "days_since_last":
+                    columns.append(func.max(case((test, e.c.occurred_at), else_=None)).label(name))
+                    continue
+                if window is not None:
+                    test_in = and_(test, e.c.occurred_at >= self.days_ago(window))
+                else:
+                    test_in = test
+                columns.append(func.sum(case((test_in, 1), else_=0)).label(name))
         if self.member_ids is not None:
-            where.append(e.c.member_id.in_(self._ids()))
-        alias = f"{'ev' if source == 'events' else 'cat'}_{len(self._joins)}"
-        sub = select(*columns).where(*where).group_by(e.c.member_id).subquery(alias)
+            where.append(self.of_members(e.c.member_id))
+        sub = select(*columns).where(*where).group_by(e.c.member_id).subquery("counted")
         return sub, sub.c.member_id == self.m.c.id
 
     def _has_category(self, e: Any, category: str) -> Expr:
@@ -296,7 +402,7 @@ class SqlCompiler:
             return self._join("consent", spec.key, c, on).c.granted
         if spec.source in ("events", "category"):
             sub = self._sources_for(spec)
-            column = sub.c[_column_name(spec.metric, spec.window)]
+            column = sub.c[_column_name(spec.source, spec.key, spec.metric, spec.window)]
             return column if spec.metric == "days_since_last" else func.coalesce(column, 0)
         if spec.source == "trait":
             t = MemberTraits.__table__.alias("traits")
@@ -308,7 +414,7 @@ class SqlCompiler:
 
     def _sources_for(self, spec: FieldSpec) -> FromClause:
         self._sources()
-        return self._joins[(spec.source, spec.key)][0]
+        return self._joins[_EVENTS][0]
 
     # -- conditions --------------------------------------------------------------------------
 
@@ -409,8 +515,9 @@ class SqlCompiler:
         return and_(typ == "array", found)
 
 
-def _column_name(metric: str, window: int | None) -> str:
-    return "last" if metric == "days_since_last" else f"n_{window or 'all'}"
+def _column_name(source: str, key: str, metric: str, window: int | None) -> str:
+    what = "last" if metric == "days_since_last" else f"n_{window or 'all'}"
+    return f"{source}:{key}:{what}"
 
 
 def evaluate_many(

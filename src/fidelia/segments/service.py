@@ -19,13 +19,14 @@ from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
 from fidelia import versions
 from fidelia.errors import Conflict, NotFound, ValidationFailed
 from fidelia.kit.conditions import Condition, dump_condition
 from fidelia.models import Member, Programme, SegmentChange, SegmentMember, Wallet
+from fidelia.models.segment_summaries import SegmentBaseline
 from fidelia.segments.compiler import Catalogue, SqlCompiler, check_condition
 from fidelia.segments.schemas import SegmentDef, SegmentsSection
 from fidelia.traits import service as traits_service
@@ -193,12 +194,10 @@ def preview(
     catalogue = catalogue_for(session, programme)
     check_condition(condition, catalogue, ("condition",))
     started = time.perf_counter()
-    compiler = SqlCompiler(
-        programme_id=programme.id,
-        catalogue=catalogue,
-        now=now,
-        dialect=session.get_bind().dialect.name,
-    )
+    dialect = session.get_bind().dialect.name
+    if dialect == "postgresql":  # a whole population's counts grouped by member: in memory
+        session.execute(text("SET LOCAL work_mem = '256MB'"))
+    compiler = SqlCompiler(programme_id=programme.id, catalogue=catalogue, now=now, dialect=dialect)
     ids = compiler.members_query(condition).subquery("matching")
     count = session.scalar(select(func.count()).select_from(ids)) or 0
     seconds = time.perf_counter() - started
@@ -282,7 +281,8 @@ def counts(
     session: Session, *, programme: Programme, code: str, days: int, now: datetime
 ) -> list[DayCount]:
     """Members at the end of each of the last ``days`` local days (today so far included),
-    with the entries and exits of that day; derived from the history, newest last."""
+    with the entries and exits of that day; derived from the history and the segment's
+    baseline (its first members, entered without history rows), newest last."""
     tz = ZoneInfo(programme.timezone)
     today = now.astimezone(tz).date()
     first = today - timedelta(days=days - 1)
@@ -307,6 +307,9 @@ def counts(
         day = at.astimezone(tz).date()
         slot = moves.setdefault(day, [0, 0])
         slot[0 if kind == "segment_entered" else 1] += 1
+    baseline = session.get(SegmentBaseline, (programme.id, code))
+    if baseline is not None and baseline.at >= start:  # its first members: no history rows
+        moves.setdefault(baseline.at.astimezone(tz).date(), [0, 0])[0] += baseline.members
     out: list[DayCount] = []
     members = current
     for offset in range(days):

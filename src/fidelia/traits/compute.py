@@ -12,8 +12,10 @@ Definitions (written down in docs/profiles.md):
 - spend of a purchase: its lines after their discounts, shipping excluded, rounded to the cent
   (the rules' ``basket_amount``); affinity spend is the same per dimension value;
 - a purchase is promotional when a line has a discount or ``payment_means`` names a voucher;
-- intervals are between consecutive purchases, in days, from instants truncated to the second;
-  the expected next purchase is the last one plus the median interval;
+- intervals are between consecutive purchases, in days, from instants truncated to the second,
+  rounded half up to 6 decimals in integers (so the rebuild's SQL gives the same bits); the
+  expected next purchase is the last one plus the median interval in whole seconds (half up);
+- shares (promotions) are rounded the same way, money shares from whole cents;
 - windows are UTC days: window N counts the purchases of today and the N-1 days before; day
   buckets older than the longest window are dropped.
 Nothing here does I/O or reads the clock.
@@ -21,7 +23,6 @@ Nothing here does I/O or reads the clock.
 
 from __future__ import annotations
 
-import statistics
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
@@ -213,27 +214,44 @@ def favourite(counts: Mapping[str, int]) -> str | None:
     return min(counts.items(), key=lambda kv: (-kv[1], kv[0]))[0]
 
 
+def micro(num: int, den: int) -> float:
+    """num / den (non-negative integers) rounded half up to 6 decimals, in integers, then a
+    float: the rebuild's SQL computes the same, so both agree to the bit."""
+    return ((2 * num * 1_000_000 + den) // (2 * den)) / 1e6
+
+
 def _share(part: Decimal | int, whole: Decimal | int) -> float | None:
-    return round(float(part) / float(whole), 6) if whole else None
+    if not whole:
+        return None
+    if isinstance(whole, Decimal) or isinstance(part, Decimal):  # money: in cents
+        return micro(int(Decimal(part) * 100), int(Decimal(whole) * 100))
+    return micro(part, whole)
 
 
-def intervals(times: list[int]) -> tuple[float | None, float | None, float | None]:
-    """Mean, median and last interval between consecutive purchases, in days."""
+def intervals(
+    times: list[int],
+) -> tuple[float | None, float | None, float | None, int | None]:
+    """Mean, median and last interval between consecutive purchases, in days, and the median
+    in whole seconds (rounded half up: the expected next purchase)."""
     if len(times) < 2:
-        return None, None, None
-    gaps = [b - a for a, b in pairwise(times)]
-    mean = (times[-1] - times[0]) / (len(times) - 1) / DAY
-    return round(mean, 6), round(statistics.median(gaps) / DAY, 6), round(gaps[-1] / DAY, 6)
+        return None, None, None, None
+    last = times[-1] - times[-2]
+    gaps = sorted(b - a for a, b in pairwise(times))
+    n = len(gaps)
+    middle = gaps[(n - 1) // 2 : n // 2 + 1]  # one or two
+    mid, k = sum(middle), len(middle)
+    mean = micro(times[-1] - times[0], (len(times) - 1) * DAY)
+    return mean, micro(mid, k * DAY), micro(last, DAY), (2 * mid + k) // (2 * k)
 
 
 def derive(fig: Figures, *, section: TraitsSection, now: datetime) -> dict[str, Any]:
     """The stored columns of a member's traits, except the RFM scores and the lifecycle stage."""
     today = now.astimezone(UTC).date()
     days = prune(fig.days, section, today)
-    mean, median, last_gap = intervals(fig.times)
+    mean, median, last_gap, median_s = intervals(fig.times)
     expected = None
-    if median is not None and fig.last_at is not None:
-        expected = fig.last_at + timedelta(seconds=round(median * DAY))
+    if median_s is not None and fig.last_at is not None:
+        expected = fig.last_at + timedelta(seconds=median_s)
     spend = money(fig.spend)
     return {
         "first_purchase_at": fig.first_at,

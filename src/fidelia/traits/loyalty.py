@@ -29,6 +29,7 @@ from fidelia.models import (
     Programme,
     Redemption,
 )
+from fidelia.models.messaging import BouncedAddress
 from fidelia.tiers import progress as tier_progress
 from fidelia.traits.schemas import PointsExpiring, Reachability, TierDistance
 
@@ -111,6 +112,22 @@ def last_redemption(session: Session, *, member_id: uuid.UUID) -> datetime | Non
     )
 
 
+def _email_bounced(session: Session, member: Member) -> bool:
+    first = (
+        select(MemberIdentity.value)
+        .where(MemberIdentity.member_id == member.id, MemberIdentity.kind == "email")
+        .order_by(MemberIdentity.created_at)
+        .limit(1)
+        .scalar_subquery()
+    )
+    found = session.scalar(
+        select(BouncedAddress.address).where(
+            BouncedAddress.programme_id == member.programme_id, BouncedAddress.address == first
+        )
+    )
+    return found is not None
+
+
 def reachability(session: Session, *, member: Member) -> list[Reachability]:
     """Per consent channel: an address to reach the member, the current consent, both."""
     kinds = set(
@@ -124,6 +141,8 @@ def reachability(session: Session, *, member: Member) -> list[Reachability]:
             select(Consent.channel, Consent.granted).where(Consent.member_id == member.id)
         )
     }
+    if "email" in kinds and _email_bounced(session, member):
+        kinds.discard("email")  # the address messaging would use is dead (a hard bounce)
     out = []
     for channel in CHANNELS:
         address = (

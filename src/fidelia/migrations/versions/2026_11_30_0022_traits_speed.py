@@ -1,0 +1,23 @@
+"""computed traits rebuilt in SQL (issue 10)
+
+Revision ID: 20261130_0022
+Revises: 20261130_0021
+Create Date: 2026-11-30 19:45:00
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+revision: str = "20261130_0022"
+down_revision: str | None = "20261130_0021"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+
+def upgrade() -> None:
+    pass
+
+
+def downgrade() -> None:
+    pass

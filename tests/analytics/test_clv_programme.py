@@ -118,6 +118,8 @@ def test_churn_traits_read_by_conditions(database: Database, cdnow: Programme) -
     """traits.p_alive / clv / churn_risk are declared like every trait: SQL and Python agree."""
     for name in ("traits.p_alive", "traits.clv", "traits.churn_risk"):
         assert trait_fields.resolve(name, None) is not None
+    with database.transaction() as session:  # on its own: tests run in any order, any worker
+        clv_service.refresh(session, programme=cdnow, now=datetime(1998, 6, 30, 12, tzinfo=UTC))
     with database.transaction(readonly=True) as session:
         n_high = session.scalar(
             select(func.count())

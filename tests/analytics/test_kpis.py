@@ -151,7 +151,11 @@ def _expected(start: date, end: date, activation_days: int = 30) -> dict[str, An
 
 @pytest.mark.parametrize(
     ("start", "end"),
-    [(date(2025, 1, 1), date(2025, 3, 31)), (date(2025, 1, 10), date(2025, 2, 20))],
+    [
+        (date(2025, 1, 1), date(2025, 3, 31)),  # whole months: the activity bitmaps
+        (date(2025, 1, 10), date(2025, 2, 20)),  # purchases outside its ends: member months
+        (date(2025, 1, 5), date(2025, 3, 31)),  # partial, nothing outside: the bitmaps
+    ],
 )
 def test_headline_kpis_equal_an_independent_computation(
     api: Api, database: Database, programme: Programme, start: date, end: date
@@ -316,7 +320,7 @@ def test_the_first_refresh_schedules_the_hourly_job_which_refreshes_and_reschedu
         first = session.get(AnalyticsState, programme.id)
         assert first is not None
         before = first.refreshed_to
-    ran = jobs.run_due(database, now=job.due_at + timedelta(seconds=1))
+    ran = jobs.run_due(database, now=job.due_at + timedelta(seconds=1), programme_id=programme.id)
     assert ran >= 1
     with database.transaction(readonly=True) as session:
         state = session.get(AnalyticsState, programme.id)

@@ -84,3 +84,14 @@ def test_report_bad_input_says_which_option(shop: str) -> None:
     assert "end" in out
     out = run("report", "liability", "-p", shop, "--wallet", "nope", code=1).output
     assert "nope" in out
+
+
+def test_report_tiers_prints_the_buckets_and_names_a_bad_grain(shop: str) -> None:
+    out = run("report", "tiers", "-p", shop, "--start", "2025-01-01", "--end", "2025-03-31").output
+    assert "Members per tier at the end of each month" in out
+    assert "2025-03-01" in out
+    as_json = run("report", "tiers", "-p", shop, "--start", "2025-01-01", "--end", "2025-01-31",
+                  "--grain", "week", "--json").output  # fmt: skip
+    assert '"grain": "week"' in as_json
+    out = run("report", "tiers", "-p", shop, "--grain", "year", code=2).output
+    assert "--grain" in out

@@ -13,7 +13,15 @@ from fastapi.responses import Response
 
 from fidelia.analytics import aggregates, cohorts, kpis, liability
 from fidelia.analytics import examples as ex
-from fidelia.analytics.schemas import CohortsOut, Grain, GroupBy, KpisOut, LiabilityOut
+from fidelia.analytics import tiers as tiers_over_time
+from fidelia.analytics.schemas import (
+    CohortsOut,
+    Grain,
+    GroupBy,
+    KpisOut,
+    LiabilityOut,
+    TiersOverTimeOut,
+)
 from fidelia.auth.dependencies import DbSession, Reader, get_database
 from fidelia.errors import ERROR_RESPONSES, ValidationFailed
 from fidelia.kit.bounds import Day, Instant
@@ -105,8 +113,11 @@ def get_kpis(
     (`group_by`); the points economy per wallet and rule (issued, redeemed, expired,
     outstanding and liability in money at the end, redemption and breakage rates, cost of
     redemptions); redemptions by reward, vouchers issued and used, revenue of orders with a
-    voucher; members per tier and tier changes. Sales are the purchases' totals (returns not
-    deducted). `format=csv`: the same in long form (section, key, metric, value).
+    voucher; members per tier and tier changes. Sales are the purchases' totals; the members'
+    returns of the period, their refunds (`refund_total`, or the returned units at what they
+    cost on the purchase) and the sales, basket and spend per
+    member net of them stand beside (`*_net`). `format=csv`: the same in long form (section,
+    key, metric, value).
 
     422: `end` before `start`, a period over three years, an unknown `grain` or `group_by`.
 
@@ -169,6 +180,39 @@ def get_cohorts(
             for c in answer.cohorts
         )
         return as_csv("cohorts", header, rows)
+    return answer
+
+
+@router.get(
+    "/tiers",
+    response_model=TiersOverTimeOut,
+    responses=csv_response(ex.TIERS_CSV),
+    summary="Members per tier over time, upgrades and downgrades",
+)
+def get_tiers(
+    principal: Reader,
+    session: DbSession,
+    start: Annotated[Day | None, Query(description="First day (UTC); default end - 364 d")] = None,
+    end: Annotated[Day | None, Query(description="Last day included (UTC); default today")] = None,
+    grain: Annotated[Grain, Query(description="Buckets: day, week (Monday) or month")] = "month",
+    format: Annotated[Format, Query()] = "json",
+) -> TiersOverTimeOut | Response:
+    """Members holding each tier at the end of every day, week or month from `start` to `end`
+    (UTC days, both included; at most three years), from the tier history, and each bucket's
+    changes: members joining the tiers, upgrades and downgrades (by the ranks of the live
+    document's tiers) and every from -> to flow. `format=csv`: long form (bucket, kind, key,
+    value).
+
+    422: `end` before `start`, a period over three years, an unknown `grain`.
+
+    Scope: `read`.
+    """
+    first, last = default_period(start, end)
+    answer = tiers_over_time.compute(
+        session, programme=principal.programme, start=first, end=last, grain=grain
+    )
+    if format == "csv":
+        return as_csv("tiers", ("bucket", "kind", "key", "value"), tiers_over_time.rows(answer))
     return answer
 
 

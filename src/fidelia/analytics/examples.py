@@ -12,7 +12,9 @@ HEADLINE: JsonObject = {
     "member_sales": "1032790.40", "non_member_orders": 9120, "non_member_sales": "281280.00",
     "member_order_share": 0.729297, "member_sales_share": 0.785939, "enrolment_rate": 0.167883,
     "frequency": 3.550578, "spend_per_member": "149.25", "basket_member": "42.03",
-    "basket_non_member": "30.84", "activation": ACTIVATION,
+    "basket_non_member": "30.84", "activation": ACTIVATION, "member_returns": 610,
+    "member_refunds": "21480.30", "member_sales_net": "1011310.10",
+    "spend_per_member_net": "146.14", "basket_member_net": "41.16",
 }  # fmt: skip
 SERIES_ROW: JsonObject = {
     "bucket": "2026-11-01", "enrolments": 162, "active_members": 1710, "member_orders": 2215,
@@ -49,6 +51,22 @@ KPIS: JsonObject = {
     "series": [SERIES_ROW], "groups": [GROUP_ROW], "points": [WALLET_POINTS],
     "rewards": [REWARD_ROW], "vouchers": VOUCHERS, "tiers": TIERS,
 }  # fmt: skip
+TIER_STOCK: JsonObject = {"tier": "gold", "members": 310}
+TIER_PERIOD: JsonObject = {
+    "bucket": "2026-11-01", "end": "2026-12-01",
+    "members": [TIER_STOCK, {"tier": "silver", "members": 2140},
+                {"tier": "bronze", "members": 9960}],
+    "joined": 162, "upgrades": 58, "downgrades": 21, "lateral": 0,
+    "flows": [TIER_FLOW, {"from_tier": "silver", "to_tier": "bronze", "changes": 21}],
+}  # fmt: skip
+TIERS_OVER_TIME: JsonObject = {
+    "start": "2026-06-01", "end": "2026-11-30", "grain": "month",
+    "tiers": ["bronze", "silver", "gold"], "periods": [TIER_PERIOD],
+}  # fmt: skip
+TIERS_CSV = (
+    "bucket,kind,key,value\n2026-11-01,members,gold,310\n2026-11-01,upgrades,,58\n"
+    "2026-11-01,flow,bronze>silver,612\n"
+)
 COHORT_ROW: JsonObject = {
     "cohort": "2026-03-01", "members": 152,
     "active": [61, 55, 50, 48, 44, 41, 40, 38, 0, 0, 0, 0],

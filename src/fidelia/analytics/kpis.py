@@ -5,9 +5,10 @@ figures (active, repeat, frequency, spend per member) read the member months for
 months of the period and the events for its partial months at either end, so a year costs a
 scan of the member months, not of ten million events. The aggregates are refreshed first
 (:func:`fidelia.analytics.aggregates.refresh`), so the figures include everything committed.
-Days are UTC days. Points come from the ledger's entries on member accounts, grouped by
-transaction kind and rule; the outstanding balance at the end is the sum of the entries
-effective before it, the same sum as the ledger's as-of balances.
+Days are UTC days. Points come from the daily ledger aggregate (the entries on member accounts
+by day, wallet, transaction kind and rule); the outstanding balance at the end is the sum of
+the day rows up to it, the same sum as the ledger's as-of balances (:func:`outstanding` reads
+the entries themselves, for checks).
 """
 
 from __future__ import annotations
@@ -18,11 +19,20 @@ from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Date, Numeric, bindparam, func, select, text
+from sqlalchemy import BigInteger, Date, Numeric, bindparam, func, select, text
 from sqlalchemy.orm import Session
 
 from fidelia.analytics import aggregates
-from fidelia.analytics.aggregates import HI, LO, PID, Sql, sql_for
+from fidelia.analytics.aggregates import (
+    HI,
+    LO,
+    MASK_BITS,
+    PID,
+    Sql,
+    month_index,
+    shift_month,
+    sql_for,
+)
 from fidelia.analytics.schemas import (
     Activation,
     Grain,
@@ -44,8 +54,9 @@ from fidelia.kit.clock import utcnow
 from fidelia.ledger.wallets import from_minor
 from fidelia.models import (
     Account,
+    AnalyticsState,
     Entry,
-    LedgerTransaction,
+    LedgerDay,
     Member,
     MemberTier,
     Programme,
@@ -170,9 +181,66 @@ EDGES = """((occurred_at >= :lo AND occurred_at < :hi)
   OR (occurred_at >= :lo2 AND occurred_at < :hi2))"""
 
 
+PM = bindparam("pm", type_=BigInteger())
+
+
+@dataclass(frozen=True, slots=True)
+class Masks:
+    """The period's months as bits of the members' activity bitmaps."""
+
+    base: date
+    first: int  # bit of the period's first month
+    last: int  # bit of its last month
+
+    @property
+    def pm(self) -> int:
+        return sum(1 << i for i in range(self.first, self.last + 1))
+
+
+def masks(session: Session, pid: uuid.UUID, span: Period) -> Masks | None:
+    """The period read from the bitmaps, when it can be: its months inside them, and no member
+    purchase in its first and last months outside the period (so a partial month at an end,
+    like the current one, counts as whole)."""
+    state = select(AnalyticsState.mask_base).where(AnalyticsState.programme_id == pid)
+    base = session.scalar(state)
+    if base is None:
+        return None
+    first, last = span.start.replace(day=1), span.end.replace(day=1)
+    i0, i1 = month_index(first) - month_index(base), month_index(last) - month_index(base)
+    if i0 < 0 or i1 >= MASK_BITS:
+        return None
+    outside = text("""SELECT COUNT(*) FROM analytics_daily_sales
+      WHERE programme_id = :pid AND member AND orders > 0
+        AND ((day >= :m0 AND day < :start) OR (day > :end AND day < :m1))""").bindparams(
+        PID, START, END, bindparam("m0", type_=Date()), bindparam("m1", type_=Date())
+    )
+    params = {"pid": pid, "start": span.start, "end": span.end, "m0": first}
+    if session.scalar(outside, params | {"m1": shift_month(last, 1)}):
+        return None
+    return Masks(base, i0, i1)
+
+
+def _per_member_masks(session: Session, pid: uuid.UUID, span: Period, m: Masks) -> tuple[int, ...]:
+    """(active, repeat, orders, sales cents): one scan of the activity bitmaps (a member
+    repeats with two months in the period or one month of two orders), the orders and sales
+    from the daily sales."""
+    query = text("""SELECT COUNT(*), COALESCE(SUM(CASE
+        WHEN ((months & :pm) & ((months & :pm) - 1)) <> 0 OR (multi & :pm) <> 0 THEN 1
+        ELSE 0 END), 0)
+      FROM analytics_member_activity WHERE programme_id = :pid AND (months & :pm) <> 0""")
+    active, repeat = session.execute(query.bindparams(PID, PM), {"pid": pid, "pm": m.pm}).one()
+    orders = sum(int(n or 0) for member, n, _ in _sales(session, pid, span, None) if member)
+    cents = sum(int(c or 0) for member, _, c in _sales(session, pid, span, None) if member)
+    return int(active), int(repeat or 0), orders, cents
+
+
 def _per_member(session: Session, d: Sql, pid: uuid.UUID, span: Period) -> tuple[int, ...]:
-    """(active members, repeat members, orders, sales cents): whole months from the member
-    months, the partial months at the ends from the events."""
+    """(active members, repeat members, orders, sales cents): from the activity bitmaps when
+    the period allows (:func:`masks`); otherwise whole months from the member months, the
+    partial months at the ends from the events."""
+    found = masks(session, pid, span)
+    if found is not None:
+        return _per_member_masks(session, pid, span, found)
     m0, m1, edges = whole_months(span)
     query = text(f"""
 SELECT COUNT(*), COALESCE(SUM(CASE WHEN n >= 2 THEN 1 ELSE 0 END), 0),
@@ -199,27 +267,32 @@ SELECT COUNT(*), COALESCE(SUM(CASE WHEN n >= 2 THEN 1 ELSE 0 END), 0),
 
 
 def _activation(session: Session, d: Sql, pid: uuid.UUID, span: Period, days: int) -> Activation:
+    """Members enrolled in the period, and of them those whose first purchase at or after
+    enrolment (``analytics_member_activity.activated_at``, kept by the refresh) came within
+    ``days``: one scan of the period's enrolments, no probe of the events."""
     later = (
-        "e.occurred_at < m.enrolled_at + make_interval(days => :days)"
+        "activated_at < enrolled_at + make_interval(days => :days)"
         if d is aggregates.PG
-        else "e.occurred_at < strftime('%Y-%m-%d %H:%M:%f', m.enrolled_at, :shift)"
+        else "activated_at < strftime('%Y-%m-%d %H:%M:%f', enrolled_at, :shift)"
     )
-    query = text(f"""
-SELECT COUNT(*), COALESCE(SUM(CASE WHEN EXISTS (
-  SELECT 1 FROM events AS e WHERE e.member_id = m.id AND e.type = 'purchase'
-    AND e.occurred_at >= m.enrolled_at AND {later}) THEN 1 ELSE 0 END), 0)
-FROM members AS m
-WHERE m.programme_id = :pid AND m.enrolled_at >= :lo AND m.enrolled_at < :hi""").bindparams(
-        PID, LO, HI
-    )
+    query = text(f"""SELECT COUNT(*) FROM analytics_member_activity
+WHERE programme_id = :pid AND enrolled_at >= :lo AND enrolled_at < :hi
+  AND activated_at IS NOT NULL AND {later}""").bindparams(PID, LO, HI)
     params = {"pid": pid, "lo": span.since, "hi": span.until}
     params |= {"days": days} if d is aggregates.PG else {"shift": f"+{days} days"}
-    enrolled, activated = session.execute(query, params).one()
+    activated = session.scalar(query, params)
+    enrolled = session.scalar(
+        select(func.count()).where(
+            Member.programme_id == pid,
+            Member.enrolled_at >= span.since,
+            Member.enrolled_at < span.until,
+        )
+    )
     return Activation(
         days=days,
-        enrolled=int(enrolled),
-        activated=int(activated),
-        rate=ratio(int(activated), int(enrolled)),
+        enrolled=int(enrolled or 0),
+        activated=int(activated or 0),
+        rate=ratio(int(activated or 0), int(enrolled or 0)),
     )
 
 
@@ -230,6 +303,7 @@ def headline(
     m_orders, m_cents = sales.get(True, (0, 0))
     n_orders, n_cents = sales.get(False, (0, 0))
     active, repeat, orders, cents = _per_member(session, d, pid, span)
+    returns, refunds = _returns(session, pid, span)
     enrolments = session.scalar(
         select(func.count()).where(
             Member.programme_id == pid,
@@ -259,7 +333,21 @@ def headline(
         basket_member=per(m_cents, m_orders),
         basket_non_member=per(n_cents, n_orders),
         activation=_activation(session, d, pid, span, activation_days),
+        member_returns=returns,
+        member_refunds=money(refunds),
+        member_sales_net=money(m_cents - refunds),
+        spend_per_member_net=per(cents - refunds, active),
+        basket_member_net=per(m_cents - refunds, m_orders),
     )
+
+
+def _returns(session: Session, pid: uuid.UUID, span: Period) -> tuple[int, int]:
+    """Members' return events in the period and their refunds in cents (daily sales)."""
+    query = text("""SELECT COALESCE(SUM(returns), 0), COALESCE(SUM(refund_cents), 0)
+      FROM analytics_daily_sales WHERE programme_id = :pid AND day >= :start AND day <= :end
+        AND member""").bindparams(PID, START, END)
+    row = session.execute(query, {"pid": pid, "start": span.start, "end": span.end}).one()
+    return int(row[0]), int(row[1])
 
 
 def bucket(d: Sql, grain: Grain, day: str) -> str:
@@ -318,6 +406,13 @@ def _active_by_bucket(
 ) -> list[Any]:
     """Distinct buying members per bucket: by month, whole months from the member months and
     the partial ones from the events; by day or week, from the events."""
+    found_masks = masks(session, pid, span) if grain == "month" else None
+    if found_masks is not None:
+        m = found_masks
+        sums = ", ".join(f"SUM((months >> {i}) & 1)" for i in range(m.first, m.last + 1))
+        query = text(f"SELECT {sums} FROM analytics_member_activity WHERE programme_id = :pid")
+        counts = session.execute(query.bindparams(PID), {"pid": pid}).one()
+        return [(shift_month(m.base, m.first + k), int(n or 0)) for k, n in enumerate(counts) if n]
     b = bucket(d, grain, d.day)
     if grain != "month":
         m0 = m1 = span.start
@@ -407,33 +502,38 @@ def in_money(wallet: Wallet, minor: int) -> Decimal | None:
 
 
 def points(session: Session, pid: uuid.UUID, span: Period) -> list[WalletPoints]:
+    """The points economy of the period by wallet (and rule), and the outstanding balance at
+    its end, from the daily ledger aggregate (:mod:`fidelia.analytics.ledger_daily`): one scan
+    of the programme's day rows up to the period's end, no ledger entry read."""
     wallets = session.scalars(
         select(Wallet).where(Wallet.programme_id == pid).order_by(Wallet.code)
     )
+    inside = LedgerDay.day >= span.start  # one expression: one bound parameter
+    rows = session.execute(
+        select(
+            LedgerDay.wallet_id, LedgerDay.kind, LedgerDay.rule_id, inside,
+            func.sum(LedgerDay.amount),
+        )
+        .where(LedgerDay.programme_id == pid, LedgerDay.day <= span.end)
+        .group_by(LedgerDay.wallet_id, LedgerDay.kind, LedgerDay.rule_id, inside)
+    )  # fmt: skip
+    flows: dict[uuid.UUID, list[tuple[str, str | None, int]]] = {}
+    balances: dict[uuid.UUID, int] = {}
+    for wallet_id, kind, rule_id, in_period, amount in rows:
+        balances[wallet_id] = balances.get(wallet_id, 0) + int(amount or 0)
+        if in_period and kind != "release":
+            flows.setdefault(wallet_id, []).append((kind, rule_id or None, int(amount or 0)))
     answer: list[WalletPoints] = []
     for wallet in wallets:
-        moves = session.execute(
-            select(LedgerTransaction.kind, LedgerTransaction.rule_id, func.sum(Entry.amount))
-            .join(Entry, Entry.transaction_id == LedgerTransaction.id)
-            .join(Account, Account.id == Entry.account_id)
-            .where(
-                LedgerTransaction.wallet_id == wallet.id,
-                Account.member_id.is_not(None),
-                LedgerTransaction.occurred_at >= span.since,
-                LedgerTransaction.occurred_at < span.until,
-                LedgerTransaction.kind != "release",
-            )
-            .group_by(LedgerTransaction.kind, LedgerTransaction.rule_id)
-        )
         kinds: dict[str, int] = {}
         by_rule: dict[str | None, int] = {}
-        for kind, rule, amount in moves:
-            kinds[kind] = kinds.get(kind, 0) + int(amount or 0)
+        for kind, rule, amount in flows.get(wallet.id, []):
+            kinds[kind] = kinds.get(kind, 0) + amount
             if kind == "earn":
-                by_rule[rule] = by_rule.get(rule, 0) + int(amount or 0)
+                by_rule[rule] = by_rule.get(rule, 0) + amount
         issued, redeemed = kinds.get("earn", 0), -kinds.get("spend", 0)
         expired = -kinds.get("expire", 0)
-        available, pending = outstanding(session, wallet, span.until - timedelta(microseconds=1))
+        held = balances.get(wallet.id, 0)  # available and pending, as of the end
         answer.append(
             WalletPoints(
                 wallet=wallet.code,
@@ -443,10 +543,10 @@ def points(session: Session, pid: uuid.UUID, span: Period) -> list[WalletPoints]
                 expired=expired,
                 returned=-(kinds.get("return", 0) + kinds.get("reverse", 0)),
                 adjusted=kinds.get("adjust", 0) + kinds.get("transfer", 0),
-                outstanding_at_end=available + pending,
+                outstanding_at_end=held,
                 redemption_rate=ratio(redeemed, issued),
                 breakage_rate=ratio(expired, expired + redeemed),
-                liability_money=in_money(wallet, available + pending),
+                liability_money=in_money(wallet, held),
                 cost_of_redemptions=in_money(wallet, redeemed),
                 by_rule=[
                     RulePoints(rule=r, issued=n)

@@ -47,6 +47,15 @@ class Headline(BaseModel):
     basket_member: Decimal | None
     basket_non_member: Decimal | None
     activation: Activation
+    member_returns: int = Field(description="Return events in the period (on their own day)")
+    member_refunds: Decimal = Field(
+        description="Their `refund_total`; a return without one is valued from its purchase: "
+        "each returned unit at its line's amount per unit (after the line's discount), "
+        "shipping excluded"
+    )
+    member_sales_net: Decimal = Field(description="Member sales less the refunds of the period")
+    spend_per_member_net: Decimal | None = Field(description="Net sales per active member")
+    basket_member_net: Decimal | None = Field(description="Net sales per member order")
 
 
 class SeriesRow(BaseModel):
@@ -140,6 +149,36 @@ class Tiers(BaseModel):
 
     members_now: list[TierRow]
     flows: list[TierFlow] = Field(description="Tier changes in the period, from -> to")
+
+
+class TierStock(BaseModel):
+    model_config = ConfigDict(json_schema_extra=examples(ex.TIER_STOCK))
+
+    tier: str
+    members: int = Field(description="Members holding the tier at the bucket's end")
+
+
+class TierPeriod(BaseModel):
+    model_config = ConfigDict(json_schema_extra=examples(ex.TIER_PERIOD))
+
+    bucket: date = Field(description="First day of the day, week (Monday) or month")
+    end: date = Field(description="The stock is counted before this day (UTC midnight)")
+    members: list[TierStock] = Field(description="Highest tier first")
+    joined: int = Field(description="Members given their first tier in the bucket")
+    upgrades: int = Field(description="Changes to a higher tier (ranks of the live document)")
+    downgrades: int
+    lateral: int = Field(description="Changes between tiers of the same or of unknown rank")
+    flows: list[TierFlow] = Field(description="The bucket's changes, from -> to")
+
+
+class TiersOverTimeOut(BaseModel):
+    model_config = ConfigDict(json_schema_extra=examples(ex.TIERS_OVER_TIME))
+
+    start: date
+    end: date = Field(description="Last day included (UTC days)")
+    grain: Grain
+    tiers: list[str] = Field(description="The live document's tiers, lowest first")
+    periods: list[TierPeriod]
 
 
 class KpisOut(BaseModel):

@@ -14,6 +14,7 @@ report_app = typer.Typer(help="Programme analytics: KPIs, cohorts, liability, CL
 report_app.command("kpis")(report_kpis.kpis_command)
 report_app.command("cohorts")(report_kpis.cohorts_command)
 report_app.command("liability")(report_kpis.liability_command)
+report_app.command("tiers")(report_kpis.tiers_command)
 report_app.command("refresh")(report_kpis.refresh_command)
 report_app.command("clv")(report_models.clv_command)
 report_app.command("lift")(report_models.lift_command)

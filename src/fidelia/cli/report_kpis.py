@@ -1,4 +1,5 @@
-"""`fidelia report kpis|cohorts|liability`: the programme's KPIs as rich tables (or JSON)."""
+"""`fidelia report kpis|cohorts|liability|tiers`: the programme's KPIs as rich tables (or
+JSON)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import typer
 from rich.table import Table
 
 from fidelia.analytics import aggregates, cohorts, kpis, liability
+from fidelia.analytics import tiers as tiers_over_time
 from fidelia.analytics.schemas import KpisOut
 from fidelia.cli.common import console, database, err_console, failing_cleanly, programme_by_slug
 from fidelia.kit.clock import ensure_aware, utcnow
@@ -121,6 +123,40 @@ def cohorts_command(
     for c in answer.cohorts:
         table.add_row(c.cohort.strftime("%Y-%m"), str(c.members), str(c.repeat_members),
                       *[_fmt(r) for r in c.retention])  # fmt: skip
+    console.print(table)
+
+
+def tiers_command(
+    programme: str = typer.Option(..., "--programme", "-p", help="The programme's slug"),
+    start: str = typer.Option(None, "--start", help="First day YYYY-MM-DD (default: end - 364)"),
+    end: str = typer.Option(None, "--end", help="Last day YYYY-MM-DD, included (default: today)"),
+    grain: str = typer.Option("month", help="Buckets: day, week or month"),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table"),
+) -> None:
+    """Members per tier at the end of each bucket, joined, upgrades and downgrades (UTC)."""
+    if grain not in GRAINS:
+        err_console.print(f"[red]error:[/red] --grain: one of {', '.join(GRAINS)}")
+        raise typer.Exit(2)
+    first, last = _period(start, end)
+    with failing_cleanly(), database().transaction(readonly=True) as session:
+        found = programme_by_slug(session, programme)
+        answer = tiers_over_time.compute(
+            session,
+            programme=found,
+            start=first,
+            end=last,
+            grain=grain,  # type: ignore[arg-type]
+        )
+    if as_json:
+        console.print_json(answer.model_dump_json())
+        return
+    codes = [s.tier for s in answer.periods[0].members] if answer.periods else []
+    table = Table("bucket", *codes, "joined", "upgrades", "downgrades",
+                  title=f"Members per tier at the end of each {answer.grain}")  # fmt: skip
+    for p in answer.periods:
+        held = {s.tier: s.members for s in p.members}
+        table.add_row(str(p.bucket), *[str(held.get(c, 0)) for c in codes], str(p.joined),
+                      str(p.upgrades), str(p.downgrades))  # fmt: skip
     console.print(table)
 
 

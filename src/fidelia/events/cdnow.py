@@ -48,10 +48,12 @@ def read(path: str | Path, tz: ZoneInfo) -> Iterator[Order | tuple[int, str]]:
             try:
                 at = noon.get(day) or noon.setdefault(day, _noon(day, tz))
                 quantity, amount = Decimal(cds), Decimal(value)
+                # an amount beyond the decimal context cannot be priced: refused, not a crash
+                purchase = _purchase(f"cdnow-{number}", quantity, amount, lines)
             except (ValueError, InvalidOperation) as exc:
                 yield number, f"unreadable line: {exc}"
                 continue
-            yield Order(number, customer, at, _purchase(f"cdnow-{number}", quantity, amount, lines))
+            yield Order(number, customer, at, purchase)
 
 
 def _noon(day: str, tz: ZoneInfo) -> datetime:

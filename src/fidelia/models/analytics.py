@@ -57,6 +57,9 @@ class DailySales(Base):
     member: Mapped[bool] = mapped_column(primary_key=True)
     orders: Mapped[int] = mapped_column(BigInt)
     sales_cents: Mapped[int] = mapped_column(BigInt)
+    # return events (members only) and their refund_total in cents, on the day of the return
+    returns: Mapped[int] = mapped_column(BigInt, server_default="0")
+    refund_cents: Mapped[int] = mapped_column(BigInt, server_default="0")
 
 
 class MemberMonth(Base):
@@ -89,3 +92,30 @@ class AnalyticsState(Base):
     )
     refreshed_to: Mapped[datetime | None]
     refreshed_at: Mapped[datetime | None]
+    # the month of bit 0 of ``MemberActivity.months`` (migration 0024)
+    mask_base: Mapped[date | None] = mapped_column(Date)
+    # up to which ``posted_at`` the daily ledger aggregate includes postings (migration 0029)
+    ledger_to: Mapped[datetime | None]
+
+
+class MemberActivity(Base):
+    """One row per member with a purchase: bitmaps of the months (from ``AnalyticsState.
+    mask_base``, bit ``i`` = ``i`` months later, 62 months) with a purchase (``months``) and
+    with two or more (``multi``), and the first purchase at or after enrolment
+    (``activated_at``), so that buying and repeat members of whole months and activation are
+    one scan of one row per member (migration 0024)."""
+
+    __tablename__ = "analytics_member_activity"
+    __table_args__ = (
+        Index("ix_analytics_member_activity_programme_id_enrolled_at", "programme_id",
+              "enrolled_at"),
+    )  # fmt: skip
+
+    member_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("members.id", ondelete="CASCADE"), primary_key=True
+    )
+    programme_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("programmes.id", ondelete="CASCADE"))
+    enrolled_at: Mapped[datetime]
+    activated_at: Mapped[datetime | None]
+    months: Mapped[int] = mapped_column(BigInt)
+    multi: Mapped[int] = mapped_column(BigInt)

@@ -1,28 +1,46 @@
 """The dashboard's headline figures for one programme, wallet and period.
 
 A handful of aggregate queries, each one statement over indexed columns: members, active
-members, postings by kind, postings by month (one ``CASE`` maps each instant to its month in
-the programme's time zone, so the buckets are right on both databases), liability, redemptions
-and the tier mix. These belong to the analytics domain when it lands; the page only renders.
+members, postings by kind and by month, liability, redemptions and the tier mix.
+
+The postings (points issued, redeemed and expired, in total and by month of the programme's
+time zone) come from the daily ledger aggregate (:mod:`fidelia.analytics.ledger_daily`: member
+entries per UTC day, wallet and kind), so a year costs a scan of a few hundred day rows rather
+than of every entry. A UTC day that a bound of the period or of a local month cuts in two (the
+programme's midnight is not UTC's) takes its longest part from its day row minus its other
+parts, which are read from the ledger (the hours either side of the midnight). The days touched
+by postings posted since the aggregate's ledger watermark minus the refresh's overlap (what the
+next refresh would recompute) are read whole from the ledger, with a ``CASE`` that maps each
+instant to its month, so the figures are the ledger's as they stand, as when they were read
+live, whether or not the aggregate has been refreshed. A never-built aggregate means every day
+is read from the ledger. The liability is the sum of the cached balances of the members'
+accounts (one row each, as the wallets show them): the aggregate holds flows, not each
+account's sign, and the positive balances alone are the debt to members.
 """
 
 from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass, field
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
+from itertools import pairwise
+from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Select, case, func, select
+from sqlalchemy import and_, case, func, or_, select
 from sqlalchemy.orm import Session
 
+from fidelia.analytics import ledger_daily
+from fidelia.analytics.aggregates import OVERLAP, sql_for
 from fidelia.ledger.expiry import add_months
 from fidelia.ledger.wallets import from_minor
 from fidelia.models import (
     Account,
+    AnalyticsState,
     Entry,
     Event,
+    LedgerDay,
     LedgerTransaction,
     Member,
     MemberTier,
@@ -76,43 +94,180 @@ def month_starts(start: date, end: date) -> list[date]:
     return months
 
 
-def _member_postings(wallet: Wallet, since: datetime, until: datetime) -> Select[str, int]:
-    return (
-        select(LedgerTransaction.kind, func.sum(Entry.amount))
-        .join(Entry, Entry.transaction_id == LedgerTransaction.id)
-        .join(Account, Account.id == Entry.account_id)
+KINDS = ("earn", "spend", "expire")
+Ranges = list[tuple[datetime, datetime]]
+
+
+def _postings(
+    session: Session, wallet: Wallet, since: datetime, until: datetime, tz: ZoneInfo,
+    months: list[Month],
+) -> dict[str, int]:  # fmt: skip
+    """Members' postings by kind over the period (returned) and by month (added to
+    ``months``); the days of the first month before ``since`` count for the chart only. Whole
+    UTC days come from the daily ledger aggregate; a day a cut (a bound of the period or of a
+    month) splits takes its longest part from its day row minus the others, read from the
+    ledger; the days the aggregate may not hold are read from the ledger."""
+    totals: dict[str, int] = {}
+    if not months:
+        return totals
+    bounds = [_instant(m.start, tz) for m in months[1:]] + [until]
+    lo = _instant(months[0].start, tz)
+    cuts = sorted({lo, since, *bounds})
+    first, last = _utc_day(lo), _utc_day(until - timedelta(microseconds=1))
+    touched = _unaggregated_days(session, wallet, first, last)
+
+    def add(kind: str, value: int, at: datetime) -> None:
+        if not lo <= at < until:
+            return
+        index = -2 if at < since else next(i for i, b in enumerate(bounds) if at < b)
+        if index >= 0:
+            totals[kind] = totals.get(kind, 0) + value
+        month = months[0] if index == -2 else months[index]
+        if kind == "earn":
+            month.issued += value
+        elif kind == "spend":
+            month.redeemed -= value
+        else:
+            month.expired -= value
+
+    longest, parts = _parts(cuts, first, last, touched)
+    if len(touched) <= (last - first).days:  # some day from the aggregate
+        for day, kind, amount in _day_rows(session, wallet, first, last):
+            if day not in touched:  # the whole day, or its longest part
+                add(kind, int(amount or 0), longest.get(day, _midnight(day)))
+    for kind, amount, index in _parts_live(session, wallet, parts):
+        add(kind, amount, parts[index][0])
+        add(kind, -amount, longest[_utc_day(parts[index][0])])  # not in the longest part
+    ranges = [(max(a, lo), min(b, until)) for a, b in _ranges(touched)]
+    for kind, amount, index in _live(session, wallet, since, bounds, ranges):
+        add(kind, amount, since - _TICK if index == -2 else bounds[index] - _TICK)
+    return totals
+
+
+_TICK = timedelta(microseconds=1)
+
+
+def _parts(
+    cuts: list[datetime], first: date, last: date, touched: set[date]
+) -> tuple[dict[date, datetime], Ranges]:
+    """For each day from ``first`` to ``last`` a cut falls inside of (and that the aggregate
+    holds): the start of its longest part, and its other parts (to read from the ledger)."""
+    longest: dict[date, datetime] = {}
+    parts: Ranges = []
+    for day in sorted({_utc_day(c) for c in cuts if c != _midnight(_utc_day(c))}):
+        if not first <= day <= last or day in touched:
+            continue
+        start, end = _midnight(day), _midnight(day + timedelta(days=1))
+        edges = [start, *(c for c in cuts if start < c < end), end]
+        pieces = list(pairwise(edges))
+        big = max(pieces, key=lambda piece: piece[1] - piece[0])
+        longest[day] = big[0]
+        parts += [piece for piece in pieces if piece != big]
+    return longest, parts
+
+
+def _day_rows(session: Session, wallet: Wallet, first: date, last: date) -> Any:
+    return session.execute(
+        select(LedgerDay.day, LedgerDay.kind, func.sum(LedgerDay.amount))
         .where(
-            LedgerTransaction.wallet_id == wallet.id,
-            LedgerTransaction.occurred_at >= since,
-            LedgerTransaction.occurred_at < until,
-            Account.member_id.is_not(None),
-            LedgerTransaction.kind.in_(("earn", "spend", "expire")),
+            LedgerDay.programme_id == wallet.programme_id,
+            LedgerDay.wallet_id == wallet.id,
+            LedgerDay.day >= first,
+            LedgerDay.day <= last,
+            LedgerDay.kind.in_(KINDS),
         )
+        .group_by(LedgerDay.day, LedgerDay.kind)
     )
 
 
-def _by_month(
-    session: Session, wallet: Wallet, starts: list[date], tz: ZoneInfo, until: datetime
-) -> list[Month]:
-    months = [Month(start) for start in starts]
-    if not months:
-        return months
-    bounds = [_instant(m.start, tz) for m in months[1:]] + [until]
-    bucket = case(
-        *((LedgerTransaction.occurred_at < b, i) for i, b in enumerate(bounds)), else_=-1
-    ).label("bucket")
-    query = _member_postings(wallet, _instant(starts[0], tz), until)
-    rows = session.execute(query.add_columns(bucket).group_by(LedgerTransaction.kind, bucket))
-    for kind, amount, index in rows:
-        if 0 <= index < len(months):
-            month, value = months[index], int(amount or 0)
-            if kind == "earn":
-                month.issued += value
-            elif kind == "spend":
-                month.redeemed -= value
-            else:
-                month.expired -= value
-    return months
+def _parts_live(session: Session, wallet: Wallet, parts: Ranges) -> list[tuple[str, int, int]]:
+    """``(kind, amount, part)`` of the members' entries within each of ``parts`` (hours of a
+    day either side of a local midnight), read from the ledger."""
+    if not parts:
+        return []
+    at = LedgerTransaction.occurred_at
+    index = case(*((and_(at >= a, at < b), i) for i, (a, b) in enumerate(parts))).label("part")
+    return _members_sum(session, wallet, index, or_(*(and_(at >= a, at < b) for a, b in parts)))
+
+
+def _utc_day(at: datetime) -> date:
+    return at.astimezone(UTC).date()
+
+
+def _midnight(day: date) -> datetime:
+    return datetime.combine(day, time(), tzinfo=UTC)
+
+
+def _unaggregated_days(session: Session, wallet: Wallet, first: date, last: date) -> set[date]:
+    """The days the aggregate may not hold as the ledger stands: those of postings posted
+    since its ledger watermark minus the overlap (every day when it was never built)."""
+    ledger_to = session.scalar(
+        select(AnalyticsState.ledger_to).where(AnalyticsState.programme_id == wallet.programme_id)
+    )
+    if ledger_to is None:
+        return {first + timedelta(days=i) for i in range((last - first).days + 1)}
+    d = sql_for(session)
+    touched = ledger_daily.touched_days(session, wallet.programme_id, d.day, ledger_to - OVERLAP)
+    return {day for day in touched if first <= day <= last}
+
+
+def _ranges(days: set[date]) -> Ranges:
+    """Consecutive days merged into ``[start, end)`` instants."""
+    ranges: Ranges = []
+    for day in sorted(days):
+        start, end = _midnight(day), _midnight(day + timedelta(days=1))
+        if ranges and ranges[-1][1] == start:
+            ranges[-1] = (ranges[-1][0], end)
+        else:
+            ranges.append((start, end))
+    return ranges
+
+
+def _live(
+    session: Session, wallet: Wallet, since: datetime, bounds: list[datetime], ranges: Ranges
+) -> list[tuple[str, int, int]]:
+    """``(kind, amount, bucket)`` of the members' entries posted within ``ranges``, read from
+    the ledger: a ``CASE`` maps each instant to its month (-2: before ``since``)."""
+    if not ranges:
+        return []
+    at = LedgerTransaction.occurred_at
+    bucket = case((at < since, -2), *((at < b, i) for i, b in enumerate(bounds)), else_=-1).label(
+        "bucket"
+    )
+    return _members_sum(session, wallet, bucket, or_(*(and_(at >= a, at < b) for a, b in ranges)))
+
+
+def _members_sum(
+    session: Session, wallet: Wallet, key: Any, within: Any
+) -> list[tuple[str, int, int]]:
+    """Members' entries by transaction kind and ``key``, of the wallet's transactions
+    ``within``. Members' entries are those not on the wallet's system accounts (a transaction
+    is in one wallet), which spares a join with every member account; their ids are read first
+    so that the planner sees a short list. Each transaction's entries are summed by a
+    correlated subquery: a probe of the entries' ``transaction_id`` index per transaction read,
+    where a join let PostgreSQL hash a sequential scan of every entry (99 ms for one day's
+    2,643 transactions among 408,437 entries; 25-40 ms by the probes)."""
+    system = list(
+        session.scalars(
+            select(Account.id).where(Account.wallet_id == wallet.id, Account.member_id.is_(None))
+        )
+    )
+    members = (
+        select(func.sum(Entry.amount))
+        .where(Entry.transaction_id == LedgerTransaction.id, Entry.account_id.not_in(system))
+        .scalar_subquery()
+    )
+    query = (
+        select(LedgerTransaction.kind, func.sum(members), key)
+        .where(
+            LedgerTransaction.programme_id == wallet.programme_id,
+            LedgerTransaction.wallet_id == wallet.id,
+            within,
+            LedgerTransaction.kind.in_(KINDS),
+        )
+        .group_by(LedgerTransaction.kind, key)
+    )
+    return [(kind, int(amount or 0), int(k)) for kind, amount, k in session.execute(query)]
 
 
 def compute(
@@ -137,10 +292,8 @@ def compute(
             Event.occurred_at < until,
         )
     )
-    totals: dict[str, int] = {}
-    query = _member_postings(wallet, since, until).group_by(LedgerTransaction.kind)
-    for kind, amount in session.execute(query):
-        totals[kind] = int(amount or 0)
+    months = [Month(first) for first in month_starts(start, end)]
+    totals = _postings(session, wallet, since, until, tz, months)
     liability = session.scalar(
         select(func.coalesce(func.sum(Account.available), 0)).where(
             Account.wallet_id == wallet.id, Account.member_id.is_not(None), Account.available > 0
@@ -164,7 +317,7 @@ def compute(
         liability_money=money,
         redemptions=_redemptions(session, pid, since, until),
         tiers=_tiers(session, pid),
-        months=_by_month(session, wallet, month_starts(start, end), tz, until),
+        months=months,
     )
 
 

@@ -120,9 +120,10 @@ def raw_rows(path: Path) -> list[dict[str, Any]]:
     received = time_now()
     members: dict[str, uuid.UUID] = {}
     rows: list[dict[str, Any]] = []
-    for _number, record in read_cdnow(path, TIMEZONE):
-        if isinstance(record, str):
+    for _number, read in read_cdnow(path, TIMEZONE):
+        if isinstance(read, str):
             continue
+        record = read if isinstance(read, dict) else read.model_dump(mode="json")
         customer = record["member"]["external"]["value"]
         member_id = members.setdefault(customer, uuid7())
         event_id = uuid7()

@@ -4,6 +4,8 @@ with its own outcome, refused events writing nothing, arrival order kept (issue 
 from __future__ import annotations
 
 import asyncio
+import threading
+import time
 import uuid
 from collections.abc import Iterator
 from typing import Any
@@ -233,6 +235,35 @@ def test_the_writer_thread_answers_concurrent_submissions(
     assert [o.totals for o in outcomes] == [{"points": i + 1} for i in range(8)]
     assert committer.grouped == 8
     assert 1 <= committer.groups <= 8
+
+
+def test_the_writer_waits_for_the_rest_of_a_burst_only_after_a_larger_group(
+    database: Database,
+) -> None:
+    """After a group of one, the writer takes what is queued and never waits; after a larger
+    group it waits for the burst's next requests while they keep coming (``gap``), so the
+    callers a commit answered together are committed together again."""
+    committer = GroupCommit(database, gap=0.25, linger=2.0)
+
+    def later(delay: float, item: str) -> None:
+        threading.Timer(delay, committer._queue.put, [item]).start()
+
+    later(0.1, "late")
+    started = time.monotonic()
+    assert committer._gather("first") == ["first"]  # previous group: one (a lone caller)
+    assert time.monotonic() - started < 0.09
+    assert committer._gather(committer._queue.get()) == ["late"]
+
+    committer._last_size = 3
+    later(0.05, "b")
+    later(0.15, "c")
+    assert committer._gather("a") == ["a", "b", "c"]  # gathered up to the previous size
+
+    committer._last_size = 3
+    later(0.05, "b")
+    started = time.monotonic()
+    assert committer._gather("a") == ["a", "b"]  # the burst stopped: one gap, then commit
+    assert 0.25 <= time.monotonic() - started < 1.5
 
 
 def test_an_error_of_the_whole_group_is_isolated_to_its_culprit(

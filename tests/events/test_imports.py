@@ -87,13 +87,14 @@ def test_members_csv_with_a_reject_report(
     assert "enrolled_at" in rejects[3][2]
     assert count_rows(database, Member, Member.programme_id == programme.id) == 2
     with database.transaction(readonly=True) as session:
-        identities = set(
-            session.execute(
+        identities = {
+            tuple(row)
+            for row in session.execute(
                 select(MemberIdentity.kind, MemberIdentity.namespace, MemberIdentity.value).where(
                     MemberIdentity.programme_id == programme.id
                 )
-            ).tuples()
-        )
+            )
+        }
         consents = {
             (c.channel, c.granted, c.source)
             for c in session.scalars(select(Consent).where(Consent.programme_id == programme.id))
@@ -263,7 +264,7 @@ def test_an_events_import_resumes_after_a_crash(
     }
 
     with monkeypatch.context() as patch:
-        crash_after(patch, intake, "ingest_payloads", chunks=2)
+        crash_after(patch, intake, "ingest", chunks=2)
         with pytest.raises(RuntimeError, match="simulated crash"):
             run_import(database, **args, enrol_unknown="active")
     assert counts(database, programme)[1] == 9

@@ -194,10 +194,10 @@ def test_pending_points_are_released_by_the_job(
         ops.spend(
             s, programme=p, member_id=m, wallet="points", amount=1, idempotency_key="s", now=T0
         )
-    ran = jobs.run_due(database, now=T0 + timedelta(days=31))
+    ran = jobs.run_due(database, now=T0 + timedelta(days=31), programme_id=p.id)
     assert ran >= 1
     assert balance(database, p, m) == (100, 0)
-    jobs.run_due(database, now=T0 + timedelta(days=32))
+    jobs.run_due(database, now=T0 + timedelta(days=32), programme_id=p.id)
     assert (
         count_rows(
             database,
@@ -220,7 +220,7 @@ def test_expiry_job_expires_once_and_counts(
             s, programme=p, member_id=m, wallet="points", amount=30, idempotency_key="s", now=T0
         )
         lot_id = s.scalar(select(Lot.id).where(Lot.transaction_id == txn.id))
-    jobs.run_due(database, now=T0 + timedelta(days=6))
+    jobs.run_due(database, now=T0 + timedelta(days=6), programme_id=p.id)
     with database.transaction() as s:
         assert lot_id is not None
         assert ops.expire_lot(s, programme=p, lot_id=lot_id, now=T0 + timedelta(days=7)) is None

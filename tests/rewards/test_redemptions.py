@@ -320,7 +320,7 @@ def test_a_voucher_redemption_expires_with_its_voucher(
             if j.programme_id == p.id
         ]
         assert len(job_ids) == 1
-    jobs.run_due(database, now=later)
+    jobs.run_due(database, now=later, programme_id=p.id)
     with database.transaction(readonly=True) as s:
         expired = s.get(Redemption, r.id)
         assert expired is not None

@@ -6,18 +6,16 @@ Definitions are not copied into tables: versions never change, so a cache keyed 
 
 from __future__ import annotations
 
-import threading
-import uuid
 from dataclasses import dataclass, field
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from fidelia import versions
 from fidelia.engagement.schemas import BadgeDef, ChallengeDef
 from fidelia.kit.conditions import Predicate, compile_condition, condition_fields
-from fidelia.models import Programme, ProgrammeVersion
+from fidelia.models import Programme
 
 
 @dataclass(frozen=True)
@@ -40,30 +38,14 @@ class Definitions:
 
 
 EMPTY = Definitions()
-_CACHE: dict[tuple[uuid.UUID, int], Definitions] = {}
-_LOCK = threading.Lock()
 
 
 def definitions_for(session: Session, programme: Programme) -> Definitions:
     """The badges and challenges of the programme's live version."""
-    key = (programme.id, programme.live_version)
-    with _LOCK:
-        if key in _CACHE:
-            return _CACHE[key]
-    found = EMPTY
-    if programme.live_version:
-        raw = session.scalar(
-            select(ProgrammeVersion.document).where(
-                ProgrammeVersion.programme_id == programme.id,
-                ProgrammeVersion.version == programme.live_version,
-            )
-        )
-        found = build(raw or {}, ZoneInfo(programme.timezone))
-    with _LOCK:
-        if len(_CACHE) > 256:
-            _CACHE.clear()
-        _CACHE[key] = found
-    return found
+    if not programme.live_version:
+        return EMPTY
+    tz = ZoneInfo(programme.timezone)
+    return versions.section(session, programme, "engagement", lambda raw: build(dict(raw), tz))
 
 
 def build(document: dict[str, Any], tz: ZoneInfo) -> Definitions:

@@ -31,7 +31,7 @@ from sqlalchemy.orm import Session, aliased
 
 from fidelia.engagement.definitions import definitions_for
 from fidelia.engagement.leaderboards_schemas import (
-    EntryOut,
+    BoardEntryOut,
     LeaderboardDef,
     MemberRankOut,
     PayoutOut,
@@ -257,14 +257,14 @@ def _where(programme: Programme, board: str, period: str, scope: str) -> ColumnE
 
 def _entries(
     session: Session, query: Any, first_rank: int, step: int, with_ids: bool
-) -> list[EntryOut]:
+) -> list[BoardEntryOut]:
     rows = session.execute(
         query.add_columns(Member.first_name, Member.last_name, LeaderboardMember.display_name)
         .join(Member, Member.id == S.member_id)
         .outerjoin(LeaderboardMember, LeaderboardMember.member_id == S.member_id)
     ).all()
     return [
-        EntryOut(
+        BoardEntryOut(
             rank=first_rank + i * step,
             member_id=r.member_id if with_ids else None,
             display_name=r.display_name or mask(r.first_name, r.last_name, r.member_id),
@@ -288,7 +288,7 @@ def top(
     scope: str,
     limit: int,
     with_ids: bool = False,
-) -> list[EntryOut]:
+) -> list[BoardEntryOut]:
     """The first ``limit`` visible members, best first."""
     query = (
         _cols()
@@ -375,8 +375,8 @@ def rank_of(
         scope=scope,
         member_id=member_id,
     )
-    above: list[EntryOut] = []
-    below: list[EntryOut] = []
+    above: list[BoardEntryOut] = []
+    below: list[BoardEntryOut] = []
     if found.key is not None and found.rank is not None and neighbours:
         order = tuple_(S.rank_score, S.reached_at, S.member_id)
         base = _cols().where(_where(programme, board, period, scope))

@@ -76,7 +76,7 @@ class LeaderboardDef(_Doc):
         return self
 
 
-class EntryOut(BaseModel):
+class BoardEntryOut(BaseModel):
     model_config = ConfigDict(json_schema_extra=examples(ex.BOARD_ENTRY))
 
     rank: int
@@ -93,7 +93,7 @@ class BoardOut(BaseModel):
     name: str
     period: str
     scope: str
-    entries: list[EntryOut]
+    entries: list[BoardEntryOut]
 
 
 class MemberRankOut(BaseModel):
@@ -106,8 +106,8 @@ class MemberRankOut(BaseModel):
     opted_in: bool
     score: Decimal
     rank: int | None = Field(description="None when the member has not opted in or has no score")
-    above: list[EntryOut]
-    below: list[EntryOut]
+    above: list[BoardEntryOut]
+    below: list[BoardEntryOut]
 
 
 class BoardInfoOut(BaseModel):

@@ -10,7 +10,6 @@ state per event in memory (:meth:`PlusRun.after_event`) and writes it with the b
 
 from __future__ import annotations
 
-import threading
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -18,9 +17,9 @@ from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from fidelia import versions
 from fidelia.engagement.checkins_schemas import CheckInSection, StoreDef
 from fidelia.engagement.definitions import definitions_for
 from fidelia.engagement.leaderboards_schemas import LeaderboardDef
@@ -32,7 +31,7 @@ from fidelia.engagement.service import award_badge
 from fidelia.engagement.streaks_schemas import StreakDef
 from fidelia.kit.conditions import Predicate, compile_condition
 from fidelia.ledger import operations as ledger
-from fidelia.models import Member, Programme, ProgrammeVersion
+from fidelia.models import Member, Programme
 from fidelia.rules.state import EngineEvent
 
 
@@ -61,31 +60,17 @@ class PlusDefinitions:
 
 
 EMPTY = PlusDefinitions()
-_CACHE: dict[tuple[uuid.UUID, int], PlusDefinitions] = {}
-_LOCK = threading.Lock()
 
 
 def plus_for(session: Session, programme: Programme) -> PlusDefinitions:
     """The referral, leaderboard, streak and check-in sections of the live version."""
-    key = (programme.id, programme.live_version)
-    with _LOCK:
-        if key in _CACHE:
-            return _CACHE[key]
-    found = EMPTY
-    if programme.live_version:
-        raw = session.scalar(
-            select(ProgrammeVersion.document).where(
-                ProgrammeVersion.programme_id == programme.id,
-                ProgrammeVersion.version == programme.live_version,
-            )
-        )
-        tz = ZoneInfo(programme.timezone)
-        found = build(raw or {}, tz, definitions_for(session, programme).challenges)
-    with _LOCK:
-        if len(_CACHE) > 256:
-            _CACHE.clear()
-        _CACHE[key] = found
-    return found
+    if not programme.live_version:
+        return EMPTY
+    tz = ZoneInfo(programme.timezone)
+    challenges = definitions_for(session, programme).challenges
+    return versions.section(
+        session, programme, "engagement.plus", lambda raw: build(dict(raw), tz, challenges)
+    )
 
 
 def build(

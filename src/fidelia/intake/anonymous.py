@@ -54,15 +54,14 @@ def _known_orders(session: Session, programme: Programme, order_ids: list[str]) 
     known: set[str] = set()
     for start in range(0, len(order_ids), 500):
         chunk = order_ids[start : start + 500]
-        known.update(
-            session.scalars(
-                select(Event.reference).where(
-                    Event.programme_id == programme.id,
-                    Event.type == "purchase",
-                    Event.reference.in_(chunk),
-                )
+        # the type is checked here: given it, SQLite took the (programme_id, type) index and
+        # read every purchase of the programme (see fidelia.events.checks.OrderBook)
+        found = session.execute(
+            select(Event.reference, Event.type).where(
+                Event.programme_id == programme.id, Event.reference.in_(chunk)
             )
         )
+        known.update(ref for ref, kind in found if kind == "purchase" and ref is not None)
         known.update(
             session.scalars(
                 select(AnonymousPurchase.order_id).where(

@@ -18,7 +18,10 @@ event before writing anything for it). If the group's transaction fails as a who
 unexpected error, a failed commit), each of its requests is run again alone in its own
 transaction, so only the culprit sees the error. Nothing waits for a group to fill: the writer
 takes what is there, so a lone request costs no more than before, and under load groups grow
-by themselves while the previous one commits.
+by themselves while the previous one commits. Only when the previous group was larger does the
+writer wait a little for the rest of the burst (:meth:`GroupCommit._gather`): the callers just
+answered send their next requests together, and without that wait the first of them would be
+committed alone, every other group a group of one.
 
 With several processes on PostgreSQL, each process groups its own requests; their
 transactions lock members in key order and rule counters by compare-and-set, as any batch does.
@@ -30,6 +33,7 @@ import asyncio
 import logging
 import queue
 import threading
+import time
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -65,9 +69,19 @@ _STOP = object()
 class GroupCommit:
     """The writer thread of one API process; :meth:`submit` from request handlers."""
 
-    def __init__(self, database: Database, *, max_group: int = 64) -> None:
+    def __init__(
+        self,
+        database: Database,
+        *,
+        max_group: int = 64,
+        gap: float = 0.002,
+        linger: float = 0.010,
+    ) -> None:
         self.database = database
         self.max_group = max_group
+        self.gap = gap  # how long the writer waits for the next request of a burst...
+        self.linger = linger  # ...and at most in all, before committing a smaller group
+        self._last_size = 1
         self._queue: queue.SimpleQueue[Submission | object] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
@@ -104,17 +118,35 @@ class GroupCommit:
             first = self._queue.get()
             if first is _STOP:
                 return
-            group = [first]
-            while len(group) < self.max_group:
+            group = self._gather(first)
+            self._last_size = len(group)
+            self.process([g for g in group if isinstance(g, Submission)])
+
+    def _gather(self, first: object) -> list[object]:
+        """``first`` and what follows it: what has queued up, and while the previous group was
+        larger than this one, what arrives within ``gap`` of the last arrival (at most
+        ``linger`` in all). The callers answered by the previous commit are sending their next
+        request: without the wait, the writer would commit the first of them alone, and the
+        others in the next group, halving the group's size under a steady load. A lone caller
+        (previous group of one) never waits."""
+        group = [first]
+        deadline = time.monotonic() + self.linger
+        while len(group) < self.max_group:
+            try:
+                item = self._queue.get_nowait()
+            except queue.Empty:
+                left = deadline - time.monotonic()
+                if len(group) >= self._last_size or left <= 0:
+                    break
                 try:
-                    item = self._queue.get_nowait()
+                    item = self._queue.get(timeout=min(self.gap, left))
                 except queue.Empty:
                     break
-                if item is _STOP:
-                    self._queue.put(_STOP)  # finish this group, then stop
-                    break
-                group.append(item)
-            self.process([g for g in group if isinstance(g, Submission)])
+            if item is _STOP:
+                self._queue.put(_STOP)  # finish this group, then stop
+                break
+            group.append(item)
+        return group
 
     def process(self, group: list[Submission]) -> None:
         """Commit one group and deliver each submission its result."""

@@ -16,11 +16,11 @@ from datetime import datetime
 from typing import Any
 
 from pydantic import ValidationError
-from sqlalchemy import insert
 from sqlalchemy.orm import Session
 
 from fidelia.errors import Conflict, FieldError, ValidationFailed
 from fidelia.events.schemas import Enrolment, EventIn, ExternalId
+from fidelia.kit.bulk import insert_rows
 from fidelia.kit.ids import uuid7
 from fidelia.members import service as members
 from fidelia.members.service import IdentityKey
@@ -208,10 +208,10 @@ class MemberChanges:
         """The new identities and status changes, one executemany each (members are flushed)."""
         if self.new_identities:
             table = Base.metadata.tables["member_identities"]
-            self.session.execute(insert(table), self.new_identities)
+            insert_rows(self.session, table, self.new_identities)
         if self.status_changes:
             table = Base.metadata.tables["member_status_changes"]
-            self.session.execute(insert(table), self.status_changes)
+            insert_rows(self.session, table, self.status_changes)
 
     def _status(
         self,

@@ -16,7 +16,7 @@ from datetime import datetime
 from typing import Any, Literal
 
 from pydantic import ValidationError
-from sqlalchemy import insert, select
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -39,6 +39,7 @@ from fidelia.intake import anonymous
 from fidelia.intake import effects as rules
 from fidelia.intake.counters import CountersMoved
 from fidelia.intake.joining import MemberChanges, more_keys
+from fidelia.kit.bulk import insert_rows
 from fidelia.kit.clock import utcnow
 from fidelia.kit.ids import uuid7
 from fidelia.members import service as members
@@ -50,6 +51,7 @@ from fidelia.programmes.service import settings_of
 from fidelia.rules.compiler import CompiledProgramme
 from fidelia.rules.state import EngineEvent
 from fidelia.segments import live as segments
+from fidelia.segments import summaries
 from fidelia.traits import service as traits
 
 
@@ -584,13 +586,14 @@ class _Batch:
         if self.rows:
             for row in self.rows:
                 row["outcome"] = row["outcome"].model_dump(mode="json", exclude={"index"})
-            self.session.execute(insert(Base.metadata.tables["events"]), self.rows)
+            insert_rows(self.session, Base.metadata.tables["events"], self.rows)
             notices.record_many(self.session, self.programme.id, _notices(self.rows))
             facts = [
                 (r["member_id"], EngineEvent(r["type"], r["occurred_at"], r["channel"], r["store"],
                                              purchase=self.purchases.get(r["id"])))
                 for r in self.rows
             ]  # fmt: skip
+            summaries.add_events(self.session, programme_id=self.programme.id, rows=self.rows)
             # traits before segments, which read them
             traits.apply_events(self.session, programme=self.programme, events=facts, now=self.now)
             moved = [(r["member_id"], r["type"], r["id"]) for r in self.rows]

@@ -15,7 +15,7 @@ from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -85,9 +85,12 @@ def enqueue(
 NewJob = tuple[str, dict[str, Any], datetime, uuid.UUID | None]  # kind, payload, due, programme
 
 
-def enqueue_many(session: Session, jobs: Sequence[NewJob]) -> None:
-    """Add many jobs without idempotency keys in the caller's transaction, in one INSERT
-    (what :func:`enqueue` writes for each, without ORM objects)."""
+def enqueue_many(
+    session: Session, jobs: Sequence[NewJob], *, keys: Sequence[str | None] | None = None
+) -> None:
+    """Add many jobs in the caller's transaction, in one INSERT (what :func:`enqueue` writes
+    for each, without ORM objects). ``keys``: an idempotency key per job, new keys only (a
+    key already taken fails the INSERT; it names the job for whoever may close it early)."""
     attempts = get_settings().job_max_attempts
     now = utcnow()
     rows = [
@@ -96,7 +99,7 @@ def enqueue_many(session: Session, jobs: Sequence[NewJob]) -> None:
             "programme_id": programme_id,
             "kind": kind,
             "payload": payload,
-            "idempotency_key": None,
+            "idempotency_key": key,
             "status": "pending",
             "due_at": due_at,
             "attempts": 0,
@@ -105,7 +108,9 @@ def enqueue_many(session: Session, jobs: Sequence[NewJob]) -> None:
             "created_at": now,
             "finished_at": None,
         }
-        for kind, payload, due_at, programme_id in jobs
+        for (kind, payload, due_at, programme_id), key in zip(
+            jobs, keys if keys is not None else [None] * len(jobs), strict=True
+        )
     ]
     insert_rows(session, Base.metadata.tables["jobs"], rows)
 
@@ -117,20 +122,24 @@ def backoff(attempts: int, base_seconds: float) -> timedelta:
 
 
 def run_one(
-    database: Database, *, now: datetime | None = None, backoff_seconds: float | None = None
+    database: Database,
+    *,
+    now: datetime | None = None,
+    backoff_seconds: float | None = None,
+    programme_id: uuid.UUID | None = None,
 ) -> bool:
-    """Claim and run one due job; False when none is due. The first retry waits
-    ``backoff_seconds`` (default: the ``FIDELIA_JOB_BACKOFF_SECONDS`` setting), then doubles."""
+    """Claim and run one due job (with ``programme_id``: of that programme or of none); False
+    when none is due. The first retry waits ``backoff_seconds`` (default: the
+    ``FIDELIA_JOB_BACKOFF_SECONDS`` setting), then doubles."""
     now = now or utcnow()
     if backoff_seconds is None:
         backoff_seconds = get_settings().job_backoff_seconds
+    query = select(Job).where(Job.status == "pending", Job.due_at <= now)
+    if programme_id is not None:
+        query = query.where(or_(Job.programme_id.is_(None), Job.programme_id == programme_id))
     with database.transaction() as session:
         job = session.scalar(
-            select(Job)
-            .where(Job.status == "pending", Job.due_at <= now)
-            .order_by(Job.due_at, Job.id)
-            .limit(1)
-            .with_for_update(skip_locked=True)
+            query.order_by(Job.due_at, Job.id).limit(1).with_for_update(skip_locked=True)
         )
         if job is None:
             return False
@@ -156,10 +165,17 @@ def _run(session: Session, job: Job, now: datetime, backoff_seconds: float) -> N
     job.status, job.finished_at, job.last_error = "done", now, None
 
 
-def run_due(database: Database, *, limit: int | None = None, now: datetime | None = None) -> int:
-    """Run due jobs one by one until none is due (or ``limit`` ran); returns how many ran."""
+def run_due(
+    database: Database,
+    *,
+    limit: int | None = None,
+    now: datetime | None = None,
+    programme_id: uuid.UUID | None = None,
+) -> int:
+    """Run due jobs one by one until none is due (or ``limit`` ran); returns how many ran.
+    With ``programme_id``, only that programme's jobs and those of no programme."""
     ran = 0
-    while (limit is None or ran < limit) and run_one(database, now=now):
+    while (limit is None or ran < limit) and run_one(database, now=now, programme_id=programme_id):
         ran += 1
     return ran
 

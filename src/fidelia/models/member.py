@@ -42,7 +42,11 @@ class MemberIdentity(Base):
     """
 
     __tablename__ = "member_identities"
-    __table_args__ = (UniqueConstraint("programme_id", "kind", "namespace", "value"),)
+    __table_args__ = (
+        UniqueConstraint("programme_id", "kind", "namespace", "value"),
+        # the search by any identity, kind unknown (migration 0028)
+        Index("ix_member_identities_programme_id_value", "programme_id", "value"),
+    )
 
     id: Mapped[uuid.UUID] = uuid_pk()
     programme_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("programmes.id", ondelete="CASCADE"))

@@ -148,7 +148,7 @@ class Voucher(Base):
     __table_args__ = (
         UniqueConstraint("programme_id", "code"),
         UniqueConstraint("programme_id", "idempotency_key"),
-        Index("ix_vouchers_pool_id_status", "pool_id", "status"),
+        Index("ix_vouchers_pool_id_status_id", "pool_id", "status", "id"),
         Index("ix_vouchers_member_id", "member_id"),
         Index("ix_vouchers_redemption_id", "redemption_id"),
         CheckConstraint(_in("status", VOUCHER_STATUSES), name="status"),

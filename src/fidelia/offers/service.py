@@ -15,7 +15,6 @@ points offer is used when it is credited.
 
 from __future__ import annotations
 
-import threading
 import uuid
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -24,6 +23,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from fidelia import versions
 from fidelia.engagement.rewarding import give_voucher
 from fidelia.errors import Conflict, NotFound, ValidationFailed
 from fidelia.kit.clock import utcnow
@@ -46,25 +46,16 @@ from fidelia.offers.schemas import (
     OfferDef,
     OfferOut,
 )
-from fidelia.plans.definitions import sections_for
-
-_CACHE: dict[tuple[uuid.UUID, int], dict[str, OfferDef]] = {}
-_LOCK = threading.Lock()
 
 
 def offers_of(session: Session, programme: Programme) -> dict[str, OfferDef]:
     """The live document's offers by code (parsed once per version)."""
-    sections = sections_for(session, programme)
-    key = (programme.id, sections.version)
-    with _LOCK:
-        found = _CACHE.get(key)
-    if found is None:
-        found = {o["code"]: OfferDef.model_validate(o) for o in sections.raw_offers}
-        with _LOCK:
-            if len(_CACHE) > 256:
-                _CACHE.clear()
-            _CACHE[key] = found
-    return found
+    return versions.section(
+        session,
+        programme,
+        "offers",
+        lambda raw: {o["code"]: OfferDef.model_validate(o) for o in raw.get("offers") or ()},
+    )
 
 
 def get_offer(session: Session, programme: Programme, code: str) -> OfferDef:

@@ -3,20 +3,16 @@
 
 from __future__ import annotations
 
-import threading
-import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from fidelia.models import Programme, ProgrammeVersion
+from fidelia import versions
+from fidelia.models import Programme
 from fidelia.plans.schemas import PlanDef, TillSection
 from fidelia.tiers.schemas import Perk, TiersSection
-
-_CACHE: dict[tuple[uuid.UUID, int], Sections] = {}
-_LOCK = threading.Lock()
 
 
 @dataclass(frozen=True)
@@ -33,33 +29,17 @@ class Sections:
 
 def sections_for(session: Session, programme: Programme) -> Sections:
     """The live version's sections (empty before the first document)."""
-    key = (programme.id, programme.live_version)
-    with _LOCK:
-        found = _CACHE.get(key)
-    if found is not None:
-        return found
-    raw: dict[str, Any] = {}
-    if programme.live_version:
-        raw = (
-            session.scalar(
-                select(ProgrammeVersion.document).where(
-                    ProgrammeVersion.programme_id == programme.id,
-                    ProgrammeVersion.version == programme.live_version,
-                )
-            )
-            or {}
-        )
+    version = programme.live_version
+    return versions.section(session, programme, "plans", lambda raw: _parse(raw, version))
+
+
+def _parse(raw: Mapping[str, Any], version: int) -> Sections:
     tiers = TiersSection.model_validate(raw["tiers"]) if raw.get("tiers") else None
-    sections = Sections(
-        version=programme.live_version,
+    return Sections(
+        version=version,
         plans={p["code"]: PlanDef.model_validate(p) for p in raw.get("plans") or []},
         till=TillSection.model_validate(raw["till"]) if raw.get("till") else None,
         tier_perks={lv.code: list(lv.perks) for lv in tiers.levels} if tiers else {},
         tier_ranks={lv.code: i for i, lv in enumerate(tiers.levels)} if tiers else {},
         raw_offers=tuple(raw.get("offers") or ()),
     )
-    with _LOCK:
-        if len(_CACHE) > 256:
-            _CACHE.clear()
-        _CACHE[key] = sections
-    return sections

@@ -1,0 +1,105 @@
+"""kit.bulk.insert_rows: the rows read back are what SQLAlchemy's own insert stores, whatever
+the path (SQLite's direct executemany, PostgreSQL's unnest), one row or many."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta, timezone
+from typing import Any
+
+import pytest
+from sqlalchemy import Column, Integer, MetaData, String, Table, insert, select
+from sqlalchemy.types import Uuid
+
+from fidelia.db import Database
+from fidelia.kit.bulk import insert_rows
+from fidelia.models.base import JSONType, UTCDateTime
+
+
+@pytest.fixture
+def tables(database: Database) -> Iterator[tuple[Table, Table]]:
+    """Two identical tables: one filled by insert_rows, one by SQLAlchemy's insert."""
+    metadata = MetaData()
+    suffix = uuid.uuid4().hex[:8]
+
+    def table(name: str) -> Table:
+        return Table(
+            f"bulk_{name}_{suffix}",
+            metadata,
+            Column("id", Uuid(), primary_key=True),
+            Column("at", UTCDateTime(), nullable=True),
+            Column("body", JSONType, nullable=True),
+            Column("label", String(20), nullable=True),
+            Column("n", Integer, nullable=True),
+            Column("filled", Integer, nullable=True, default=7),  # a Python-side default
+        )
+
+    pair = table("bulk"), table("core")
+    metadata.create_all(database.engine)
+    yield pair
+    metadata.drop_all(database.engine)
+
+
+def rows(count: int) -> list[dict[str, Any]]:
+    paris = timezone(timedelta(hours=1))
+    return [
+        {
+            "id": uuid.uuid4(),
+            "at": datetime(2026, 12, 1, 10, i, 30, 123456, tzinfo=paris) if i % 3 else None,
+            "body": {"a": [1, "é", None], "b": {"c": i}} if i % 2 else None,
+            "label": f"row {i}" if i % 4 else None,
+            "n": i,
+            "filled": i,
+        }
+        for i in range(count)
+    ]
+
+
+def stored(database: Database, table: Table) -> list[tuple[Any, ...]]:
+    with database.transaction(readonly=True) as session:
+        return [tuple(r) for r in session.execute(select(table).order_by(table.c.n))]
+
+
+@pytest.mark.parametrize("count", [1, 5])
+def test_insert_rows_stores_what_core_stores(
+    database: Database, tables: tuple[Table, Table], count: int
+) -> None:
+    bulk, core = tables
+    given = rows(count)
+    with database.transaction() as session:
+        insert_rows(session, bulk, given)
+        session.execute(insert(core), given if count > 1 else given[0])
+
+    assert stored(database, bulk) == stored(database, core)
+    first = stored(database, bulk)[0]
+    assert first[0] == given[0]["id"]
+    if count > 1:
+        assert stored(database, bulk)[1][1] == datetime(2026, 12, 1, 9, 1, 30, 123456, tzinfo=UTC)
+
+
+def test_a_left_out_column_gets_its_python_default_on_sqlite(
+    database: Database, tables: tuple[Table, Table], backend: str
+) -> None:
+    if backend == "postgresql":
+        pytest.skip("the unnest path takes complete rows (see kit.bulk.insert_rows)")
+    bulk, _ = tables
+    given = [{k: v for k, v in r.items() if k != "filled"} for r in rows(3)]
+    with database.transaction() as session:
+        insert_rows(session, bulk, given)
+    assert [r[5] for r in stored(database, bulk)] == [7, 7, 7]
+
+
+def test_rows_roll_back_with_the_transaction(
+    database: Database, tables: tuple[Table, Table]
+) -> None:
+    bulk, _ = tables
+
+    def abandoned() -> None:
+        with database.transaction() as session:
+            insert_rows(session, bulk, rows(4))
+            raise RuntimeError("abandon")
+
+    with pytest.raises(RuntimeError):
+        abandoned()
+    assert stored(database, bulk) == []

@@ -12,24 +12,11 @@ from __future__ import annotations
 
 import sys
 import tempfile
-import time
-from collections.abc import Callable
 from pathlib import Path
 
-from bench.common import baseline, emit, figure, log, quick_mode, stats
+from bench.common import emit, log, page_figures, quick_mode
 
 NAME = "portal"
-
-
-def timed(call: Callable[[], object], runs: int) -> list[float]:
-    for _ in range(3):  # warm: templates compiled, sections cached
-        call()
-    values = []
-    for _ in range(runs):
-        started = time.perf_counter()
-        call()
-        values.append((time.perf_counter() - started) * 1000)
-    return values
 
 
 def main() -> int:
@@ -73,25 +60,8 @@ def main() -> int:
             "rewards catalogue": f"{base}/rewards",
             "vouchers wallet (QR and barcodes)": f"{base}/vouchers",
         }
-        floor = stats(timed(lambda: client.get("/healthz"), runs))
-        results = []
-        for label, path in pages.items():
-            response = client.get(path, follow_redirects=False)
-            assert response.status_code == 200, (path, response.status_code)
-            log(f"timing {label}")
-            results.append(
-                figure(
-                    label,
-                    stats(timed(lambda path=path: client.get(path), runs)),
-                    unit="ms",
-                    base=baseline(
-                        "/healthz through the same client", floor, unit="ms", kind="floor"
-                    ),
-                    higher_is_better=False,
-                    note=f"demo data, {members} members, SQLite, {runs} requests; "
-                    "target for home < 100 ms",
-                )
-            )
+        note = f"demo data, {members} members, SQLite, {runs} requests; target for home < 100 ms"
+        results = page_figures(client, pages, runs, note)
         database.dispose()
     emit(NAME, results)
     return 0

@@ -40,6 +40,7 @@ Use :func:`figure`, :func:`baseline` and :func:`emit` to build and print that ob
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import platform
@@ -48,8 +49,9 @@ import sqlite3
 import statistics
 import subprocess
 import sys
+import time
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -294,3 +296,60 @@ def database_url(backend: str, tmp_dir: Path) -> Iterator[str]:
         yield url
     finally:
         drop_pg_database(url)
+
+
+# -- web pages through the app in process -------------------------------------------------------
+
+
+def timed_ms(call: Callable[[], object], runs: int, warm: int = 3) -> list[float]:
+    """``runs`` timings of ``call`` in milliseconds, after ``warm`` untimed calls (templates
+    compiled, caches filled)."""
+    for _ in range(warm):
+        call()
+    values = []
+    for _ in range(runs):
+        started = time.perf_counter()
+        call()
+        values.append((time.perf_counter() - started) * 1000)
+    return values
+
+
+def backoffice_client(app: Any, email: str, password: str) -> Any:
+    """A Starlette test client on ``app`` signed in to the back-office as ``email``."""
+    import re
+
+    from fastapi.testclient import TestClient
+
+    client = TestClient(app)
+    token = re.search(r'name="login_token" value="([^"]+)"', client.get("/admin/login").text)
+    assert token is not None, "no sign-in form"
+    response = client.post(
+        "/admin/login",
+        data={"email": email, "password": password, "login_token": token[1]},
+        follow_redirects=False,
+    )
+    assert response.status_code == 303, response.text
+    return client
+
+
+def page_figures(client: Any, pages: dict[str, str], runs: int, note: str) -> list[Figure]:
+    """The server time of each page (label -> path) through ``client``, in ms, each against
+    the floor of ``/healthz`` through the same client, measured in the same run."""
+    floor = stats(timed_ms(lambda: client.get("/healthz"), runs))
+    out = []
+    for label, path in pages.items():
+        response = client.get(path, follow_redirects=False)
+        assert response.status_code == 200, (path, response.status_code)
+        log(f"timing {label}")
+        measured = stats(timed_ms(functools.partial(client.get, path), runs))
+        out.append(
+            figure(
+                label,
+                measured,
+                unit="ms",
+                base=baseline("/healthz through the same client", floor, unit="ms", kind="floor"),
+                higher_is_better=False,
+                note=note,
+            )
+        )
+    return out

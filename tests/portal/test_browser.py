@@ -17,7 +17,6 @@ import os
 import re
 import socket
 import tempfile
-import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -26,7 +25,6 @@ from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 from aiosmtpd.controller import Controller
 
 from fidelia.api.app import create_app
@@ -35,11 +33,11 @@ from fidelia.db import Database
 from fidelia.kit.clock import utcnow
 from fidelia.models import Programme
 from tests.conftest import dispose_database, new_database
+from tests.fixtures.browser import chromium, require_browser, serve
 from tests.fixtures.events import line, purchase
 from tests.fixtures.factories import make_keys, make_programme
 from tests.portal.conftest import apply, document
 from tests.users.mailbox import Inbox
-from tests.web.test_browser import CHROMIUM, FLAGS, _require_browser
 
 SHOTS = (
     Path(__file__).resolve().parents[2] / "docs" / "screenshots"
@@ -51,6 +49,7 @@ DESKTOP = {"width": 1280, "height": 860}
 CODE = re.compile(r"\b(\d{6})\b")
 
 pytestmark = pytest.mark.xdist_group("browser")
+__all__ = ["chromium"]
 
 
 @pytest.fixture(scope="module")
@@ -79,34 +78,11 @@ def mailbox() -> Iterator[Inbox]:
 def server(
     tmp_path_factory: pytest.TempPathFactory, mailbox: Inbox
 ) -> Iterator[tuple[str, Database]]:
-    _require_browser()
+    require_browser()
     database, url = new_database("sqlite", tmp_path_factory.mktemp("portal-browser"))
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    config = uvicorn.Config(create_app(database), host="127.0.0.1", port=port, log_level="warning")
-    uv = uvicorn.Server(config)
-    thread = threading.Thread(target=uv.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not uv.started:
-        assert time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}", database
-    uv.should_exit = True
-    thread.join(timeout=30)
+    with serve(create_app(database)) as base:
+        yield base, database
     dispose_database(database, url)
-
-
-@pytest.fixture(scope="module")
-def chromium() -> Iterator[Any]:
-    _require_browser()
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=FLAGS)
-        yield browser
-        browser.close()
 
 
 def shoot(page: Any, name: str, *, desktop: bool = False) -> None:

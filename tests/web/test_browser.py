@@ -11,16 +11,12 @@ from __future__ import annotations
 
 import os
 import re
-import socket
 import tempfile
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-import uvicorn
 
 from fidelia.api.app import create_app
 from fidelia.db import Database
@@ -28,18 +24,10 @@ from fidelia.ledger import operations
 from fidelia.models import Member, Programme
 from fidelia.users.service import Role
 from tests.conftest import dispose_database, new_database
+from tests.fixtures.browser import chromium, require_browser, serve
 from tests.fixtures.factories import make_member, make_programme
 from tests.web.conftest import PASSWORD, new_user
 
-CHROMIUM = Path("/usr/bin/chromium")
-FLAGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 SHOTS = (
     Path(__file__).resolve().parents[2] / "docs" / "screenshots"
     if os.environ.get("FIDELIA_SCREENSHOTS") == "1"
@@ -48,51 +36,17 @@ SHOTS = (
 WIDTHS = {"desktop": (1280, 860), "tablet": (820, 1100)}
 
 pytestmark = pytest.mark.xdist_group("browser")
-
-
-def _require_browser() -> None:
-    if CHROMIUM.exists():
-        return
-    if os.environ.get("FIDELIA_REQUIRE_BROWSER") == "1":
-        pytest.fail(
-            "FIDELIA_REQUIRE_BROWSER=1 but /usr/bin/chromium is missing (apt-get install chromium)"
-        )
-    pytest.skip(
-        "no /usr/bin/chromium: browser tests skipped (apt-get install chromium to run them)"
-    )
+__all__ = ["chromium", "server"]
 
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Database]]:
     """The whole app (API and back-office) under uvicorn on a free port of 127.0.0.1."""
-    _require_browser()
+    require_browser()
     database, url = new_database("sqlite", tmp_path_factory.mktemp("browser"))
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    config = uvicorn.Config(create_app(database), host="127.0.0.1", port=port, log_level="warning")
-    uv = uvicorn.Server(config)
-    thread = threading.Thread(target=uv.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not uv.started:
-        assert time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}", database
-    uv.should_exit = True
-    thread.join(timeout=30)
+    with serve(create_app(database)) as base:
+        yield base, database
     dispose_database(database, url)
-
-
-@pytest.fixture(scope="module")
-def chromium() -> Iterator[Any]:
-    _require_browser()
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=FLAGS)
-        yield browser
-        browser.close()
 
 
 def setting(database: Database) -> tuple[Programme, Member, str]:

@@ -29,6 +29,7 @@ from fidelia.portal.branding import section_for
 from fidelia.portal.i18n import Formatter, best_language, language_of
 from fidelia.programmes import service as programmes
 from fidelia.programmes.portal_section import PortalSection
+from fidelia.transfers import service as transfers
 
 BASE = "/portal"
 SESSION_COOKIE = "fidelia_member"
@@ -55,7 +56,7 @@ class Site:
     programme: Programme
     section: PortalSection
     fmt: Formatter
-    features: frozenset[str] = frozenset()  # "leaderboards", "referral": the member's tabs
+    features: frozenset[str] = frozenset()  # "leaderboards", "referral", "transfers": tabs
 
     @property
     def base(self) -> str:
@@ -132,9 +133,14 @@ def current_member(request: Request, slug: str) -> Me:
             session, programme=programme, token=request.cookies.get(SESSION_COOKIE), now=now
         )
         plus = plus_for(session, programme)  # cached per live version
+        giving = transfers.policy(session, programme)  # cached per live version (issue 16)
         features = frozenset(
             name
-            for name, on in (("leaderboards", plus.leaderboards), ("referral", plus.referral))
+            for name, on in (
+                ("leaderboards", plus.leaderboards),
+                ("referral", plus.referral),
+                ("transfers", giving.enabled and giving.portal and "points" in giving.wallets),
+            )
             if on
         )
     if current is None:

@@ -24,6 +24,7 @@ from fidelia.portal import (
     home_pages,
     preference_pages,
     reward_pages,
+    transfer_pages,
 )
 from fidelia.portal.access import BASE, NotSignedIn, Site, formatter
 from fidelia.portal.branding import cached_hosts, refresh_hosts
@@ -89,6 +90,7 @@ def create_portal_app(database: Database) -> FastAPI:
         reward_pages,
         preference_pages,
         engagement_pages,
+        transfer_pages,
     ):
         app.include_router(module.router)
     return app

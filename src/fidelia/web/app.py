@@ -20,6 +20,7 @@ from fidelia.errors import FideliaError, error_message
 from fidelia.web import (
     audit_pages,
     auth_pages,
+    bounced_pages,
     dashboard,
     engagement_pages,
     keys_pages,
@@ -85,6 +86,7 @@ def create_web_app(database: Database) -> FastAPI:
         scenario_pages,
         store_pages,
         webhooks_pages,
+        bounced_pages,
         rewards_pages,
         operations_pages,
         portal_preview,

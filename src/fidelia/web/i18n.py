@@ -1,117 +1,36 @@
-"""FR and EN for the back-office: message catalogues (``locales/<lang>/LC_MESSAGES/
-messages.po``, read with Babel at start-up, no compile step) and Babel's formatting of dates,
-numbers and money in the reader's locale and the programme's time zone."""
+"""FR and EN for the back-office: its message catalogues (``locales/<lang>/LC_MESSAGES/
+messages.po``) with the shared formatting of :mod:`fidelia.kit.formatting`."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime
-from decimal import Decimal
-from functools import cache
 from pathlib import Path
-from zoneinfo import ZoneInfo
+from typing import ClassVar
 
-from babel import Locale
-from babel.dates import format_date, format_datetime
-from babel.messages.pofile import read_po
-from babel.numbers import (
-    format_currency,
-    format_decimal,
-    get_group_symbol,
-    get_minus_sign_symbol,
-)
+from fidelia.kit import formatting
+from fidelia.kit.formatting import DEFAULT, LANGUAGES
 
-LANGUAGES = ("fr", "en")
-DEFAULT = "fr"
+__all__ = ["DEFAULT", "LANGUAGES", "Formatter", "best_language", "language_of"]
+
 _LOCALES = Path(__file__).parent / "locales"
-# The full locale each language formats with when the programme's own does not fit.
-_REGION = {"fr": "fr_FR", "en": "en_GB"}
 
 
-@cache
 def _messages(language: str) -> dict[str, str]:
-    path = _LOCALES / language / "LC_MESSAGES" / "messages.po"
-    with path.open("rb") as handle:
-        catalog = read_po(handle, locale=language)
-    return {str(m.id): str(m.string) for m in catalog if m.id and m.string}
+    return formatting.messages(_LOCALES, language)
 
 
 def language_of(locale: str | None) -> str:
     """``fr-FR`` -> ``fr``; anything not French or English -> the default."""
-    code = (locale or "").replace("-", "_").split("_")[0].lower()
-    return code if code in LANGUAGES else DEFAULT
+    return formatting.language_of(locale)
 
 
 def best_language(accept: str | None) -> str:
     """The first of FR/EN an ``Accept-Language`` header asks for (else the default)."""
-    for part in (accept or "").split(","):
-        code = part.split(";")[0].strip()[:2].lower()
-        if code in LANGUAGES:
-            return code
-    return DEFAULT
-
-
-@cache
-def _parse(name: str) -> Locale:
-    return Locale.parse(name)
-
-
-def _grouped(value: int, group: str, minus: str) -> str:
-    text = f"{abs(value):,}".replace(",", group)
-    return f"{minus}{text}" if value < 0 else text
-
-
-@cache
-def _integer_symbols(locale: str) -> tuple[str, str] | None:
-    """The group separator and minus sign of a locale, when grouping by three gives what
-    Babel gives (None otherwise: some locales group differently). Integers are most of what
-    pages show, and Babel's general number formatting costs ~0.2 ms a call."""
-    symbols = get_group_symbol(locale), get_minus_sign_symbol(locale)
-    probes = (0, 7, 1234, -1234567, 10**12)
-    if all(_grouped(v, *symbols) == format_decimal(v, locale=locale) for v in probes):
-        return symbols
-    return None
+    return formatting.best_language(accept)
 
 
 @dataclass(frozen=True)
-class Formatter:
-    """Translation and formatting for one reader: ``language`` and the programme's time zone."""
+class Formatter(formatting.Formatter):
+    """Translation and formatting for one back-office reader."""
 
-    language: str
-    timezone: ZoneInfo
-    region_locale: str | None = None
-
-    @property
-    def locale(self) -> Locale:
-        wanted = (self.region_locale or "").replace("-", "_")
-        if wanted and language_of(wanted) == self.language:
-            return _parse(wanted)
-        return _parse(_REGION[self.language])
-
-    def gettext(self, message: str, **values: object) -> str:
-        """The message in the reader's language (the English text is the key)."""
-        text = _messages(self.language).get(message, message)
-        return text.format(**values) if values else text
-
-    def when(self, value: datetime | None, fmt: str = "medium") -> str:
-        if value is None:
-            return "—"
-        return format_datetime(value.astimezone(self.timezone), fmt, locale=self.locale)
-
-    def day(self, value: date | datetime | None, fmt: str = "medium") -> str:
-        if value is None:
-            return "—"
-        if isinstance(value, datetime):
-            value = value.astimezone(self.timezone).date()
-        return format_date(value, fmt, locale=self.locale)
-
-    def number(self, value: int | Decimal | float | None) -> str:
-        if value is None:
-            return "—"
-        symbols = _integer_symbols(str(self.locale)) if isinstance(value, int) else None
-        if symbols is not None and isinstance(value, int):
-            return _grouped(value, *symbols)
-        return format_decimal(value, locale=self.locale)
-
-    def money(self, value: Decimal | None, currency: str) -> str:
-        return "—" if value is None else format_currency(value, currency, locale=self.locale)
+    CATALOGUES: ClassVar[Path | None] = _LOCALES

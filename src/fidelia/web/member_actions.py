@@ -1,7 +1,9 @@
 """The member 360° page's actions besides adjusting points, each with a reason, through the
 services the API uses, and recorded in the audit log: redeem a reward on the member's behalf,
-cancel a redemption, issue a voucher, put the member in a tier until a date, and suspend,
-reactivate or close the member.
+cancel a redemption, issue a voucher, put the member in a tier until a date, suspend,
+reactivate or close the member; and, for owners only, download everything held about the
+member (GDPR access, audited) or erase their personal data (with a confirmation); give
+points to another member on the member's behalf, under the programme's transfers policy.
 
 A refused action re-renders the member page with the reason (the service's message) and
 writes nothing; a form sent twice acts once (its nonce is the idempotency key where the
@@ -10,6 +12,7 @@ redemption)."""
 
 from __future__ import annotations
 
+import json
 import secrets
 import uuid
 from collections.abc import Callable
@@ -24,15 +27,18 @@ from sqlalchemy.orm import Session
 
 from fidelia.audit import service as audit
 from fidelia.auth.dependencies import get_database
-from fidelia.errors import FideliaError, ValidationFailed
+from fidelia.errors import FideliaError, Forbidden, ValidationFailed
+from fidelia.events.schemas import MemberRef
 from fidelia.kit.clock import utcnow
 from fidelia.members import service as members
 from fidelia.merges import service as merges
 from fidelia.models import MemberIdentity, Voucher
+from fidelia.privacy import erase_member, export_member
 from fidelia.rewards import redemptions, vouchers
 from fidelia.tiers import service as tiers
-from fidelia.web.access import BASE, Page, WritePage
-from fidelia.web.member_pages import REASON_MAX, _member_page
+from fidelia.transfers import service as transfers
+from fidelia.web.access import BASE, OwnerPage, Page, ReadPage, WritePage
+from fidelia.web.member_pages import REASON_MAX, _amount, _member_page
 from fidelia.web.member_view import identity_values
 
 router = APIRouter()
@@ -276,12 +282,15 @@ def change_status(
     return _act(request, page, member_id, done="status", form=form, action=action)
 
 
-def _duplicate(session: Session, page: Page, text: str, survivor: uuid.UUID) -> uuid.UUID:
+def _duplicate(
+    session: Session, page: Page, text: str, survivor: uuid.UUID, *, field: str = "duplicate"
+) -> uuid.UUID:
     """The member named by an id or one of their identities (card, email, phone, external id,
-    normalised as at intake); names are not enough to merge."""
+    normalised as at intake); names are not enough to merge. ``field``: the form field named
+    in errors (the transfer form reuses it for its receiver)."""
     text = text.strip()
     if not text:
-        raise ValidationFailed.on("duplicate", "give the duplicate's id, card, email or phone")
+        raise ValidationFailed.on(field, "give the member's id, card, email or phone")
     try:
         return uuid.UUID(text)
     except ValueError:
@@ -296,7 +305,7 @@ def _duplicate(session: Session, page: Page, text: str, survivor: uuid.UUID) -> 
     ) - {survivor}
     if len(found) != 1:
         why = "no other member has this identity" if not found else "several members match"
-        raise ValidationFailed.on("duplicate", why)
+        raise ValidationFailed.on(field, why)
     return found.pop()
 
 
@@ -328,3 +337,81 @@ def merge(
 
     form = {"duplicate": duplicate, "merge_reason": reason}
     return _act(request, page, member_id, done="merged", form=form, action=action)
+
+
+@router.get("/p/{slug}/members/{member_id}/personal-data")
+def personal_data(request: Request, page: ReadPage, member_id: uuid.UUID) -> Response:
+    """GDPR access: everything held about the member as a JSON download (owners only; the
+    download is recorded in the audit log, not its content)."""
+    if not page.role.can_manage:
+        raise Forbidden("only an owner of the programme may download a member's personal data")
+    with get_database(request).transaction() as session:
+        data = export_member(session, programme=page.programme, member_id=member_id)
+        audit.record(
+            session, programme_id=page.programme.id, actor=page.actor,
+            user_id=page.viewer.user.id, action="member.personal_data_exported",
+            target_type="member", target_id=str(member_id),
+        )  # fmt: skip
+    body = json.dumps(data, default=str, ensure_ascii=False, indent=1)
+    name = f"{page.programme.slug}-member-{member_id}.json"
+    return Response(
+        body,
+        media_type="application/json",
+        headers={"Content-Disposition": f'attachment; filename="{name}"'},
+    )
+
+
+@router.post("/p/{slug}/members/{member_id}/erase", response_class=HTMLResponse)
+def erase(
+    request: Request,
+    page: OwnerPage,
+    member_id: uuid.UUID,
+    confirm: Annotated[str, Form(max_length=8)] = "",
+    reason: Text = "",
+) -> Response:
+    """Erase the member's personal data (GDPR), as ``POST /members/{id}/erase`` does: owners
+    only, with the box ticked and a reason; the audit log keeps who, when and why, not what."""
+
+    def action(session: Session) -> Audited | None:
+        why = _reason(reason)
+        if confirm != "yes":
+            raise ValidationFailed.on("confirm", "tick the box: erasure cannot be undone")
+        done = erase_member(
+            session, programme=page.programme, member_id=member_id, actor=page.actor
+        )
+        # erase_member records "member.erase" itself; this entry keeps the operator's reason.
+        erased_at = done.record.erased_at.isoformat()
+        return "member.erase_requested", why, None, {"erased_at": erased_at}
+
+    form = {"erase_reason": reason}
+    return _act(request, page, member_id, done="erased", form=form, action=action)
+
+
+@router.post("/p/{slug}/members/{member_id}/give", response_class=HTMLResponse)
+def give_on_behalf(
+    request: Request,
+    page: WritePage,
+    member_id: uuid.UUID,
+    nonce: Annotated[str, Form(min_length=8, max_length=64)],
+    to: Annotated[str, Form(max_length=320)] = "",
+    amount: Annotated[str, Form(max_length=24)] = "",
+    reason: Text = "",
+) -> Response:
+    """Give points from this member to another (named by id or identity) on the member's
+    behalf, under the programme's ``transfers`` policy, with a reason; the form's nonce is the
+    transfer's reference (a form sent twice gives once). The transfer records its own audit
+    entry (channel ``admin``, the operator as actor, the reason)."""
+
+    def action(session: Session) -> Audited | None:
+        why = _reason(reason)
+        receiver = _duplicate(session, page, to, member_id, field="to")
+        given = transfers.give(
+            session, programme=page.programme, sender_id=member_id, to=MemberRef(id=receiver),
+            wallet="points", amount=_amount(amount), reference=f"admin:{nonce}",
+            channel="admin", actor=page.actor, reason=why, user_id=page.viewer.user.id,
+        )  # fmt: skip
+        del given  # audited by the transfer itself ("points.transfer")
+        return None
+
+    form = {"give_to": to, "give_amount": amount, "give_reason": reason}
+    return _act(request, page, member_id, done="given", form=form, action=action)

@@ -21,6 +21,7 @@ from fidelia.ledger import wallets as wallet_service
 from fidelia.ledger.errors import AlreadyPosted
 from fidelia.members import service as members
 from fidelia.models import Programme, Wallet
+from fidelia.transfers import service as transfers
 from fidelia.web import member_view
 from fidelia.web.access import BASE, Page, ReadPage, WritePage
 from fidelia.web.templating import render
@@ -54,6 +55,7 @@ def _member_page(
     now = utcnow()
     with get_database(request).transaction(readonly=True) as session:
         view = member_view.load(session, programme=page.programme, member_id=member_id, now=now)
+        giving = transfers.policy(session, page.programme)  # issue 16: give on behalf
     return render(
         request,
         "member.html",
@@ -68,6 +70,7 @@ def _member_page(
         error=error,
         done=done,
         now=now,
+        giving=giving,
     )
 
 

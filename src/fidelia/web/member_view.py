@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from fidelia.engagement import queries as engagement
@@ -57,8 +57,9 @@ def identity_values(programme: Programme, text: str) -> set[str]:
 
 
 def search(session: Session, *, programme: Programme, text: str) -> list[Member]:
-    """Members whose card, email, phone or external id is ``text`` (normalised as at intake),
-    or whose name contains it; at most 50, identity matches first."""
+    """Members whose card, email, phone or external id is ``text`` (normalised as at intake,
+    found by the (programme, value) index), else whose name contains it; at most 50. The name
+    scan (``LIKE '%...%'``, no index can serve it) runs only when no identity matched."""
     text = text.strip()[:320]
     if not text:
         return []
@@ -76,12 +77,11 @@ def search(session: Session, *, programme: Programme, text: str) -> list[Member]
     full_name = func.lower(
         func.coalesce(Member.first_name, "") + " " + func.coalesce(Member.last_name, "")
     )
-    named = select(Member).where(
-        Member.programme_id == programme.id,
-        or_(full_name.like(pattern), func.lower(func.coalesce(Member.last_name, "")).like(pattern)),
+    named = select(Member).where(  # the full name holds the last name: one test per row
+        Member.programme_id == programme.id, full_name.like(pattern)
     )
     found = {m.id: m for m in session.scalars(select(Member).where(Member.id.in_(by_identity)))}
-    if len(found) < SEARCH_LIMIT and len(text) >= 2:
+    if not found and len(text) >= 2:
         for member in session.scalars(
             named.order_by(Member.last_name, Member.id).limit(SEARCH_LIMIT)
         ):

@@ -9,10 +9,11 @@ from datetime import UTC, datetime
 import pytest
 from sqlalchemy import select
 
+from fidelia.analytics import aggregates
 from fidelia.db import Database
 from fidelia.demo import setup
 from fidelia.ledger.verify import verify
-from fidelia.models import MemberBadge, Redemption, Reward, TierChange
+from fidelia.models import MemberBadge, Programme, Redemption, Reward, TierChange
 from fidelia.models.segments import SegmentMember
 from fidelia.models.traits import MemberTraits
 from fidelia.rules.demo import programme_document
@@ -114,3 +115,11 @@ def test_the_demo_populates_every_rfm_cell_lifecycle_stage_and_segment(
     assert cells - {None} == {cell["id"] for cell in document["traits"]["rfm"]["cells"]}
     assert stages == {stage["id"] for stage in document["traits"]["lifecycle"]}
     assert segments == {s["code"] for s in document["segments"]["definitions"]}
+
+
+def test_the_demo_builds_the_dashboard_figures(demo: tuple[Database, setup.DemoReport]) -> None:
+    database, report = demo
+    with database.transaction(readonly=True) as session:
+        programme = session.get_one(Programme, report.programme.id)
+        assert aggregates.watermark(session, programme=programme) is not None
+        assert aggregates.up_to_date(session, programme=programme)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from fidelia.api.app import create_app
+from fidelia.api.runtime import settle_heap
 from fidelia.config import get_settings
 from fidelia.db import Database
 
@@ -11,3 +12,4 @@ app = create_app(
     Database.from_url(_settings.database_url, pool_size=_settings.db_pool_size),
     embedded_worker=False,
 )
+settle_heap()

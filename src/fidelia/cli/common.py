@@ -70,6 +70,8 @@ def run_server(host: str, port: int, workers: int, embedded_worker: bool) -> Non
         )
         return
     from fidelia.api.app import create_app
+    from fidelia.api.runtime import settle_heap
 
     application = create_app(database(), embedded_worker=embedded_worker)
+    settle_heap()
     uvicorn.run(application, host=host, port=port, log_level=settings.log_level)

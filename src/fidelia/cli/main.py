@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import signal
 import threading
 
 import typer
 
 from fidelia.cli import backtest, data, demo, generate, ledger, programme, rewards, tiers, traits
 from fidelia.cli.common import console, database, run_server, setup_logging
+from fidelia.cli.messaging import messaging_app
 from fidelia.cli.offers import offers_app, plans_app
 from fidelia.cli.privacy import arm_retention, export_command, privacy_app
 from fidelia.cli.report import report_app
@@ -33,6 +35,7 @@ app.add_typer(segments_app, name="segments")
 app.add_typer(offers_app, name="offers")
 app.add_typer(plans_app, name="plans")
 app.add_typer(scenarios_app, name="scenarios")
+app.add_typer(messaging_app, name="messaging")
 app.add_typer(rewards.vouchers_app, name="vouchers")
 app.add_typer(user_app, name="user")
 app.command("demo")(demo.demo)
@@ -88,6 +91,17 @@ def worker(
         console.print(f"ran {jobs.run_due(db)} jobs")
         return
     stop = threading.Event()
+
+    def finish(signum: int, _frame: object) -> None:
+        """The first Ctrl-C or SIGTERM lets the current job or batch finish, then the loop
+        ends; a second one stops at once (a KeyboardInterrupt raised anywhere in the loop
+        could be swallowed on its way out, and the worker went on)."""
+        stop.set()
+        again = signal.default_int_handler if signum == signal.SIGINT else signal.SIG_DFL
+        signal.signal(signum, again)
+
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, finish)
     console.print("worker running; Ctrl-C to stop")
     try:
         run_until(db, stop, poll_seconds=poll or get_settings().worker_poll_seconds)

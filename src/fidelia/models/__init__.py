@@ -3,11 +3,15 @@
 from fidelia.models import (  # noqa: F401  (register their tables on Base.metadata)
     audit,
     engagement_plus,
+    exports,
     portal,
     scenarios,
+    segment_summaries,
+    transfers,
     users,
 )
 from fidelia.models.analytics import AnalyticsState, AnonymousPurchase, DailySales, MemberMonth
+from fidelia.models.analytics_ledger import LedgerDay
 from fidelia.models.analytics_models import ClvFit, MemberRecommendation, RecommendationModel
 from fidelia.models.apikey import ApiKey
 from fidelia.models.base import Base
@@ -65,6 +69,7 @@ __all__ = [
     "EventType",
     "ImportRun",
     "Job",
+    "LedgerDay",
     "LedgerTransaction",
     "Lot",
     "LotReversal",

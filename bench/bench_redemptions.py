@@ -19,9 +19,7 @@ statement per row; BEGIN and COMMIT are left out), and the DBAPI calls.
 
 from __future__ import annotations
 
-import argparse
 import sys
-import tempfile
 import time
 import uuid
 from decimal import Decimal
@@ -38,11 +36,9 @@ from bench.common import (
     Figure,
     baseline,
     database_url,
-    emit,
     figure,
     log,
-    postgres_available,
-    quick_mode,
+    run_on_both,
     stats,
 )
 
@@ -229,22 +225,7 @@ def measure(backend: str, tmp: Path, runs: int, count: int) -> list[Figure]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--runs", type=int, default=3)
-    parser.add_argument("--count", type=int, default=200)
-    parser.add_argument("--quick", action="store_true")
-    args = parser.parse_args()
-    quick = quick_mode(args.quick)
-    runs, count = (3, 50) if quick else (max(args.runs, 3), args.count)
-    figures: list[Figure] = []
-    skipped: list[dict[str, str]] = []
-    with tempfile.TemporaryDirectory() as tmp:
-        figures += measure("sqlite", Path(tmp), runs, count)
-        if postgres_available():
-            figures += measure("postgresql", Path(tmp), runs, count)
-        else:
-            skipped.append({"figure": "redemptions, PostgreSQL", "reason": "no PostgreSQL"})
-    emit(NAME, figures, skipped=skipped)
+    run_on_both(NAME, __doc__, measure, what="redemptions", quick_count=50)
 
 
 if __name__ == "__main__":

@@ -40,6 +40,7 @@ Use :func:`figure`, :func:`baseline` and :func:`emit` to build and print that ob
 
 from __future__ import annotations
 
+import argparse
 import functools
 import json
 import os
@@ -49,6 +50,7 @@ import sqlite3
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
@@ -155,6 +157,35 @@ def emit(
     result = {"name": name, "figures": figures, "notes": list(notes), "skipped": list(skipped)}
     sys.stdout.flush()
     print(json.dumps(result), flush=True)
+
+
+def run_on_both(
+    name: str,
+    description: str | None,
+    measure: Callable[[str, Path, int, int], list[Figure]],
+    *,
+    what: str,
+    quick_count: int,
+) -> None:
+    """The ``main`` of a benchmark measured on SQLite then PostgreSQL (``--runs``, at least 3;
+    ``--count`` operations per run; ``--quick`` for 3 runs of ``quick_count``): each backend's
+    figures from ``measure(backend, tmp_dir, runs, count)``, PostgreSQL skipped (and said)
+    when it is not reachable."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--count", type=int, default=200)
+    parser.add_argument("--quick", action="store_true")
+    args = parser.parse_args()
+    runs, count = (3, quick_count) if quick_mode(args.quick) else (max(args.runs, 3), args.count)
+    figures: list[Figure] = []
+    skipped: list[dict[str, str]] = []
+    with tempfile.TemporaryDirectory() as tmp:
+        figures += measure("sqlite", Path(tmp), runs, count)
+        if postgres_available():
+            figures += measure("postgresql", Path(tmp), runs, count)
+        else:
+            skipped.append({"figure": f"{what}, PostgreSQL", "reason": "no PostgreSQL"})
+    emit(name, figures, skipped=skipped)
 
 
 def log(message: str) -> None:

@@ -6,17 +6,18 @@ from __future__ import annotations
 import os
 import threading
 import time
-import uuid
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 from pydantic import ValidationError
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from fidelia.models import Programme, ProgrammeVersion
+from fidelia import versions
+from fidelia.models import Programme
 from fidelia.programmes.portal_section import PortalSection
 
-_CACHE: dict[tuple[uuid.UUID, int], PortalSection] = {}
 _HOSTS: dict[str, str] = {}
 _HOSTS_AT = [0.0]
 _LOCK = threading.Lock()
@@ -37,35 +38,17 @@ def asset_path(programme: Programme, name: str) -> Path | None:
     return path
 
 
-def _raw(session: Session, programme: Programme) -> object:
-    if not programme.live_version:
-        return None
-    document = session.scalar(
-        select(ProgrammeVersion.document).where(
-            ProgrammeVersion.programme_id == programme.id,
-            ProgrammeVersion.version == programme.live_version,
-        )
-    )
-    return (document or {}).get("portal")
-
-
 def section_for(session: Session, programme: Programme) -> PortalSection:
     """The portal section of the live version (defaults when there is none)."""
-    key = (programme.id, programme.live_version)
-    with _LOCK:
-        found = _CACHE.get(key)
-    if found is not None:
-        return found
-    raw = _raw(session, programme)
+    return versions.section(session, programme, "portal", _parse)
+
+
+def _parse(document: Mapping[str, Any]) -> PortalSection:
+    raw = document.get("portal")
     try:
-        section = PortalSection.model_validate(raw) if raw else PortalSection()
+        return PortalSection.model_validate(raw) if raw else PortalSection()
     except ValidationError:  # a document applied before a stricter schema: the defaults
-        section = PortalSection()
-    with _LOCK:
-        if len(_CACHE) > 256:
-            _CACHE.clear()
-        _CACHE[key] = section
-    return section
+        return PortalSection()
 
 
 def theme_css(section: PortalSection) -> str:

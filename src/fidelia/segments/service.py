@@ -9,7 +9,6 @@ writes a new document version through the programmes domain's ``apply`` (registe
 
 from __future__ import annotations
 
-import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping
@@ -34,8 +33,6 @@ from fidelia.traits.schemas import TraitsSection
 
 DocumentWriter = Callable[[Session, Programme, dict[str, Any], str, str], int]
 _WRITER: list[DocumentWriter] = []
-_CACHE: dict[tuple[uuid.UUID, int], tuple[SegmentsSection | None, Catalogue]] = {}
-_LOCK = threading.Lock()
 
 
 def set_document_writer(writer: DocumentWriter) -> None:
@@ -61,11 +58,15 @@ def catalogue_for(session: Session, programme: Programme) -> Catalogue:
 
 
 def _load(session: Session, programme: Programme) -> tuple[SegmentsSection | None, Catalogue]:
-    key = (programme.id, programme.live_version)
-    with _LOCK:
-        if key in _CACHE:
-            return _CACHE[key]
-    raw = live_document(session, programme).get("segments")
+    return versions.section(
+        session, programme, "segments", lambda document: _parse(session, programme, document)
+    )
+
+
+def _parse(
+    session: Session, programme: Programme, document: Mapping[str, Any]
+) -> tuple[SegmentsSection | None, Catalogue]:
+    raw = document.get("segments")
     section = SegmentsSection.model_validate(raw) if raw else None
     wallets = {
         code: (wallet_id, scale)
@@ -75,12 +76,7 @@ def _load(session: Session, programme: Programme) -> tuple[SegmentsSection | Non
     }
     traits = traits_service.section_for(session, programme).section
     categories = frozenset(section.categories) if section else frozenset()
-    loaded = (section, Catalogue(wallets=wallets, categories=categories, traits=traits))
-    with _LOCK:
-        if len(_CACHE) > 256:
-            _CACHE.clear()
-        _CACHE[key] = loaded
-    return loaded
+    return section, Catalogue(wallets=wallets, categories=categories, traits=traits)
 
 
 def check_document(document: Mapping[str, Any], section: SegmentsSection | None) -> None:

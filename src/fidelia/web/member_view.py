@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
+from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import func, select
@@ -28,15 +29,20 @@ from fidelia.models import (
     MemberTier,
     Programme,
     Redemption,
+    SegmentMember,
     TierChange,
     Voucher,
     Wallet,
 )
+from fidelia.models.messaging import Message
+from fidelia.models.scenarios import ScenarioJourney
 from fidelia.rewards import pools as pool_service
 from fidelia.rewards import redemptions as redemption_service
 from fidelia.rewards import service as catalogue
 from fidelia.rewards import vouchers as voucher_service
+from fidelia.segments import service as segment_service
 from fidelia.tiers import service as tiers
+from fidelia.traits import service as traits_service
 
 SEARCH_LIMIT = 50
 
@@ -119,6 +125,11 @@ class MemberView:
     rewards: list[Any] = field(default_factory=list)
     pools: list[Any] = field(default_factory=list)
     levels: list[str] = field(default_factory=list)
+    # the data-driven domains: live segments, computed traits, scenario journeys, messages
+    segments: list[SegmentMember] = field(default_factory=list)
+    traits: list[tuple[str, Any]] = field(default_factory=list)
+    journeys: list[ScenarioJourney] = field(default_factory=list)
+    messages: list[Message] = field(default_factory=list)
 
 
 def _lots(session: Session, account: Account) -> list[Lot]:
@@ -127,6 +138,42 @@ def _lots(session: Session, account: Account) -> list[Lot]:
         .where(Lot.account_id == account.id, (Lot.remaining > 0) | (Lot.pending > 0))
         .order_by(Lot.expires_at.is_(None), Lot.expires_at, Lot.id)
         .limit(100)
+    )
+    return list(session.scalars(query))
+
+
+def _traits(
+    session: Session, programme: Programme, member_id: uuid.UUID, now: datetime
+) -> list[tuple[str, Any]]:
+    """The member's computed traits as of ``now`` (recency and windows included), the plain
+    values only (the day buckets and affinity maps are for conditions, not for reading)."""
+    row = traits_service.traits_row(session, member_id=member_id)
+    if row is None:
+        return []
+    section = traits_service.section_for(session, programme).section
+    context = traits_service.context_for(row, now=now, section=section)
+    plain = (str, int, float, Decimal, date)  # datetime is a date
+    return [(k, v) for k, v in sorted(context.items()) if isinstance(v, plain)]
+
+
+def _journeys(
+    session: Session, programme: Programme, member_id: uuid.UUID
+) -> list[ScenarioJourney]:
+    query = (
+        select(ScenarioJourney)
+        .where(ScenarioJourney.programme_id == programme.id, ScenarioJourney.member_id == member_id)
+        .order_by(ScenarioJourney.entered_at.desc(), ScenarioJourney.id.desc())
+        .limit(20)
+    )
+    return list(session.scalars(query))
+
+
+def _messages(session: Session, programme: Programme, member_id: uuid.UUID) -> list[Message]:
+    query = (
+        select(Message)
+        .where(Message.programme_id == programme.id, Message.member_id == member_id)
+        .order_by(Message.id.desc())  # UUIDv7: newest first
+        .limit(20)
     )
     return list(session.scalars(query))
 
@@ -174,4 +221,8 @@ def load(
         rewards=catalogue.list_rewards(session, programme=programme),
         pools=pool_service.list_pools(session, programme=programme),
         levels=[level.code for level in section.levels] if section is not None else [],
+        segments=segment_service.memberships(session, programme=programme, member_id=member.id),
+        traits=_traits(session, programme, member.id, now),
+        journeys=_journeys(session, programme, member.id),
+        messages=_messages(session, programme, member.id),
     )

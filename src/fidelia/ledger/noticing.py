@@ -58,6 +58,11 @@ class Moved(NamedTuple):
 def record(session: Session, *, programme: Programme, moved: Iterable[Moved]) -> None:
     """One notice per member balance moved (signed for adjustments, transfers and
     reversals, positive otherwise), all in one statement; intake events' postings skipped."""
+    record_many(session, programme.id, notices(moved))
+
+
+def notices(moved: Iterable[Moved]) -> list[Notice]:
+    """The notices :func:`record` writes, for a caller that writes them with its own."""
     rows = []
     for m in moved:
         type_ = TYPES.get(m.kind)
@@ -73,4 +78,4 @@ def record(session: Session, *, programme: Programme, moved: Iterable[Moved]) ->
         if m.reason:
             data["reason"] = m.reason
         rows.append(Notice(type_, m.member_id, m.occurred_at, data))
-    record_many(session, programme.id, rows)
+    return rows

@@ -22,12 +22,12 @@ reads the lots too.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, and_, bindparam, or_, select, text, update
+from sqlalchemy import Dialect, Select, Uuid, and_, bindparam, or_, select, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
@@ -48,6 +48,7 @@ from fidelia.ledger.schemas import Amount
 from fidelia.ledger.service import _Balance, _check_bounds, check_unused
 from fidelia.ledger.wallets import get_wallet, to_minor
 from fidelia.models import Account, Base, Lot, Programme, Wallet
+from fidelia.notices import Notice, record_many
 
 _TABLES = Base.metadata.tables
 _LOTS, _ACCOUNTS = _TABLES["ledger_lots"], _TABLES["ledger_accounts"]
@@ -84,11 +85,14 @@ def spend_many(
     programme: Programme,
     spends: Sequence[SpendRequest],
     now: datetime | None = None,
+    notices: list[Notice] | None = None,
 ) -> list[uuid.UUID]:
     """Post ``spends`` (of any members and spendable wallets of ``programme``) set-based, in
     order: a member's second spend consumes what the first left. All or nothing: raises
     :class:`InsufficientPoints`, :class:`NotSpendable`, :class:`AlreadyPosted` or
-    :class:`BalanceLimit` before writing anything. Returns the transaction ids, in order."""
+    :class:`BalanceLimit` before writing anything. Returns the transaction ids, in order.
+    ``notices``: the spends' ``points.spent`` notices are appended to it, for the caller to
+    write with its own in one statement (else they are written here)."""
     if not spends:
         return []
     now = now or utcnow()
@@ -135,17 +139,17 @@ def spend_many(
     insert_rows(session, _TABLES["ledger_entries"], entries)
     consumed = [lot for found in lots.values() for lot in found if lot.taken]
     _write(session, consumed, [b for b in balances.values() if b.id in spent], spent)
-    noticing.record(
-        session,
-        programme=programme,
-        moved=[
-            noticing.Moved(
-                "spend", wallets[s.wallet], s.member_id, -minor, s.occurred_at or now,
-                s.transaction_id, s.source_type,
-            )
-            for s, minor in zip(spends, minors, strict=True)
-        ],
+    spent_notices = noticing.notices(
+        noticing.Moved(
+            "spend", wallets[s.wallet], s.member_id, -minor, s.occurred_at or now,
+            s.transaction_id, s.source_type,
+        )
+        for s, minor in zip(spends, minors, strict=True)
     )  # fmt: skip
+    if notices is None:
+        record_many(session, programme.id, spent_notices)
+    else:
+        notices += spent_notices
     return [s.transaction_id for s in spends]
 
 
@@ -347,6 +351,11 @@ _TAKE_FROM_LOTS = (
     .where(_LOTS.c.id == bindparam("l_id"))
     .values(remaining=_LOTS.c.remaining - bindparam("l_taken"))
 )
+_TAKE_FROM_LOTS_SQLITE = "UPDATE ledger_lots SET remaining = remaining - ? WHERE id = ?"
+_TAKE_FROM_BALANCES_SQLITE = (
+    "UPDATE ledger_accounts SET available = available - ?, lifetime_spent = lifetime_spent + ? "
+    "WHERE id = ?"
+)
 _TAKE_FROM_LOTS_PG = text(
     "UPDATE ledger_lots AS l SET remaining = l.remaining - d.taken "
     "FROM unnest(CAST(:ids AS uuid[]), CAST(:taken AS bigint[])) AS d(id, taken) "
@@ -368,6 +377,37 @@ _TAKE_FROM_BALANCES_PG = text(
 )
 
 
+def _write_postgres(
+    session: Session,
+    lots: list[_SpendableLot],
+    balances: list[_Balance],
+    spent: dict[uuid.UUID, int],
+) -> None:
+    if len(lots) > 1:
+        ids, taken = [lot.id for lot in lots], [lot.taken for lot in lots]
+        session.execute(_TAKE_FROM_LOTS_PG, {"ids": ids, "taken": taken})
+    else:
+        session.execute(_TAKE_FROM_LOTS, [{"l_id": lot.id, "l_taken": lot.taken} for lot in lots])
+    if len(balances) > 1:
+        ids, amounts = [b.id for b in balances], [spent[b.id] for b in balances]
+        session.execute(_TAKE_FROM_BALANCES_PG, {"ids": ids, "spent": amounts})
+    else:
+        rows = [{"a_id": b.id, "a_spent": spent[b.id]} for b in balances]
+        session.execute(_TAKE_FROM_BALANCES, rows)
+
+
+def _uuid_bind(dialect: Dialect) -> Callable[[uuid.UUID], Any]:
+    """How the dialect binds a UUID (on SQLite: its 32 hex digits, as ``Uuid`` stores it)."""
+    found = _UUID_BINDS.get(dialect.name)
+    if found is None:
+        process = Uuid().dialect_impl(dialect).bind_processor(dialect)
+        found = _UUID_BINDS[dialect.name] = process or (lambda value: value)
+    return found
+
+
+_UUID_BINDS: dict[str, Callable[[uuid.UUID], Any]] = {}
+
+
 def _write(
     session: Session,
     lots: list[_SpendableLot],
@@ -375,19 +415,22 @@ def _write(
     spent: dict[uuid.UUID, int],
 ) -> None:
     """What the spends took from the lots and the cached balances: one UPDATE each (from
-    arrays on PostgreSQL, an executemany on SQLite); lots and accounts the session holds as
-    objects get the new values too, so that nothing reads a stale value from its identity map."""
-    if session.get_bind().dialect.name == "postgresql" and len(lots) > 1:
-        ids, taken = [lot.id for lot in lots], [lot.taken for lot in lots]
-        session.execute(_TAKE_FROM_LOTS_PG, {"ids": ids, "taken": taken})
+    arrays on PostgreSQL, an executemany handed to the driver on SQLite); lots and accounts
+    the session holds as objects get the new values too, so that nothing reads a stale value
+    from its identity map."""
+    dialect = session.get_bind().dialect
+    if dialect.name == "sqlite":
+        # the driver's executemany directly: SQLAlchemy's parameter building for these two
+        # small statements cost more than SQLite's work (issue 18)
+        uuid_bind = _uuid_bind(dialect)
+        connection = session.connection()
+        taken = [(lot.taken, uuid_bind(lot.id)) for lot in lots]
+        amounts = [(spent[b.id], spent[b.id], uuid_bind(b.id)) for b in balances]
+        for sql, rows in ((_TAKE_FROM_LOTS_SQLITE, taken), (_TAKE_FROM_BALANCES_SQLITE, amounts)):
+            if rows:
+                connection.exec_driver_sql(sql, rows[0] if len(rows) == 1 else rows)
     else:
-        session.execute(_TAKE_FROM_LOTS, [{"l_id": lot.id, "l_taken": lot.taken} for lot in lots])
-    if session.get_bind().dialect.name == "postgresql" and len(balances) > 1:
-        ids, amounts = [b.id for b in balances], [spent[b.id] for b in balances]
-        session.execute(_TAKE_FROM_BALANCES_PG, {"ids": ids, "spent": amounts})
-    else:
-        rows = [{"a_id": b.id, "a_spent": spent[b.id]} for b in balances]
-        session.execute(_TAKE_FROM_BALANCES, rows)
+        _write_postgres(session, lots, balances, spent)
     identities = session.identity_map
     for lot in lots:
         held_lot = identities.get(Session.identity_key(Lot, lot.id))

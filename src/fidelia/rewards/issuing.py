@@ -75,6 +75,7 @@ def issue_many(
     partial: bool = False,
     members_known: bool = False,
     unstocked: Collection[uuid.UUID] = (),
+    notices: list[Notice] | None = None,
 ) -> list[Issued]:
     """Issue one voucher per request, in order; a key used before (or earlier in
     ``requests``) gives the voucher issued for it. With ``partial``, a request that cannot
@@ -82,6 +83,8 @@ def issue_many(
     and the others are issued; without, its error is raised and nothing is written.
     ``members_known``: the caller has checked (or locked) the members. ``unstocked``: pools
     the caller has seen without stocked codes in this transaction (no claim query for them).
+    ``notices``: the ``voucher.issued`` notices are appended to it, for the caller to write
+    with its own (else they are written here).
     """
     now = now or utcnow()
     for request in requests:
@@ -126,20 +129,20 @@ def issue_many(
             out[i] = out[first_of_key[request.idempotency_key]]
     _schedule(session, programme, issued)
     # rule vouchers are noticed by the intake with their event's other notices
-    record_many(
-        session,
-        programme.id,
-        [
-            Notice(
-                "voucher.issued",
-                v.member_id,
-                v.issued_at or now,
-                {"voucher_id": v.id, "code": v.code, "source": v.source, "source_id": v.source_id},
-            )
-            for v in issued
-            if v.source != "rule"
-        ],
-    )
+    issued_notices = [
+        Notice(
+            "voucher.issued",
+            v.member_id,
+            v.issued_at or now,
+            {"voucher_id": v.id, "code": v.code, "source": v.source, "source_id": v.source_id},
+        )
+        for v in issued
+        if v.source != "rule"
+    ]
+    if notices is None:
+        record_many(session, programme.id, issued_notices)
+    else:
+        notices += issued_notices
     return [result for result in out if result is not None]
 
 

@@ -23,12 +23,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, Uuid, and_, bindparam, insert, select, update
+from sqlalchemy import ColumnElement, Select, Uuid, and_, bindparam, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, make_transient_to_detached
 from sqlalchemy.orm.attributes import set_committed_value
 
 from fidelia.errors import NotFound, ValidationFailed
+from fidelia.kit.bulk import insert_rows
 from fidelia.kit.clock import utcnow
 from fidelia.kit.ids import uuid7
 from fidelia.ledger import operations
@@ -86,6 +87,7 @@ def redeem(
     row = _row(programme, found, member_id, idempotency_key, quantity, now)
     row["points"] = eligibility.price(found, ctx["member"]["tier"]) * quantity
     row["fulfilment"] = dict(fulfilment or {})
+    notices: list[Notice] = []  # all written at the end, in one statement
     (row["spend_transaction_id"],) = spend_many(
         session,
         programme=programme,
@@ -99,18 +101,22 @@ def redeem(
             )
         ],
         now=now,
+        notices=notices,
     )
     if found.kind == "cashback" and found.value is not None:
+        record_many(session, programme.id, notices)  # the spend's notice before the credit's
+        notices.clear()
         row["cashback_transaction_id"] = _cashback(session, programme, found, row, now)
         row["status"], row["used_at"] = "used", now
     if found.kind == "voucher" and read.pool is not None:
         row["expires_at"] = pools.validity(read.pool, now)[1]
     redemption = _insert(session, row)
     if found.kind == "voucher" and read.pool is not None:
-        _issue_voucher(session, programme, read, redemption, now)
+        _issue_voucher(session, programme, read, redemption, now, notices)
     data = {"redemption_id": redemption.id, "reward": found.code, "kind": found.kind}
     data |= {"quantity": quantity, "points": row["points"]}
-    record_many(session, programme.id, [Notice("reward.redeemed", member_id, now, data)])
+    notices.append(Notice("reward.redeemed", member_id, now, data))
+    record_many(session, programme.id, notices)
     return redemption
 
 
@@ -298,7 +304,7 @@ def _row(
 def _insert(session: Session, row: dict[str, Any]) -> Redemption:
     """Insert the row and return it as a persistent object (no re-read)."""
     try:
-        session.execute(insert(_REDEMPTIONS), row)
+        insert_rows(session, _REDEMPTIONS, [row])
     except IntegrityError as exc:  # the same key, committed meanwhile for another member
         # the caller rolls back the whole transaction, so no savepoint is needed
         key = row["idempotency_key"]
@@ -329,7 +335,12 @@ def _cashback(
 
 
 def _issue_voucher(
-    session: Session, programme: Programme, read: _Read, redemption: Redemption, now: datetime
+    session: Session,
+    programme: Programme,
+    read: _Read,
+    redemption: Redemption,
+    now: datetime,
+    notices: list[Notice],
 ) -> None:
     assert read.pool is not None
     request = VoucherRequest(
@@ -348,4 +359,5 @@ def _issue_voucher(
         now=now,
         members_known=True,
         unstocked=() if read.stocked else (read.pool.id,),
+        notices=notices,
     )

@@ -29,13 +29,14 @@ from typing import Any
 
 from sqlalchemy import Dialect, Select, Uuid, and_, bindparam, or_, select, text, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, make_transient_to_detached
 from sqlalchemy.orm.attributes import set_committed_value
 
 from fidelia.errors import ValidationFailed
 from fidelia.kit.bulk import insert_rows
 from fidelia.kit.clock import utcnow
 from fidelia.kit.ids import uuid7
+from fidelia.kit.prepared import Prepared
 from fidelia.ledger import noticing
 from fidelia.ledger.errors import AlreadyPosted, InsufficientPoints, NotSpendable
 from fidelia.ledger.repository import (
@@ -52,6 +53,7 @@ from fidelia.notices import Notice, record_many
 
 _TABLES = Base.metadata.tables
 _LOTS, _ACCOUNTS = _TABLES["ledger_lots"], _TABLES["ledger_accounts"]
+_WALLETS = _TABLES["ledger_wallets"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -182,39 +184,64 @@ def _check_requests(
     return minors
 
 
-def _locking(with_lots: bool) -> Select[Any]:
+def _locking(*, with_lots: bool, one: bool) -> Select[Any]:
     """The query of :func:`_prepared`: the wallet (by code) and the spenders' accounts in it,
     locked in primary-key order; ``with_lots``, each account's spendable lots joined in
-    consumption order (SQLite only: see :func:`_prepared`)."""
-    columns: list[Any] = [Wallet, Account.member_id, *BALANCE_COLUMNS]
+    consumption order (SQLite only: see :func:`_prepared`); ``one``: for one spender
+    (``member_id``), else for ``member_ids``. Plain columns: the wallet is made an object by
+    :func:`_wallet`."""
+    account = _ACCOUNTS.c
+    spenders = (
+        account.member_id == bindparam("member_id")
+        if one
+        else account.member_id.in_(bindparam("member_ids", expanding=True))
+    )
+    balances = [account[column.key] for column in BALANCE_COLUMNS]
     query = (
-        select(*columns)
-        .join(Account, Account.wallet_id == Wallet.id)
+        select(*_WALLETS.c, account.member_id, *balances)
+        .join(_ACCOUNTS, account.wallet_id == _WALLETS.c.id)
         .where(
-            Wallet.programme_id == bindparam("programme_id"),
-            Wallet.code == bindparam("wallet"),
-            Account.member_id.in_(bindparam("member_ids", expanding=True)),
+            _WALLETS.c.programme_id == bindparam("programme_id"),
+            _WALLETS.c.code == bindparam("wallet"),
+            spenders,
         )
     )
     if not with_lots:
-        return query.order_by(Account.id).with_for_update(of=Account)
+        return query.order_by(account.id).with_for_update(of=_ACCOUNTS)
+    lot = _LOTS.c
     spendable = and_(
-        Lot.account_id == Account.id,
-        Lot.remaining > 0,
-        Lot.pending == 0,
-        or_(Lot.expires_at.is_(None), Lot.expires_at > bindparam("now")),
+        lot.account_id == account.id,
+        lot.remaining > 0,
+        lot.pending == 0,
+        or_(lot.expires_at.is_(None), lot.expires_at > bindparam("now")),
     )
     return (
-        query.add_columns(Lot.id, Lot.remaining)
-        .outerjoin(Lot, spendable)
-        .order_by(Account.id, Lot.expires_at.is_(None), Lot.expires_at, Lot.id)
+        query.add_columns(lot.id, lot.remaining)
+        .outerjoin(_LOTS, spendable)
+        .order_by(account.id, lot.expires_at.is_(None), lot.expires_at, lot.id)
     )
 
 
-_LOCK_IN_WALLET = _locking(with_lots=False)
-_READ_IN_WALLET_WITH_LOTS = _locking(with_lots=True)
+# (postgres, one spender) -> the query; those for one spender compiled once (kit.prepared)
+_LOCKING: dict[tuple[bool, bool], Select[Any] | Prepared] = {
+    (postgres, one): Prepared(query) if one else query
+    for postgres in (False, True)
+    for one in (False, True)
+    for query in (_locking(with_lots=not postgres, one=one),)
+}
+_WALLET_COLUMNS = len(_WALLETS.c)
 Balances = dict[tuple[uuid.UUID, uuid.UUID], _Balance]
 Lots = dict[uuid.UUID, list[_SpendableLot]]
+
+
+def _wallet(values: Sequence[Any]) -> Wallet:
+    """The wallet's row (its columns in order) as a detached object, not added to the
+    session (which may hold the same row already)."""
+    found: Wallet = Wallet.__mapper__.class_manager.new_instance()
+    for column, value in zip(_WALLETS.c, values, strict=True):
+        set_committed_value(found, column.key, value)
+    make_transient_to_detached(found)
+    return found
 
 
 def _prepared(
@@ -231,26 +258,34 @@ def _prepared(
         return {}, None, {}
     members = {s.member_id for s in spends}
     postgres = session.get_bind().dialect.name == "postgresql"
-    params: dict[str, Any] = {
-        "programme_id": programme.id,
-        "wallet": next(iter(codes)),
-        "member_ids": sorted(members),
-    }
+    params: dict[str, Any] = {"programme_id": programme.id, "wallet": next(iter(codes))}
+    if len(members) == 1:
+        params["member_id"] = next(iter(members))
+    else:
+        params["member_ids"] = sorted(members)
     if not postgres:
         params["now"] = now
-    rows = session.execute(_LOCK_IN_WALLET if postgres else _READ_IN_WALLET_WITH_LOTS, params)
-    wallets: dict[str, Wallet] = {}
+    query = _LOCKING[(postgres, len(members) == 1)]
+    rows = (
+        query.rows(session, params)
+        if isinstance(query, Prepared)
+        else session.execute(query, params)
+    )
+    wallet: Wallet | None = None
     balances: Balances = {}
     lots: Lots = {}
+    at = _WALLET_COLUMNS
     for row in rows:
-        wallet, member_id = row[0], row[1]
-        wallets[wallet.code] = wallet
+        if wallet is None:
+            wallet = _wallet(row[:at])
+        member_id = row[at]
         balance = balances.get((wallet.id, member_id))
         if balance is None:
-            balance = balances[(wallet.id, member_id)] = _Balance(*row[2:9])
+            balance = balances[(wallet.id, member_id)] = _Balance(*row[at + 1 : at + 8])
             lots[balance.id] = []
-        if not postgres and row[9] is not None:
-            lots[balance.id].append(_SpendableLot(row[9], row[10]))
+        if not postgres and row[at + 8] is not None:
+            lots[balance.id].append(_SpendableLot(row[at + 8], row[at + 9]))
+    wallets = {} if wallet is None else {wallet.code: wallet}
     if len(balances) != len(members):
         return wallets, None, {}
     if postgres:

@@ -36,6 +36,7 @@ from fidelia.errors import FideliaError, NotFound, ValidationFailed
 from fidelia.jobs import service as jobs
 from fidelia.kit.clock import utcnow
 from fidelia.kit.ids import uuid7
+from fidelia.kit.prepared import Prepared
 from fidelia.models import Base, Member, Programme, Reward, Voucher, VoucherPool
 from fidelia.notices import Notice, record_many
 from fidelia.rewards import codes, pools
@@ -319,6 +320,17 @@ _FRESH = {
     .returning(_VOUCHERS.c.code)
     for postgres, dialect_insert in ((False, sqlite_insert), (True, pg_insert))
 }
+# the same for one row (a redemption's voucher), compiled once (kit.prepared: a fifth of a
+# redemption's CPU on SQLite went to SQLAlchemy's execution of this statement)
+_FRESH_ONE = {
+    postgres: Prepared(
+        dialect_insert(_VOUCHERS)
+        .values({c: bindparam(f"v_{c.key}", type_=c.type) for c in _VOUCHERS.c})
+        .on_conflict_do_nothing(index_elements=["programme_id", "code"])
+        .returning(_VOUCHERS.c.code)
+    )
+    for postgres, dialect_insert in ((False, sqlite_insert), (True, pg_insert))
+}
 
 
 def _insert_fresh(session: Session, rows: list[dict[str, Any]]) -> None:
@@ -326,7 +338,8 @@ def _insert_fresh(session: Session, rows: list[dict[str, Any]]) -> None:
     concurrent transaction has just inserted) is drawn again."""
     if not rows:
         return
-    statement = _FRESH[session.get_bind().dialect.name == "postgresql"]
+    postgres = session.get_bind().dialect.name == "postgresql"
+    statement = _FRESH[postgres]
     drawn: set[str] = set()
     waiting = rows
     while waiting:
@@ -335,9 +348,13 @@ def _insert_fresh(session: Session, rows: list[dict[str, Any]]) -> None:
             while row["code"] in drawn:
                 row["code"] = codes.generate(row["_pattern"])
             drawn.add(row["code"])
-        values = [_columns(row) for row in waiting]
-        found = session.execute(statement, values[0] if len(values) == 1 else values)
-        inserted = set(found.scalars())
+        if len(waiting) == 1:
+            one = _FRESH_ONE[postgres]
+            values = {f"v_{key}": value for key, value in _columns(waiting[0]).items()}
+            inserted = {code for (code,) in one.rows(session, values)}
+        else:
+            found = session.execute(statement, [_columns(row) for row in waiting])
+            inserted = set(found.scalars())
         waiting = [row for row in waiting if row["code"] not in inserted]
     for row in rows:
         _finish(session, row)

@@ -19,11 +19,12 @@ roll back: nothing stands half done.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
-from sqlalchemy import ColumnElement, Select, Uuid, and_, bindparam, select, update
+from sqlalchemy import ColumnElement, Uuid, and_, bindparam, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, make_transient_to_detached
 from sqlalchemy.orm.attributes import set_committed_value
@@ -32,10 +33,11 @@ from fidelia.errors import NotFound, ValidationFailed
 from fidelia.kit.bulk import insert_rows
 from fidelia.kit.clock import utcnow
 from fidelia.kit.ids import uuid7
+from fidelia.kit.prepared import Prepared
 from fidelia.ledger import operations
 from fidelia.ledger.spends import SpendRequest, spend_many
 from fidelia.ledger.wallets import currency_scale
-from fidelia.models import Base, MemberState, Programme, Redemption, Reward, Voucher, VoucherPool
+from fidelia.models import Base, Programme, Redemption, Reward, VoucherPool
 from fidelia.notices import Notice, record_many
 from fidelia.rewards import eligibility, pools
 from fidelia.rewards.errors import IdempotencyMismatch, NotRedeemable, OutOfStock
@@ -68,7 +70,9 @@ def redeem(
     if found.first_n is not None:
         # first-N: the members served are counted under the reward's lock; other rewards stay
         # unlocked, so members redeeming them never wait for each other (stock: _take_stock)
-        session.refresh(found, with_for_update=True)
+        locked = session.get(Reward, found.id, with_for_update=True, populate_existing=True)
+        assert locked is not None  # rewards are archived, never deleted
+        found = locked
     if read.first_id is not None:
         first = session.get(Redemption, read.first_id)
         assert first is not None
@@ -134,33 +138,39 @@ _MEMBERS = Base.metadata.tables["members"]
 _PROFILE = [_MEMBERS.c[name] for name in eligibility.PROFILE]
 
 
-def _reading(which: ColumnElement[bool], *, with_member: bool) -> Select[Any]:
-    """The query of :func:`_read`, built once (``which``: the reward by code or by id;
-    ``with_member``: the member's profile joined, for SQLite)."""
+_POOLS, _VOUCHERS = Base.metadata.tables["voucher_pools"], Base.metadata.tables["vouchers"]
+_STATES = Base.metadata.tables["member_states"]
+
+
+def _reading(which: ColumnElement[bool], *, with_member: bool) -> Prepared:
+    """The query of :func:`_read`, built and compiled once (``which``: the reward by code or
+    by id; ``with_member``: the member's profile joined, for SQLite). Plain columns, not ORM
+    entities: the reward and the pool are made objects by :func:`_detached`."""
     programme_id = bindparam("programme_id", type_=Uuid())
-    first = select(Redemption.id).where(
-        Redemption.programme_id == programme_id, Redemption.idempotency_key == bindparam("key")
+    first = select(_REDEMPTIONS.c.id).where(
+        _REDEMPTIONS.c.programme_id == programme_id,
+        _REDEMPTIONS.c.idempotency_key == bindparam("key"),
     )
-    state = select(MemberState.state).where(MemberState.member_id == bindparam("member_id"))
+    state = select(_STATES.c.state).where(_STATES.c.member_id == bindparam("member_id"))
     stocked = (
-        select(Voucher.id)
-        .where(Voucher.pool_id == Reward.pool_id, Voucher.status == "available")
+        select(_VOUCHERS.c.id)
+        .where(_VOUCHERS.c.pool_id == _REWARDS.c.pool_id, _VOUCHERS.c.status == "available")
         .limit(1)
-        .correlate(Reward)
+        .correlate(_REWARDS)
     )
-    columns: list[Any] = [Reward, VoucherPool, *(q.scalar_subquery() for q in (first, state))]
-    query = select(*columns, stocked.scalar_subquery()).select_from(Reward)
+    subqueries = (q.scalar_subquery() for q in (first, state, stocked))
+    query = select(*_REWARDS.c, *_POOLS.c, *subqueries).select_from(_REWARDS)
     if with_member:
         member = and_(
             _MEMBERS.c.id == bindparam("member_id"), _MEMBERS.c.programme_id == programme_id
         )
         query = query.join(_MEMBERS, member).add_columns(*_PROFILE)
-    return query.outerjoin(VoucherPool, VoucherPool.id == Reward.pool_id).where(
-        Reward.programme_id == programme_id, which
-    )
+    query = query.outerjoin(_POOLS, _POOLS.c.id == _REWARDS.c.pool_id)
+    return Prepared(query.where(_REWARDS.c.programme_id == programme_id, which))
 
 
-_BY_CODE, _BY_ID = Reward.code == bindparam("ref"), Reward.id == bindparam("reward_id")
+_BY_CODE = _REWARDS.c.code == bindparam("ref")
+_BY_ID = _REWARDS.c.id == bindparam("reward_id", type_=Uuid())
 _READ = {
     (by_id, with_member): _reading(_BY_ID if by_id else _BY_CODE, with_member=with_member)
     for by_id in (False, True)
@@ -186,16 +196,35 @@ def _read(
         by_id = False
     alone = session.get_bind().dialect.name == "postgresql"
     profile = _lock_member(session, programme, member_id) if alone else None
-    found = session.execute(_READ[(by_id, not alone)], params).first()
-    if found is None:
+    found = _READ[(by_id, not alone)].rows(session, params)
+    if not found:
         if profile is None:
             _lock_member(session, programme, member_id)  # 404 for the member first
         raise NotFound(f"reward {ref!r} does not exist")
-    reward, pool, first_id, member_state, stock_id = found[:5]
+    row = found[0]
+    pools_end = len(_REWARDS.c) + len(_POOLS.c)
+    reward = _detached(Reward, row[: len(_REWARDS.c)])
+    pool_row = row[len(_REWARDS.c) : pools_end]
+    pool = _detached(VoucherPool, pool_row) if pool_row[0] is not None else None
+    first_id, member_state, stock_id = row[pools_end : pools_end + 3]
     if profile is None:
-        profile = dict(zip(eligibility.PROFILE, found[5:], strict=True))
+        profile = dict(zip(eligibility.PROFILE, row[pools_end + 3 :], strict=True))
     state = dict(member_state or {})
     return _Read(reward, pool, first_id, profile, state, stock_id is not None)
+
+
+_Model = TypeVar("_Model", Reward, VoucherPool)
+
+
+def _detached(model: type[_Model], values: Sequence[Any]) -> _Model:
+    """The row (its table's columns, in order) as a detached object of ``model``, the values
+    it would load, without the ORM's loading; not added to the session (which may hold the
+    same row already)."""
+    found: _Model = model.__mapper__.class_manager.new_instance()
+    for column, value in zip(model.__table__.c, values, strict=True):
+        set_committed_value(found, column.key, value)
+    make_transient_to_detached(found)
+    return found
 
 
 _LOCK_MEMBER = (
@@ -264,6 +293,9 @@ def _take_stock(session: Session, reward: Reward, quantity: int) -> None:
     if left is None:
         raise OutOfStock(f"reward {reward.code!r} has fewer than {quantity} left")
     set_committed_value(reward, "stock", left)
+    held = session.identity_map.get(Session.identity_key(Reward, reward.id))
+    if held is not None and held is not reward:  # the caller's object must not read stale
+        set_committed_value(held, "stock", left)
 
 
 def _row(

@@ -35,8 +35,8 @@ from typing import Any
 
 from sqlalchemy import Dialect
 from sqlalchemy.orm import Session
-from sqlalchemy.sql import Executable
-from sqlalchemy.sql.elements import BindParameter
+from sqlalchemy.sql.compiler import SQLCompiler
+from sqlalchemy.sql.elements import BindParameter, ClauseElement
 
 Processor = Callable[[Any], Any] | None
 _EXPAND = re.compile(r"(NOT IN|IN) \(__\[POSTCOMPILE_(\w+)\]\)")
@@ -56,7 +56,7 @@ class _Compiled:
 class Prepared:
     """One Core statement, compiled once per dialect, run with the DBAPI's own parameters."""
 
-    def __init__(self, statement: Executable) -> None:
+    def __init__(self, statement: ClauseElement) -> None:
         self.statement = statement
         self._by_dialect: dict[str, _Compiled] = {}
         self._lock = threading.Lock()
@@ -110,11 +110,12 @@ class Prepared:
         return found
 
 
-def _compile(statement: Executable, dialect: Dialect) -> _Compiled:
+def _compile(statement: ClauseElement, dialect: Dialect) -> _Compiled:
     if dialect.name not in ("sqlite", "postgresql"):
         raise NotImplementedError(f"no prepared statements for {dialect.name}")
     sqlite = dialect.name == "sqlite"
     compiled = statement.compile(dialect=dialect)
+    assert isinstance(compiled, SQLCompiler)
     binds: dict[str, tuple[Processor, Any]] = {}
     expanding: set[str] = set()
     params: dict[str, BindParameter[Any]] = {}
@@ -153,7 +154,7 @@ def _compile(statement: Executable, dialect: Dialect) -> _Compiled:
     return _Compiled(sqlite, text, order, binds, frozenset(expanding), results)
 
 
-def _result_columns(statement: Executable) -> Sequence[Any]:
+def _result_columns(statement: ClauseElement) -> Sequence[Any]:
     """The columns a statement returns (a select's, or an insert's or update's RETURNING)."""
     selected = getattr(statement, "selected_columns", None)
     if selected is not None:

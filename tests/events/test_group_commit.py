@@ -20,7 +20,7 @@ from fidelia.errors import FideliaError, Unauthorized
 from fidelia.events.schemas import EventIn, EventOutcome
 from fidelia.intake.group import GroupCommit, Submission
 from fidelia.ledger.verify import verify
-from fidelia.models import Event, LedgerTransaction, Programme
+from fidelia.models import Account, Event, LedgerTransaction, Programme
 from fidelia.programmes import documents
 from tests.fixtures.events import event, line, purchase, ref, return_of
 from tests.fixtures.factories import make_member, make_programme
@@ -237,6 +237,43 @@ def test_the_writer_thread_answers_concurrent_submissions(
     assert 1 <= committer.groups <= 8
 
 
+def test_several_writers_answer_every_submission_and_stop_together(
+    database: Database, programme: Programme, key_id: uuid.UUID
+) -> None:
+    """Writers on their own connections (PostgreSQL runs two by default): 24 concurrent
+    purchases of six members each get their own outcome, every member earns exactly what
+    their purchases earn, and ``stop`` ends every writer."""
+    members = [make_member(database, programme) for _ in range(6)]
+    committer = GroupCommit(database, writers=3)
+    payloads = [
+        purchase(ref(members[i % 6]), lines=[line("w", 1, f"{i + 1}.00")]) for i in range(24)
+    ]
+
+    async def send_all() -> list[EventOutcome]:
+        return await asyncio.gather(
+            *(committer.submit(key_id=key_id, event=EventIn.model_validate(p)) for p in payloads)
+        )
+
+    threads = []
+    try:
+        outcomes = asyncio.run(send_all())
+        threads = list(committer._threads)
+    finally:
+        committer.stop()
+    assert len(threads) == 3
+    assert not any(t.is_alive() for t in threads)
+    assert [o.totals for o in outcomes] == [{"points": i + 1} for i in range(24)]
+    assert committer.grouped == 24
+    with database.transaction(readonly=True) as session:
+        for n, member in enumerate(members):
+            balance = session.scalar(
+                select(Account.available).where(Account.member_id == member.id)
+            )
+            assert balance == sum(i + 1 for i in range(24) if i % 6 == n)
+        assert verify(session, programme_id=programme.id).ok
+    assert GroupCommit(database).writers == (1 if database.engine.dialect.name == "sqlite" else 2)
+
+
 def test_the_writer_waits_for_the_rest_of_a_burst_only_after_a_larger_group(
     database: Database,
 ) -> None:
@@ -254,15 +291,13 @@ def test_the_writer_waits_for_the_rest_of_a_burst_only_after_a_larger_group(
     assert time.monotonic() - started < 0.09
     assert committer._gather(committer._queue.get()) == ["late"]
 
-    committer._last_size = 3
     later(0.05, "b")
     later(0.15, "c")
-    assert committer._gather("a") == ["a", "b", "c"]  # gathered up to the previous size
+    assert committer._gather("a", 3) == ["a", "b", "c"]  # gathered up to the previous size
 
-    committer._last_size = 3
     later(0.05, "b")
     started = time.monotonic()
-    assert committer._gather("a") == ["a", "b"]  # the burst stopped: one gap, then commit
+    assert committer._gather("a", 3) == ["a", "b"]  # the burst stopped: one gap, then commit
     assert 0.25 <= time.monotonic() - started < 1.5
 
 

@@ -75,7 +75,7 @@ def create_app(database: Database, *, embedded_worker: bool = False) -> FastAPI:
         title="Fidelia", version=__version__, description=DESCRIPTION, lifespan=lifespan
     )
     app.state.database = database
-    committer = GroupCommit(database)
+    committer = GroupCommit(database, writers=get_settings().intake_writers or None)
     app.state.group_commit = committer
     app.state.key_cache = KeyCache()
     errors.install(app)

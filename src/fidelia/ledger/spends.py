@@ -238,8 +238,7 @@ def _wallet(values: Sequence[Any]) -> Wallet:
     """The wallet's row (its columns in order) as a detached object, not added to the
     session (which may hold the same row already)."""
     found: Wallet = Wallet.__mapper__.class_manager.new_instance()
-    for column, value in zip(_WALLETS.c, values, strict=True):
-        set_committed_value(found, column.key, value)
+    found.__dict__.update(zip(_WALLETS.c.keys(), values, strict=True))  # as the ORM loads
     make_transient_to_detached(found)
     return found
 

@@ -213,16 +213,16 @@ def _read(
     return _Read(reward, pool, first_id, profile, state, stock_id is not None)
 
 
-_Model = TypeVar("_Model", Reward, VoucherPool)
+_Model = TypeVar("_Model", Reward, VoucherPool, Redemption)
 
 
 def _detached(model: type[_Model], values: Sequence[Any]) -> _Model:
     """The row (its table's columns, in order) as a detached object of ``model``, the values
     it would load, without the ORM's loading; not added to the session (which may hold the
-    same row already)."""
+    same row already). The values go into the instance's dict as the ORM's loader puts them
+    (column and attribute names are the same in these models), then are committed."""
     found: _Model = model.__mapper__.class_manager.new_instance()
-    for column, value in zip(model.__table__.c, values, strict=True):
-        set_committed_value(found, column.key, value)
+    found.__dict__.update(zip(model.__table__.c.keys(), values, strict=True))
     make_transient_to_detached(found)
     return found
 
@@ -341,8 +341,7 @@ def _insert(session: Session, row: dict[str, Any]) -> Redemption:
         # the caller rolls back the whole transaction, so no savepoint is needed
         key = row["idempotency_key"]
         raise IdempotencyMismatch(f"key {key!r} was used by a concurrent redemption") from exc
-    redemption = Redemption(**row)
-    make_transient_to_detached(redemption)
+    redemption = _detached(Redemption, [row[column.key] for column in _REDEMPTIONS.c])
     session.add(redemption)
     return redemption
 

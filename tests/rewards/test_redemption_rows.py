@@ -61,8 +61,7 @@ def test_a_cashback_redemption_notices_the_spend_before_the_credit(
     with database.transaction() as s:
         redemptions.redeem(s, programme=p, member_id=m, reward="cash-5", idempotency_key="k1",
                            now=T0)  # fmt: skip
-    found = [(t, payload["wallet"] if "wallet" in payload else None)
-             for t, payload in notices_of(database, m)]  # fmt: skip
+    found = [(t, payload.get("wallet")) for t, payload in notices_of(database, m)]
     assert found[-3:] == [("points.spent", "points"), ("points.earned", "cashback"),
                           ("reward.redeemed", None)]  # fmt: skip
     assert_verified(database, p)
@@ -91,7 +90,8 @@ def test_a_reward_the_session_held_sees_the_stock_taken(
     reward = make_reward(database, p, code="scarf", stock=3)
     with database.transaction() as s:
         held = s.get(Reward, reward.id)
-        assert held is not None and held.stock == 3
+        assert held is not None
+        assert held.stock == 3
         # when the member redeems one, in that session
         redemptions.redeem(s, programme=p, member_id=m, reward="scarf", idempotency_key="k1",
                            now=T0)  # fmt: skip

@@ -16,10 +16,12 @@
 With ``--keep-pg NAME`` the population is the one ``bench_traits.py --keep-pg NAME`` generated
 and kept (1-19 purchases of 1 or 2 demo lines each; run its traits rebuild first: the segments
 on traits read ``member_traits``), at that bench's ``NOW``; ``--skip-summaries`` keeps the
-summaries a previous run rebuilt there.
+summaries a previous run rebuilt there; ``--fast-summaries`` rebuilds them with the foreign-key
+triggers off (``session_replication_role = replica``: set-up of a large population, its time
+is then no figure of the intake's or of a migration's).
 
     python bench/bench_segments.py [--runs 3] [--population 200000] [--quick]
-        [--keep-pg NAME [--skip-summaries]]
+        [--keep-pg NAME [--skip-summaries | --fast-summaries]]
 """
 
 from __future__ import annotations
@@ -265,7 +267,12 @@ def kept(name: str) -> Iterator[str]:
 
 
 def population(
-    tmp: Path, n: int, runs: int, keep: str | None = None, summarise: bool = True
+    tmp: Path,
+    n: int,
+    runs: int,
+    keep: str | None = None,
+    summarise: bool = True,
+    fast: bool = False,
 ) -> list[Figure]:
     out: list[Figure] = []
     with kept(keep) if keep else database_url("postgresql", tmp) as url:
@@ -276,6 +283,8 @@ def population(
             rebuilt = None
             if summarise:
                 with database.transaction() as session:  # events written around the intake
+                    if fast:  # bench set-up only: no foreign-key triggers (superuser)
+                        session.execute(text("SET LOCAL session_replication_role = replica"))
                     rebuilt = summaries.rebuild(session, programme_id=programme.id)
                 log(f"summaries rebuilt: {rebuilt}")
                 with database.engine.connect() as conn:  # as autovacuum would after the insert:
@@ -339,6 +348,11 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="with --keep-pg: keep the summaries as they are",
     )
+    parser.add_argument(
+        "--fast-summaries",
+        action="store_true",
+        help="rebuild the summaries without foreign-key checks (set-up of a large population)",
+    )
     args = parser.parse_args(argv)
     if quick_mode(args.quick):
         args.runs, args.batches, args.members, args.population = 2, 4, 64, 20_000
@@ -356,8 +370,9 @@ def main(argv: list[str] | None = None) -> int:
         if args.only in ("population", "both"):
             if pg:
                 out += population(
-                    Path(tmp), args.population, args.runs, args.keep_pg, not args.skip_summaries
-                )
+                    Path(tmp), args.population, args.runs, args.keep_pg,
+                    not args.skip_summaries, args.fast_summaries,
+                )  # fmt: skip
             else:
                 skipped.append({"figure": "population", "reason": "no PostgreSQL server"})
     notes = [

@@ -13,7 +13,8 @@ commit included) and CPU per purchase (this process; on PostgreSQL the server's 
 lines from the demo catalogue, one in ten discounted; store, web or app), written straight into
 the event log outside the clock: on PostgreSQL by ``generate_series`` in the server (1 or 2
 lines; the events' indexes dropped during the load and built again after it, then ``VACUUM
-ANALYZE``), on SQLite by multi-row inserts from Python (1-3 lines). Timed: one transaction
+ANALYZE``), on SQLite by SQL in the database too (``random()``, 1 or 2 lines, the events'
+indexes built after the load). Timed: one transaction
 (delete the rows, per chunk the staged lines and the ``INSERT ... SELECT`` of the rows, RFM and
 cells) and its commit. The reference: one ``GROUP BY member_id`` over
 the same purchases (the least a recomputation has to read). The note extrapolates linearly to
@@ -26,7 +27,6 @@ the same purchases (the least a recomputation has to read). The note extrapolate
 from __future__ import annotations
 
 import argparse
-import random
 import sys
 import tempfile
 import time
@@ -148,73 +148,6 @@ def _catalogue() -> list[tuple[str, str, str, str]]:
     return [(p.sku, p.category, p.brand, str(p.price)) for p in PRODUCTS]
 
 
-def fill(url: str, members: int) -> uuid.UUID:
-    """Schema, the demo programme, ``members`` members and their purchases (outside the clock)."""
-    from fidelia.kit.bulk import insert_rows
-    from fidelia.kit.ids import uuid7
-    from fidelia.migrations import upgrade
-    from fidelia.models import Base
-    from fidelia.programmes import documents
-    from fidelia.programmes import service as programmes
-    from fidelia.programmes.schemas import ProgrammeCreate
-    from fidelia.rules.demo import programme_document
-
-    database = Database.from_url(url)
-    rng, products = random.Random(7), _catalogue()
-    stores = ["paris-rivoli", "lyon-part-dieu", "lille-grand-place", "nantes-commerce"]
-    try:
-        upgrade(database.engine)
-        with database.transaction() as session:
-            programme = programmes.create(
-                session, data=ProgrammeCreate(slug="bench", name="Bench", currency="EUR")
-            )
-            doc = programme_document()
-            documents.apply(session, programme=programme, raw={"traits": doc["traits"]},
-                            actor="bench")  # fmt: skip
-            pid = programme.id
-        member_table, event_table = Base.metadata.tables["members"], Base.metadata.tables["events"]
-        order = 0
-        for start in range(0, members, 5000):
-            people, events = [], []
-            for _ in range(min(5000, members - start)):
-                mid = uuid7()
-                enrolled = NOW - timedelta(days=400)
-                people.append({
-                    "id": mid, "programme_id": pid, "status": "active",
-                    "enrolment_channel": "import", "enrolled_at": enrolled, "attributes": {},
-                    "created_at": enrolled, "updated_at": enrolled,
-                })  # fmt: skip
-                for _ in range(rng.randint(1, 19)):
-                    order += 1
-                    at = NOW - timedelta(seconds=rng.randrange(365 * 86400))
-                    lines = []
-                    for sku, category, brand, price in rng.sample(products, rng.randint(1, 3)):
-                        line = {"sku": sku, "category": category, "brand": brand,
-                                "quantity": 1, "unit_price": price}  # fmt: skip
-                        if rng.random() < 0.1:
-                            line["discount"] = "1.00"
-                        lines.append(line)
-                    channel = rng.choice(("store", "store", "web", "app"))
-                    events.append({
-                        "id": uuid7(), "programme_id": pid, "idempotency_key": f"o-{order}",
-                        "fingerprint": "0" * 64, "type": "purchase", "occurred_at": at,
-                        "received_at": at, "member_id": mid, "channel": channel,
-                        "store": rng.choice(stores) if channel == "store" else None,
-                        "reference": f"o-{order}", "outcome": {},
-                        "properties": {"order_id": f"o-{order}", "lines": lines, "total": "0"},
-                    })  # fmt: skip
-            with database.transaction() as session:
-                insert_rows(session, member_table, people)
-                insert_rows(session, event_table, events)
-        if database.engine.dialect.name == "postgresql":
-            with database.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as c:
-                c.exec_driver_sql("ANALYZE")
-        log(f"filled {members} members, {order} purchases")
-        return pid
-    finally:
-        database.dispose()
-
-
 GENERATE = [
     """CREATE TEMPORARY TABLE catalogue AS SELECT CAST(:skus AS text[]) AS skus,
            CAST(:cats AS text[]) AS cats, CAST(:brands AS text[]) AS brands,
@@ -305,6 +238,105 @@ def fill_pg(url: str, members: int) -> uuid.UUID:
         database.dispose()
 
 
+# SQLite, in the database (1,000,000 members in minutes, not hours of Python): the same shape as
+# GENERATE (1-19 purchases of 1 or 2 demo lines, one first line in ten discounted, store half
+# the time) from random() drawn once per purchase; ids are random 32-hex UUIDs.
+GENERATE_SQLITE = [
+    "DROP TABLE IF EXISTS temp.gen_m",
+    "DROP TABLE IF EXISTS temp.gen_cat",
+    "CREATE TEMPORARY TABLE gen_cat (i INTEGER PRIMARY KEY, sku, cat, brand, price)",
+    """CREATE TEMPORARY TABLE gen_m AS
+       WITH RECURSIVE g(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM g WHERE x < :n)
+       SELECT lower(hex(randomblob(16))) AS id, 1 + abs(random()) % 19 AS k FROM g""",
+    """INSERT INTO members (id, programme_id, status, enrolment_channel, enrolled_at, attributes,
+           created_at, updated_at)
+       SELECT id, :p, 'active', 'import', :enrolled, '{}', :enrolled, :enrolled FROM gen_m""",
+    """INSERT INTO events (id, programme_id, idempotency_key, fingerprint, type, occurred_at,
+           received_at, member_id, channel, store, reference, outcome, properties)
+       WITH RECURSIVE s(e) AS (SELECT 1 UNION ALL SELECT e + 1 FROM s WHERE e < 19),
+       src AS MATERIALIZED (
+         SELECT m.id AS member_id, 'o-' || m.id || '-' || s.e AS k, abs(random()) AS h
+         FROM gen_m AS m JOIN s ON s.e <= m.k),
+       x AS MATERIALIZED (
+         SELECT member_id, k, h,
+           strftime('%Y-%m-%d %H:%M:%S.000000', :epoch - h % 31536000, 'unixepoch') AS at,
+           (CASE (h >> 5) % 4 WHEN 2 THEN 'web' WHEN 3 THEN 'app' ELSE 'store' END) AS channel,
+           1 + (h >> 7) % :np AS i, 1 + (h >> 17) % :np AS j
+         FROM src)
+       SELECT lower(hex(randomblob(16))), :p, x.k, :zeros, 'purchase', x.at, x.at, x.member_id,
+         x.channel,
+         CASE WHEN x.channel = 'store' THEN (CASE (x.h >> 3) % 4 WHEN 0 THEN 'paris-rivoli'
+           WHEN 1 THEN 'lyon-part-dieu' WHEN 2 THEN 'lille-grand-place'
+           ELSE 'nantes-commerce' END) END,
+         x.k, '{}',
+         json_object('order_id', x.k, 'total', '0', 'lines', CASE WHEN x.h % 2 = 0
+           THEN json_array(json_object('sku', a.sku, 'category', a.cat, 'brand', a.brand,
+             'quantity', 1, 'unit_price', a.price,
+             'discount', CASE WHEN (x.h >> 13) % 10 = 0 THEN '1.00' ELSE '0' END))
+           ELSE json_array(json_object('sku', a.sku, 'category', a.cat, 'brand', a.brand,
+             'quantity', 1, 'unit_price', a.price,
+             'discount', CASE WHEN (x.h >> 13) % 10 = 0 THEN '1.00' ELSE '0' END),
+             json_object('sku', b.sku, 'category', b.cat, 'brand', b.brand,
+             'quantity', 1, 'unit_price', b.price)) END)
+       FROM x JOIN gen_cat AS a ON a.i = x.i JOIN gen_cat AS b ON b.i = x.j""",
+    "DROP TABLE temp.gen_m",
+    "DROP TABLE temp.gen_cat",
+]
+
+
+def fill_sqlite(url: str, members: int) -> uuid.UUID:
+    """The demo programme's traits section and ``members`` members with their purchases,
+    written by SQL in SQLite (GENERATE_SQLITE); the events' indexes dropped during the load and
+    built again after it, then ANALYZE."""
+    from fidelia.migrations import upgrade
+    from fidelia.programmes import documents
+    from fidelia.programmes import service as programmes
+    from fidelia.programmes.schemas import ProgrammeCreate
+    from fidelia.rules.demo import programme_document
+
+    database = Database.from_url(url)
+    products = _catalogue()
+    try:
+        upgrade(database.engine)
+        with database.transaction() as session:
+            programme = programmes.create(
+                session, data=ProgrammeCreate(slug="bench", name="Bench", currency="EUR")
+            )
+            doc = programme_document()
+            documents.apply(session, programme=programme, raw={"traits": doc["traits"]},
+                            actor="bench")  # fmt: skip
+            pid = programme.id
+        clock = time.perf_counter()
+        enrolled = (NOW - timedelta(days=400)).strftime("%Y-%m-%d %H:%M:%S.000000")
+        params = {"p": pid.hex, "n": members, "np": len(products), "enrolled": enrolled,
+                  "epoch": int(NOW.timestamp()), "zeros": "0" * 64}  # fmt: skip
+        with database.transaction() as session:
+            conn = session.connection()
+            indexes = conn.exec_driver_sql(
+                "SELECT name, sql FROM sqlite_master WHERE type = 'index' "
+                "AND tbl_name = 'events' AND sql IS NOT NULL"
+            ).all()
+            for name, _ in indexes:
+                conn.exec_driver_sql(f'DROP INDEX "{name}"')
+            for statement in GENERATE_SQLITE:
+                if statement.startswith("INSERT INTO members"):
+                    conn.exec_driver_sql(
+                        "INSERT INTO gen_cat (i, sku, cat, brand, price) VALUES (?, ?, ?, ?, ?)",
+                        [(i + 1, *p) for i, p in enumerate(products)],
+                    )
+                conn.execute(text(statement), params)
+            for _, definition in indexes:
+                conn.exec_driver_sql(definition)
+            events = conn.exec_driver_sql("SELECT count(*) FROM events").scalar()
+        with database.engine.connect() as c:
+            c.exec_driver_sql("ANALYZE")
+        log(f"generated {members} members, {events} purchases in "
+            f"{time.perf_counter() - clock:.0f} s")  # fmt: skip
+        return pid
+    finally:
+        database.dispose()
+
+
 @contextmanager
 def kept_or_fresh(backend: str, tmp: Path, keep: str | None) -> Iterator[str]:
     """The database named by ``keep`` (a PostgreSQL database name or an SQLite file path),
@@ -358,7 +390,7 @@ def filled(url: str, backend: str, members: int) -> uuid.UUID:
         return uuid.UUID(str(found[0]))
     if found is not None:
         raise SystemExit(f"the kept database holds {found[1]} members, not {members}")
-    return fill_pg(url, members) if backend == "postgresql" else fill(url, members)
+    return fill_pg(url, members) if backend == "postgresql" else fill_sqlite(url, members)
 
 
 def rebuild_figure(

@@ -78,9 +78,11 @@ def _chunks(session: Session, programme_id: uuid.UUID, size: int) -> Iterator[li
 
 # PostgreSQL, for the rebuild's statements only (restored after): no JIT (the planner costs a
 # chunk's statement in millions, above jit_optimize_above_cost, and compiling it with LLVM took
-# longer than running it: 10 s of 21 s for 5,000 members), and room for a chunk's hash
-# aggregates in memory instead of spilling batches to disk.
-SETTINGS = {"jit": "off", "work_mem": "64MB"}
+# longer than running it: 10 s of 21 s for 5,000 members), room for a chunk's sorts in memory,
+# and groupings by sorting, not hashing: the affinities' four groupings (per purchase and
+# value, value, dimension, member) share one sort order and stream, where hash tables of
+# numeric and string_agg states spilled (chunk CPU 15.0 -> 12.3 s, docs/benchmarks.md).
+SETTINGS = {"jit": "off", "work_mem": "64MB", "enable_hashagg": "off"}
 
 
 @contextmanager
@@ -141,7 +143,8 @@ class _Plan:
         for step in self.staging.setup:
             conn.execute(text(step))
 
-    def run(self, conn: Connection, lo: Any, hi: Any) -> None:
+    def run(self, conn: Connection, lo: Any, hi: Any, *, first: bool) -> None:
+        """Stage and build the chunk ``[lo, hi]``; ``first``: the connection's first chunk."""
         keys = {**self.params, "lo": lo, "hi": hi}
         for step in self.staging.chunk:
             if ":lo" in step:
@@ -149,6 +152,8 @@ class _Plan:
                              | self.staging.params)  # fmt: skip
             else:
                 conn.execute(text(step))
+        for step in self.staging.analyse if first else ():
+            conn.execute(text(step))
         conn.execute(_typed(self.insert), keys)
 
     def teardown(self, conn: Connection) -> None:
@@ -185,8 +190,8 @@ def _rebuild(
         conn.execute(text(f"DROP TABLE IF EXISTS {table}"))
         conn.execute(text(_create_rows(name, table, temporary=True)))
         plan.setup(conn)
-        for lo, hi in bounds:
-            plan.run(conn, lo, hi)
+        for i, (lo, hi) in enumerate(bounds):
+            plan.run(conn, lo, hi, first=i == 0)
         plan.teardown(conn)
         _write(session, compiled, programme.id, now, table)
         conn.execute(text(f"DROP TABLE {table}"))
@@ -257,12 +262,14 @@ def _build_in_parallel(
             for key, value in SETTINGS.items():
                 conn.execute(text("SELECT set_config(:k, :v, true)"), {"k": key, "v": value})
             plan.setup(conn)
+            first = True
             while True:
                 try:
                     lo, hi = todo.get_nowait()
                 except queue.Empty:
                     break
-                plan.run(conn, lo, hi)
+                plan.run(conn, lo, hi, first=first)
+                first = False
             plan.teardown(conn)
 
     with ThreadPoolExecutor(max_workers=min(workers, len(bounds))) as pool:
@@ -311,8 +318,8 @@ def recompute_members(
         conn.execute(text(f"DROP TABLE IF EXISTS {table}"))
         conn.execute(text(_create_rows(name, table, temporary=True)))
         plan.setup(conn)
-        for mid in ids:
-            plan.run(conn, mid, mid)
+        for i, mid in enumerate(ids):
+            plan.run(conn, mid, mid, first=i == 0)
         plan.teardown(conn)
         rows = (
             text(f"SELECT {', '.join(sql.COLUMNS)} FROM {table}")

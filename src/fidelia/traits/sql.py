@@ -19,6 +19,7 @@ to the bit on either database; money on SQLite is REAL, rounded to the cent, and
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
@@ -151,22 +152,30 @@ def _attribute_values(section: TraitsSection) -> tuple[list[str], dict[str, Any]
     return cases, params
 
 
-def _affinity_lines(section: TraitsSection) -> tuple[str, dict[str, Any]]:
-    """The ``(event_id, member_id, dim, value, amount)`` of every line and affinity dimension,
-    from one scan of the staged lines: each line is paired with a constant row per dimension
-    (category, brand, declared attributes) and the ``CASE`` picks that dimension's column."""
+def _affinity_lines(section: TraitsSection) -> tuple[str, list[str], dict[str, Any]]:
+    """The ``(event_id, member_id, k, dim, value, amount)`` of every line and affinity
+    dimension, from one scan of the staged lines: each line is paired with a constant row per
+    dimension (category, brand, declared attributes; ``k`` its number) and the ``CASE`` picks
+    that dimension's column. Also each dimension's name as a JSON string (by ``k``)."""
     params: dict[str, Any] = {}
     dims: list[tuple[str, str]] = [(f"'{dim}'", dim) for dim in section.affinities.by]
+    names = [f"'{json.dumps(dim)}'" for dim in section.affinities.by]
     for i, attr in enumerate(section.affinities.attributes):
-        params[f"a{i}"] = attr.id
+        params[f"a{i}"], params[f"a{i}j"] = attr.id, json.dumps(attr.id)
         dims.append((f"CAST(:a{i} AS TEXT)", f"a{i}"))
+        names.append(f"CAST(:a{i}j AS TEXT)")
     if not dims:
-        return "SELECT event_id, member_id, '' AS dim, NULL AS value, amount FROM l", params
+        return (
+            "SELECT event_id, member_id, 0 AS k, '' AS dim, NULL AS value, amount FROM l",
+            ["''"],
+            params,
+        )
     keys = " UNION ALL ".join(f"SELECT {k} AS k, {name} AS dim" for k, (name, _) in enumerate(dims))
     pick = " ".join(f"WHEN {k} THEN {col}" for k, (_, col) in enumerate(dims))
     return (
-        f"SELECT event_id, member_id, v.dim, CASE v.k {pick} END AS value, amount "
+        f"SELECT event_id, member_id, v.k, v.dim, CASE v.k {pick} END AS value, amount "
         f"FROM l CROSS JOIN ({keys}) AS v",
+        names,
         params,
     )
 
@@ -187,9 +196,10 @@ def chunk_select(d: Dialect, section: TraitsSection, today: date) -> tuple[str, 
             f"'{n}', {d.obj}('purchases', CAST(COALESCE(dj.w{i}_n, 0) AS {d.big}), "
             f"'spend', {d.money_text(f'dj.w{i}_s')})"
         )
-    union, extra = _affinity_lines(section)
+    union, names, extra = _affinity_lines(section)
     params.update(extra)
     pg = d.name == "postgresql"
+    json_ctes = (_pg_json if pg else _sqlite_json)(d, union, names, sums)
     times = (
         "(SELECT member_id, jsonb_agg(t ORDER BY t) AS times FROM b GROUP BY member_id)"
         if pg
@@ -212,7 +222,6 @@ def chunk_select(d: Dialect, section: TraitsSection, today: date) -> tuple[str, 
     last = _micro(d, "iv.last_gap", "86400")
     promo_share = _micro(d, "s.promo_n", "s.n")
     spend_share = _micro(d, d.cents("s.promo_spend"), d.cents("s.spend"))
-    sub = d.sub
 
     def nul(typ: str) -> str:
         return f"CAST(NULL AS {typ})" if pg else "NULL"
@@ -227,22 +236,7 @@ WITH l AS (SELECT * FROM traits_l), b AS (SELECT * FROM traits_b), s AS (
 ), d AS (
   SELECT member_id, day, COUNT(*) AS n, SUM(basket) AS spend
   FROM b WHERE day >= :since GROUP BY member_id, day
-), dj AS (
-  SELECT member_id, {d.obj_agg}(day, {d.arr}(n, {d.money_text("spend")})) AS days,
-    {", ".join(sums)}
-  FROM d GROUP BY member_id
-), ae AS (
-  SELECT member_id, dim, value, ROUND(SUM(amount), 2) AS spend
-  FROM ({union}) AS a WHERE value IS NOT NULL GROUP BY event_id, member_id, dim, value
-), av AS (
-  SELECT member_id, dim, value, COUNT(*) AS n, SUM(spend) AS spend
-  FROM ae GROUP BY member_id, dim, value
-), ad AS (
-  SELECT member_id, dim, {d.obj_agg}(value, {d.arr}(n, {d.money_text("spend")})) AS vals
-  FROM av GROUP BY member_id, dim
-), aj AS (
-  SELECT member_id, {d.obj_agg}(dim, {sub}(vals)) AS affinities FROM ad GROUP BY member_id
-), cn AS (
+), {json_ctes}), cn AS (
   SELECT member_id, 'channel' AS kind, channel AS value, COUNT(*) AS n
   FROM b WHERE channel IS NOT NULL GROUP BY member_id, channel
   UNION ALL
@@ -318,22 +312,73 @@ WHERE m.programme_id = :programme_id AND m.id >= :lo AND m.id <= :hi"""
     return query, params
 
 
+def _pg_json(_: Dialect, union: str, names: list[str], sums: list[str]) -> str:
+    """PostgreSQL: the day buckets (``dj``) and the affinities (``aj``), their JSON written as
+    text by ``string_agg`` and parsed once per member (a ``jsonb`` built per row and merged by
+    ``jsonb_object_agg`` cost most of a chunk); the affinities grouped by the dimension's
+    number, its JSON name put in at the end."""
+    # spend: sums of amounts rounded to the cent, so its text has the two decimals already
+    pair = """':[' || n || ',"' || CAST(spend AS text) || '"]'"""
+    dim = " ".join(f"WHEN {k} THEN {name}" for k, name in enumerate(names))
+    return f"""dj AS (
+  SELECT member_id,
+    CAST('{{' || string_agg('"' || day || '"' || {pair}, ',') || '}}' AS jsonb) AS days,
+    {", ".join(sums)}
+  FROM d GROUP BY member_id
+), ae AS (
+  SELECT member_id, k, value, ROUND(SUM(amount), 2) AS spend
+  FROM ({union}) AS a WHERE value IS NOT NULL GROUP BY member_id, k, value, event_id
+), av AS (
+  SELECT member_id, k, value, COUNT(*) AS n, SUM(spend) AS spend
+  FROM ae GROUP BY member_id, k, value
+), ad AS (
+  SELECT member_id, k,
+    string_agg(CAST(to_json(value) AS text) || {pair}, ',') AS vals
+  FROM av GROUP BY member_id, k
+), aj AS (
+  SELECT member_id,
+    CAST('{{' || string_agg((CASE k {dim} END) || ':{{' || vals || '}}', ',') || '}}' AS jsonb)
+      AS affinities
+  FROM ad GROUP BY member_id"""
+
+
+def _sqlite_json(d: Dialect, union: str, names: list[str], sums: list[str]) -> str:
+    """SQLite: the day buckets and the affinities by ``json_group_object`` (text already)."""
+    return f"""dj AS (
+  SELECT member_id, {d.obj_agg}(day, {d.arr}(n, {d.money_text("spend")})) AS days,
+    {", ".join(sums)}
+  FROM d GROUP BY member_id
+), ae AS (
+  SELECT member_id, dim, value, ROUND(SUM(amount), 2) AS spend
+  FROM ({union}) AS a WHERE value IS NOT NULL GROUP BY event_id, member_id, dim, value
+), av AS (
+  SELECT member_id, dim, value, COUNT(*) AS n, SUM(spend) AS spend
+  FROM ae GROUP BY member_id, dim, value
+), ad AS (
+  SELECT member_id, dim, {d.obj_agg}(value, {d.arr}(n, {d.money_text("spend")})) AS vals
+  FROM av GROUP BY member_id, dim
+), aj AS (
+  SELECT member_id, {d.obj_agg}(dim, {d.sub}(vals)) AS affinities FROM ad GROUP BY member_id"""
+
+
 @dataclass(frozen=True, slots=True)
 class Staging:
     """How one connection stages a chunk: ``setup`` once (the temporary tables), ``chunk`` per
-    chunk (``:programme_id``, ``:lo``, ``:hi`` and ``params``)."""
+    chunk (``:programme_id``, ``:lo``, ``:hi`` and ``params``), ``analyse`` after the first."""
 
     setup: list[str]
     chunk: list[str]
     params: dict[str, Any]
+    analyse: list[str]  # after the first chunk of a connection only
 
 
 def stage(d: Dialect, section: TraitsSection) -> Staging:
     """Two temporary tables for one chunk: ``traits_l``, the purchase lines with their event's
     columns and the value of each declared attribute (``a0``, ``a1``... evaluated once per line
     here), and ``traits_b``, one row per purchase (basket, promotional, epoch second, UTC day).
-    :func:`chunk_select` reads them; on PostgreSQL they are analysed, so the planner knows their
-    size (it guesses 100 lines per ``jsonb_array_elements`` call and then sorts and spills)."""
+    :func:`chunk_select` reads them; on PostgreSQL they are analysed once per connection, so the
+    planner knows their size (it guesses 100 lines per ``jsonb_array_elements`` call and then
+    sorts and spills); an ``ANALYZE`` per chunk cost a tenth of the chunk."""
     pg = d.name == "postgresql"
     uid, at, money = ("uuid", "timestamptz", "numeric") if pg else ("CHAR(32)", "DATETIME", "REAL")
     cases, params = _attribute_values(section)
@@ -348,9 +393,12 @@ def stage(d: Dialect, section: TraitsSection) -> Staging:
           occurred_at {at}, channel TEXT, store TEXT, t BIGINT, day TEXT, basket {money},
           promo INTEGER)""",
     ]
+    # PostgreSQL: TRUNCATE, not DELETE: the rows a transaction deleted stay in the table until
+    # it ends (no pruning of its own deletions), so every chunk's scans read all the earlier ones
+    clear = "TRUNCATE" if pg else "DELETE FROM"
     chunk = [
-        "DELETE FROM traits_l",
-        "DELETE FROM traits_b",
+        f"{clear} traits_l",
+        f"{clear} traits_b",
         # MATERIALIZED: a flattened subquery would extract the SKU from the JSON once per WHEN
         f"""
 WITH q AS MATERIALIZED (
@@ -368,9 +416,9 @@ INSERT INTO traits_b
     CASE WHEN MAX(discounted) = 1 OR MAX(voucher) = 1 THEN 1 ELSE 0 END AS promo
   FROM traits_l GROUP BY event_id, member_id, occurred_at, channel, store""",
     ]
-    if pg:
-        chunk.append("ANALYZE traits_l, traits_b")
-    return Staging(setup, chunk, params)
+    # the first chunk's statistics serve the next ones (same shape; they survive TRUNCATE)
+    analyse = ["ANALYZE traits_l, traits_b"] if pg else []
+    return Staging(setup, chunk, params, analyse)
 
 
 UNSTAGE = ("DROP TABLE IF EXISTS traits_b", "DROP TABLE IF EXISTS traits_l")

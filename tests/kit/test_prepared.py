@@ -7,6 +7,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta, timezone
+from decimal import Decimal
 from typing import Any
 
 import pytest
@@ -14,6 +15,7 @@ from sqlalchemy import (
     Column,
     Integer,
     MetaData,
+    Numeric,
     String,
     Table,
     bindparam,
@@ -42,6 +44,7 @@ def table(database: Database) -> Iterator[Table]:
         Column("body", JSONType, nullable=True),
         Column("label", String(20), nullable=True, unique=True),
         Column("n", Integer, nullable=False),
+        Column("amount", Numeric(12, 2), nullable=True),
     )
     metadata.create_all(database.engine)
     paris = timezone(timedelta(hours=1))
@@ -52,6 +55,7 @@ def table(database: Database) -> Iterator[Table]:
             "body": {"a": [1, "é", None], "i": i} if i % 2 else None,
             "label": f"row {i}%" if i % 4 else None,
             "n": i,
+            "amount": Decimal(i) / 4 if i % 5 else None,
         }
         for i in range(12)
     ]
@@ -79,6 +83,7 @@ def test_values_come_back_as_sqlalchemy_reads_them(database: Database, table: Ta
     assert with_time[1].utcoffset() == timedelta(0)
     assert isinstance(with_time[0], uuid.UUID)
     assert any(isinstance(r[2], dict) for r in mine)
+    assert {r[5] for r in mine} >= {Decimal("0.75"), Decimal("1.75")}
 
 
 def test_in_lists_of_any_length_and_literal_values(database: Database, table: Table) -> None:

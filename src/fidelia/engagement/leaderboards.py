@@ -23,7 +23,7 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any, cast
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import ColumnElement, Table, and_, func, select, tuple_, update
+from sqlalchemy import ColumnElement, Table, and_, bindparam, func, select, tuple_, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
@@ -42,6 +42,7 @@ from fidelia.errors import Conflict, NotFound, ValidationFailed
 from fidelia.jobs import service as jobs
 from fidelia.kit.clock import utcnow
 from fidelia.kit.ids import uuid7
+from fidelia.kit.prepared import Prepared
 from fidelia.members import service as members
 from fidelia.models import Job, Member, Programme
 from fidelia.models.engagement_plus import (
@@ -108,16 +109,27 @@ def check_period(board: LeaderboardDef, period: str) -> str:
     return period
 
 
+# compiled once: they run for every group of events (kit.prepared)
+_OPTED_IN = Prepared(
+    select(LeaderboardMember.member_id, LeaderboardMember.opted_in).where(
+        LeaderboardMember.member_id.in_(bindparam("members", expanding=True))
+    )
+)
+_SCORES_BEFORE = Prepared(
+    select(S.board, S.period, S.scope, S.member_id, S.rank_score, S.visible).where(
+        S.programme_id == bindparam("programme_id"),
+        S.member_id.in_(bindparam("members", expanding=True)),
+        S.board.in_(bindparam("boards", expanding=True)),
+    )
+)
+
+
 def opted_in(
     session: Session, programme: Programme, member_ids: list[uuid.UUID]
 ) -> dict[uuid.UUID, bool]:
     found = dict.fromkeys(member_ids, False)
     for start in range(0, len(member_ids), 500):
-        rows = session.execute(
-            select(LeaderboardMember.member_id, LeaderboardMember.opted_in).where(
-                LeaderboardMember.member_id.in_(member_ids[start : start + 500])
-            )
-        )
+        rows = _OPTED_IN.rows(session, {"members": member_ids[start : start + 500]})
         found.update((m, bool(v)) for m, v in rows)
     return found
 
@@ -195,13 +207,12 @@ def _count_moves(run: PlusRun) -> dict[tuple[str, str, str, Decimal], int]:
     members_ = sorted({key[3] for key in run.scores})
     before: dict[tuple[str, str, str, uuid.UUID], tuple[Decimal, bool]] = {}
     for start in range(0, len(members_), 500):
-        found = run.session.execute(
-            select(S.board, S.period, S.scope, S.member_id, S.rank_score, S.visible).where(
-                S.programme_id == run.programme.id,
-                S.member_id.in_(members_[start : start + 500]),
-                S.board.in_(list(run.defs.leaderboards)),
-            )
-        )
+        params = {
+            "programme_id": run.programme.id,
+            "members": members_[start : start + 500],
+            "boards": list(run.defs.leaderboards),
+        }
+        found = _SCORES_BEFORE.rows(run.session, params)
         before.update(((b, p, s, m), (r, v)) for b, p, s, m, r, v in found)
     moves: dict[tuple[str, str, str, Decimal], int] = {}
     for key, (delta, _) in run.scores.items():

@@ -10,11 +10,12 @@ from typing import Any
 
 from jsonschema import Draft202012Validator
 from pydantic import ValidationError
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from fidelia.errors import Conflict, FieldError, ValidationFailed, error_message
 from fidelia.events.schemas import BUILT_IN_MODELS, Purchase, Return
+from fidelia.kit.prepared import Prepared
 from fidelia.models import Event, Programme
 
 
@@ -81,6 +82,14 @@ class Order:
     awards: list[dict[str, Any]]
 
 
+_ORDERS = Prepared(  # compiled once: it runs for every group of events (kit.prepared)
+    select(Event.id, Event.type, Event.member_id, Event.properties, Event.outcome).where(
+        Event.programme_id == bindparam("programme_id"),
+        Event.reference.in_(bindparam("orders", expanding=True)),
+    )
+)
+
+
 class OrderBook:
     """Purchases and returns of the orders a batch mentions, loaded once, kept up to date."""
 
@@ -92,12 +101,8 @@ class OrderBook:
         # The type is checked here, not in SQL: given ``type IN (...)``, SQLite (no
         # statistics) chose the (programme_id, type, occurred_at) index and read every
         # purchase of the programme for each batch instead of the few orders named.
-        rows = session.execute(
-            select(Event.id, Event.type, Event.member_id, Event.properties, Event.outcome).where(
-                Event.programme_id == programme.id, Event.reference.in_(order_ids)
-            )
-        )
-        for event_id, event_type, member_id, properties, outcome in rows:
+        params = {"programme_id": programme.id, "orders": sorted(order_ids)}
+        for event_id, event_type, member_id, properties, outcome in _ORDERS.rows(session, params):
             if event_type == "purchase":
                 purchase = Purchase.model_validate(properties)
                 self.add_purchase(member_id, event_id, purchase, outcome.get("effects", []))

@@ -15,14 +15,24 @@ from datetime import datetime
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
-from sqlalchemy import insert, select
+from sqlalchemy import bindparam, insert, select
 from sqlalchemy.orm import Session
 
 from fidelia.errors import Conflict, FideliaError, FieldError
 from fidelia.events.checks import typed_properties
 from fidelia.events.schemas import EventIn, EventOutcome, Purchase
 from fidelia.kit.ids import uuid7
+from fidelia.kit.prepared import Prepared
 from fidelia.models import AnonymousPurchase, Event, Programme
+
+_EXISTING = Prepared(  # compiled once: it runs for every group of events (kit.prepared)
+    select(
+        AnonymousPurchase.idempotency_key, AnonymousPurchase.fingerprint, AnonymousPurchase.id
+    ).where(
+        AnonymousPurchase.programme_id == bindparam("programme_id"),
+        AnonymousPurchase.idempotency_key.in_(bindparam("keys", expanding=True)),
+    )
+)
 
 
 def outcome_of(key: str, row_id: uuid.UUID) -> dict[str, Any]:
@@ -35,17 +45,8 @@ def existing(
     """The anonymous purchases already stored under ``keys``: fingerprint and outcome."""
     found: dict[str, tuple[str, dict[str, Any]]] = {}
     for start in range(0, len(keys), 500):
-        rows = session.execute(
-            select(
-                AnonymousPurchase.idempotency_key,
-                AnonymousPurchase.fingerprint,
-                AnonymousPurchase.id,
-            ).where(
-                AnonymousPurchase.programme_id == programme.id,
-                AnonymousPurchase.idempotency_key.in_(keys[start : start + 500]),
-            )
-        )
-        for key, fp, row_id in rows:
+        params = {"programme_id": programme.id, "keys": keys[start : start + 500]}
+        for key, fp, row_id in _EXISTING.rows(session, params):
             found[key] = (fp, outcome_of(key, row_id))
     return found
 

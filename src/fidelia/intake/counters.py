@@ -23,13 +23,21 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from decimal import Decimal
 
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
+from fidelia.kit.prepared import Prepared
 from fidelia.models import RuleCounter
 from fidelia.rules.state import ProgrammeCounters
+
+_COUNTERS = (
+    select(RuleCounter.rule_id, RuleCounter.issued, RuleCounter.members)
+    .where(RuleCounter.programme_id == bindparam("programme_id"))
+    .order_by(RuleCounter.rule_id)
+)
+_READ, _LOCKED = Prepared(_COUNTERS), Prepared(_COUNTERS.with_for_update())  # kit.prepared
 
 
 class CountersMoved(Exception):
@@ -56,14 +64,8 @@ class CounterBook:
         book = cls(session, programme_id, tuple(sorted(set(rule_ids))), locked)
         if locked:
             book._insert_missing(book.rule_ids)
-        query = (
-            select(RuleCounter.rule_id, RuleCounter.issued, RuleCounter.members)
-            .where(RuleCounter.programme_id == programme_id)
-            .order_by(RuleCounter.rule_id)
-        )
-        if locked:
-            query = query.with_for_update()
-        for rule_id, issued, members in session.execute(query):
+        query = _LOCKED if locked else _READ
+        for rule_id, issued, members in query.rows(session, {"programme_id": programme_id}):
             book.read[rule_id] = (issued, members)
             book.counters.issued[rule_id] = Decimal(issued)
             book.counters.members[rule_id] = members

@@ -48,6 +48,7 @@ from fidelia.intake.counters import CounterBook
 from fidelia.kit.bulk import insert_rows
 from fidelia.kit.clock import utcnow
 from fidelia.kit.conditions import condition_fields
+from fidelia.kit.prepared import Prepared
 from fidelia.ledger import operations as ledger
 from fidelia.models import Base, Event, MemberTraits, Programme, SegmentMember
 from fidelia.models import MemberState as MemberStateRow
@@ -73,6 +74,11 @@ _UPDATE_STATES = (
     update(_STATES)
     .where(_STATES.c.member_id == bindparam("b_member_id"))
     .values(state=bindparam("b_state"), updated_at=bindparam("b_at"))
+)
+_READ_STATES = Prepared(  # compiled once (kit.prepared)
+    select(_STATES.c.member_id, _STATES.c.state).where(
+        _STATES.c.member_id.in_(bindparam("members", expanding=True))
+    )
 )
 _CACHE: OrderedDict[tuple[uuid.UUID, int], CompiledProgramme] = OrderedDict()
 _CACHE_LOCK = threading.Lock()
@@ -183,12 +189,8 @@ class EngineRun:
         if self.plus is not None:
             self.plus.load(wanted)
         for start in range(0, len(wanted), 500):
-            rows = self.session.execute(
-                select(MemberStateRow.member_id, MemberStateRow.state).where(
-                    MemberStateRow.member_id.in_(wanted[start : start + 500])
-                )
-            )
-            for member_id, state in rows:
+            chunk = {"members": wanted[start : start + 500]}
+            for member_id, state in _READ_STATES.rows(self.session, chunk):
                 self.states[member_id] = MemberState.from_json(state)
                 self.stored.add(member_id)
         if self.reads_segments and wanted:

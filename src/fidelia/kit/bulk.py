@@ -7,7 +7,10 @@ server still parses and runs one INSERT per row; SQLAlchemy's multi-row VALUES m
 as one array per column into one constant statement,
 ``INSERT INTO t (a, b) SELECT * FROM unnest(CAST(:a AS type[]), CAST(:b AS type[]))``:
 one statement, compiled once per table, whatever the number of rows, with the values bound by
-each column's own type (JSON, UTC timestamps) as SQLAlchemy would.
+each column's own type (JSON, UTC timestamps) as SQLAlchemy would. The arrays go in psycopg's
+binary format (``%(c0)b``): in the text format psycopg quotes and escapes every element that
+needs it with a regular expression, which was a quarter of the CPU of a group of purchases on
+PostgreSQL (JSON elements are full of quotes).
 
 On SQLite the executemany goes to the DBAPI directly, with each column's value bound by its
 type's processor: SQLAlchemy's own executemany builds every row's parameters through the
@@ -21,11 +24,11 @@ import threading
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from sqlalchemy import Dialect, Table, TextClause, insert, text
+from sqlalchemy import Dialect, Table, insert
 from sqlalchemy.orm import Session
 
 Processor = Callable[[Any], Any] | None
-_UNNEST: dict[tuple[str, tuple[str, ...]], tuple[TextClause, list[Processor]]] = {}
+_UNNEST: dict[tuple[str, tuple[str, ...]], tuple[str, list[Processor]]] = {}
 _DIRECT: dict[tuple[str, tuple[str, ...]], tuple[str, list[Processor]] | None] = {}
 _LOCK = threading.Lock()
 
@@ -59,12 +62,12 @@ def insert_rows(session: Session, table: Table, rows: Sequence[dict[str, Any]]) 
     for i, (key, process) in enumerate(zip(keys, processors, strict=True)):
         values = [row[key] for row in rows]
         params[f"c{i}"] = values if process is None else [process(v) for v in values]
-    session.execute(statement, params)
+    session.connection().exec_driver_sql(statement, params)
 
 
 def _unnest_insert(
     table: Table, keys: tuple[str, ...], dialect: Dialect
-) -> tuple[TextClause, list[Processor]]:
+) -> tuple[str, list[Processor]]:
     cache_key = (table.name, keys)
     with _LOCK:
         found = _UNNEST.get(cache_key)
@@ -72,11 +75,11 @@ def _unnest_insert(
         return found
     columns = [table.c[key] for key in keys]
     arrays = ", ".join(
-        f"CAST(:c{i} AS {column.type.compile(dialect=dialect)}[])"
+        f"CAST(%(c{i})b AS {column.type.compile(dialect=dialect)}[])"
         for i, column in enumerate(columns)
     )
     names = ", ".join(dialect.identifier_preparer.quote(column.name) for column in columns)
-    statement = text(
+    statement = (
         f"INSERT INTO {dialect.identifier_preparer.format_table(table)} ({names}) "
         f"SELECT * FROM unnest({arrays})"
     )

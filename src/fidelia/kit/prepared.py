@@ -21,8 +21,8 @@ with them), the same error wrapping (``IntegrityError``). Like an ORM query,
 
 An expanding parameter (``column.in_(bindparam("ids", expanding=True))``) is rendered per
 execution as ``IN (?, ?, ...)`` on SQLite (an empty list is ``IN ()``, which SQLite accepts)
-and as ``= ANY(CAST(%(ids)s AS type[]))`` on PostgreSQL: one statement text whatever the
-length, planned like the ``IN`` list.
+and as ``= ANY(CAST(%(ids)b AS type[]))`` on PostgreSQL: one statement text whatever the
+length, planned like the ``IN`` list, the array sent in binary (see :mod:`fidelia.kit.bulk`).
 """
 
 from __future__ import annotations
@@ -50,7 +50,7 @@ class _Compiled:
     order: tuple[str, ...]  # SQLite (qmark): the parameter of each placeholder, in order
     binds: dict[str, tuple[Processor, Any]]  # name -> (bind processor, the statement's value)
     expanding: frozenset[str]
-    results: tuple[tuple[int, Callable[[Any], Any]], ...]  # (column index, result processor)
+    columns: tuple[Any, ...]  # the result columns' types
 
 
 class Prepared:
@@ -59,6 +59,7 @@ class Prepared:
     def __init__(self, statement: ClauseElement) -> None:
         self.statement = statement
         self._by_dialect: dict[str, _Compiled] = {}
+        self._results: dict[str, tuple[tuple[int, Callable[[Any], Any]], ...]] = {}
         self._lock = threading.Lock()
 
     def rows(
@@ -70,13 +71,20 @@ class Prepared:
         connection = session.connection()
         compiled = self._compiled(connection.dialect)
         text, bound = _bind(compiled, params or {})
-        found = connection.exec_driver_sql(text, bound).fetchall()
-        if not compiled.results:
+        result = connection.exec_driver_sql(text, bound)
+        processors = self._results.get(connection.dialect.name)
+        if processors is None:  # once: some processors depend on the type the server sends
+            processors = self._results.setdefault(
+                connection.dialect.name,
+                _result_processors(compiled.columns, connection.dialect, result.cursor),
+            )
+        found = result.fetchall()
+        if not processors:
             return [tuple(row) for row in found]
         out = []
         for row in found:
             values = list(row)
-            for i, process in compiled.results:
+            for i, process in processors:
                 if values[i] is not None:
                     values[i] = process(values[i])
             out.append(tuple(values))
@@ -138,20 +146,29 @@ def _compile(statement: ClauseElement, dialect: Dialect) -> _Compiled:
             name = match.group(2)
             kind = params[name].type.compile(dialect=dialect)
             operator = "<> ALL" if match.group(1) == "NOT IN" else "= ANY"
-            return f"{operator}(CAST(%({name})s AS {kind}[]))"
+            return f"{operator}(CAST(%({name})b AS {kind}[]))"  # binary: see kit.bulk
 
         text = _EXPAND.sub(any_of, text)
         order = ()
     if "__[POSTCOMPILE_" in text:
         raise ValueError("an expanding parameter is written in a form not supported here")
-    columns = _result_columns(statement)
-    results = tuple(
-        (i, process)
-        for i, column in enumerate(columns)
-        if (process := column.type.dialect_impl(dialect).result_processor(dialect, None))
-        is not None
-    )
-    return _Compiled(sqlite, text, order, binds, frozenset(expanding), results)
+    columns = tuple(column.type for column in _result_columns(statement))
+    return _Compiled(sqlite, text, order, binds, frozenset(expanding), columns)
+
+
+def _result_processors(
+    columns: Sequence[Any], dialect: Dialect, cursor: Any
+) -> tuple[tuple[int, Callable[[Any], Any]], ...]:
+    """(column index, processor) of the columns whose values need converting, given the types
+    the server reports for them (PostgreSQL's numeric processors depend on it)."""
+    described = cursor.description or ()
+    found = []
+    for i, kind in enumerate(columns):
+        coltype = described[i][1] if i < len(described) else None
+        process = kind.dialect_impl(dialect).result_processor(dialect, coltype)
+        if process is not None:
+            found.append((i, process))
+    return tuple(found)
 
 
 def _result_columns(statement: ClauseElement) -> Sequence[Any]:

@@ -22,6 +22,7 @@ from fidelia.events.schemas import MemberRef, Profile
 from fidelia.kit.clock import utcnow
 from fidelia.kit.ids import uuid7
 from fidelia.kit.pagination import decode_cursor, encode_cursor
+from fidelia.kit.prepared import Prepared
 from fidelia.members.identities import (
     CARD,
     EMAIL,
@@ -104,11 +105,13 @@ def keys_of_ref(
     )
 
 
-_IDENTITY_LOOKUP = select(MemberIdentity.value, MemberIdentity.member_id).where(
-    MemberIdentity.programme_id == bindparam("programme_id"),
-    MemberIdentity.kind == bindparam("kind"),
-    MemberIdentity.namespace == bindparam("namespace"),
-    MemberIdentity.value.in_(bindparam("values", expanding=True)),
+_IDENTITY_LOOKUP = Prepared(
+    select(MemberIdentity.value, MemberIdentity.member_id).where(
+        MemberIdentity.programme_id == bindparam("programme_id"),
+        MemberIdentity.kind == bindparam("kind"),
+        MemberIdentity.namespace == bindparam("namespace"),
+        MemberIdentity.value.in_(bindparam("values", expanding=True)),
+    )
 )
 
 
@@ -129,7 +132,7 @@ def find_identities(
                 "namespace": namespace,
                 "values": ordered[start : start + 1000],
             }
-            for value, member_id in session.execute(_IDENTITY_LOOKUP, params):
+            for value, member_id in _IDENTITY_LOOKUP.rows(session, params):
                 found[(kind, namespace, value)] = member_id
     return found
 

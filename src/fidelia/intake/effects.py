@@ -70,7 +70,7 @@ from fidelia.tiers import service as tiers
 from fidelia.traits import service as traits_service
 
 _STATES = Base.metadata.tables["member_states"]
-_UPDATE_STATES = (
+_UPDATE_STATES = Prepared(
     update(_STATES)
     .where(_STATES.c.member_id == bindparam("b_member_id"))
     .values(state=bindparam("b_state"), updated_at=bindparam("b_at"))
@@ -489,7 +489,7 @@ class EngineRun:
             if m in self.stored
         ]
         if updated:
-            self.session.execute(_UPDATE_STATES, updated)
+            _UPDATE_STATES.run_many(self.session, updated)
             held = self.session.identity_map
             for row in updated:
                 found = held.get(Session.identity_key(MemberStateRow, row["b_member_id"]))

@@ -31,6 +31,7 @@ from fidelia.kit.bounds import MAX_BALANCE
 from fidelia.kit.bulk import insert_rows
 from fidelia.kit.clock import utcnow
 from fidelia.kit.ids import uuid7
+from fidelia.kit.prepared import Prepared
 from fidelia.ledger import noticing
 from fidelia.ledger.errors import (
     AlreadyPosted,
@@ -357,7 +358,8 @@ def _insert_many(session: Session, table: str, rows: list[dict[str, Any]]) -> No
 
 
 _ACCOUNTS = Base.metadata.tables["ledger_accounts"]
-_ADD_TO_BALANCES = (
+# compiled once, run through the driver (kit.prepared)
+_ADD_TO_BALANCES = Prepared(
     update(_ACCOUNTS)
     .where(_ACCOUNTS.c.id == bindparam("b_id"))
     .values(
@@ -368,12 +370,14 @@ _ADD_TO_BALANCES = (
         + bindparam("b_pending"),
     )
 )
-_ADD_TO_BALANCES_PG = text(
-    "UPDATE ledger_accounts AS a SET available = a.available + d.available, "
-    "pending = a.pending + d.pending, "
-    "lifetime_earned = a.lifetime_earned + d.available + d.pending "
-    "FROM unnest(CAST(:ids AS uuid[]), CAST(:available AS bigint[]), CAST(:pending AS bigint[])) "
-    "AS d(id, available, pending) WHERE a.id = d.id"
+_ADD_TO_BALANCES_PG = Prepared(
+    text(
+        "UPDATE ledger_accounts AS a SET available = a.available + d.available, "
+        "pending = a.pending + d.pending, "
+        "lifetime_earned = a.lifetime_earned + d.available + d.pending "
+        "FROM unnest(CAST(:ids AS uuid[]), CAST(:available AS bigint[]), "
+        "CAST(:pending AS bigint[])) AS d(id, available, pending) WHERE a.id = d.id"
+    )
 )
 
 
@@ -384,8 +388,8 @@ def _add_to_balances(session: Session, balances: list[_Balance]) -> None:
     if not balances:
         return
     if session.get_bind().dialect.name == "postgresql":
-        session.execute(
-            _ADD_TO_BALANCES_PG,
+        _ADD_TO_BALANCES_PG.run(
+            session,
             {
                 "ids": [b.id for b in balances],
                 "available": [b.added[0] for b in balances],
@@ -393,8 +397,8 @@ def _add_to_balances(session: Session, balances: list[_Balance]) -> None:
             },
         )
     else:
-        session.execute(
-            _ADD_TO_BALANCES,
+        _ADD_TO_BALANCES.run_many(
+            session,
             [{"b_id": b.id, "b_available": b.added[0], "b_pending": b.added[1]} for b in balances],
         )
     identities = session.identity_map

@@ -17,8 +17,8 @@ class Settings(BaseSettings):
     # How long an SQLite writer waits for the lock before giving up (milliseconds).
     sqlite_busy_timeout_ms: int = 30_000
     db_pool_size: int = 10
-    # Group-commit writer threads per API process (fidelia.intake.group): 0 means one on
-    # SQLite (one writer at a time) and two on PostgreSQL.
+    # Group-commit writer threads per API process (fidelia.intake.group); 0 means the default,
+    # one. More only helps on PostgreSQL when the database has cores of its own.
     intake_writers: int = Field(default=0, ge=0, le=16)
     # The in-process worker that `fidelia serve` runs next to the API.
     embedded_worker: bool = True

@@ -240,7 +240,7 @@ def test_the_writer_thread_answers_concurrent_submissions(
 def test_several_writers_answer_every_submission_and_stop_together(
     database: Database, programme: Programme, key_id: uuid.UUID
 ) -> None:
-    """Writers on their own connections (PostgreSQL runs two by default): 24 concurrent
+    """Writers on their own connections (``FIDELIA_INTAKE_WRITERS``): 24 concurrent
     purchases of six members each get their own outcome, every member earns exactly what
     their purchases earn, and ``stop`` ends every writer."""
     members = [make_member(database, programme) for _ in range(6)]
@@ -271,7 +271,9 @@ def test_several_writers_answer_every_submission_and_stop_together(
             )
             assert balance == sum(i + 1 for i in range(24) if i % 6 == n)
         assert verify(session, programme_id=programme.id).ok
-    assert GroupCommit(database).writers == (1 if database.engine.dialect.name == "sqlite" else 2)
+    assert GroupCommit(database).writers == 1
+    with pytest.raises(ValueError, match="at least 1"):
+        GroupCommit(database, writers=0)
 
 
 def test_the_writer_waits_for_the_rest_of_a_burst_only_after_a_larger_group(

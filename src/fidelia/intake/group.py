@@ -25,11 +25,13 @@ committed alone, every other group a group of one.
 
 With several processes on PostgreSQL, each process groups its own requests; their
 transactions lock members in key order and rule counters by compare-and-set, as any batch does.
-On PostgreSQL a process also runs more than one writer (``writers``, two by default): a
-writer spends most of a group waiting for the server's answers, with the interpreter free, so
-a second one prepares and writes the next group meanwhile, on its own connection, exactly as
-a second process would (two groups of one member take its row lock in turn). SQLite has one
-writer at a time, so one writer thread there.
+On PostgreSQL a process can run more than one writer (``writers``, setting
+``FIDELIA_INTAKE_WRITERS``): a writer waits for the server's answers for much of a group, with
+the interpreter free, so a second one can prepare and write the next group meanwhile, on its
+own connection, exactly as a second process would (two groups of one member take its row lock
+in turn). On 2 cores shared with the database it gained nothing (the groups halve, and the
+database has no idle core to answer faster: docs/benchmarks.md), so the default is one writer;
+more is for machines where the database has cores of its own. SQLite has one writer at a time.
 """
 
 from __future__ import annotations
@@ -87,8 +89,7 @@ class GroupCommit:
         self.max_group = max_group
         self.gap = gap  # how long the writer waits for the next request of a burst...
         self.linger = linger  # ...and at most in all, before committing a smaller group
-        if writers is None:
-            writers = 1 if database.engine.dialect.name == "sqlite" else 2
+        writers = 1 if writers is None else writers
         if writers < 1:
             raise ValueError("writers must be at least 1")
         self.writers = writers

@@ -187,28 +187,36 @@ GENERATE = [
 ]
 
 
-def fill_pg(url: str, members: int) -> uuid.UUID:
-    """The demo programme's traits section and ``members`` members with their purchases,
-    written by ``generate_series`` in the server; the events' indexes are dropped during the
-    load and built again after it (faster than maintaining them row by row), then ANALYZE."""
+def _bench_programme(database: Database) -> uuid.UUID:
+    """The migrated database's "bench" programme with the demo programme's traits section."""
     from fidelia.migrations import upgrade
     from fidelia.programmes import documents
     from fidelia.programmes import service as programmes
     from fidelia.programmes.schemas import ProgrammeCreate
     from fidelia.rules.demo import programme_document
 
+    upgrade(database.engine)
+    with database.transaction() as session:
+        programme = programmes.create(
+            session, data=ProgrammeCreate(slug="bench", name="Bench", currency="EUR")
+        )
+        documents.apply(
+            session,
+            programme=programme,
+            raw={"traits": programme_document()["traits"]},
+            actor="bench",
+        )
+        return programme.id
+
+
+def fill_pg(url: str, members: int) -> uuid.UUID:
+    """The demo programme's traits section and ``members`` members with their purchases,
+    written by ``generate_series`` in the server; the events' indexes are dropped during the
+    load and built again after it (faster than maintaining them row by row), then ANALYZE."""
     database = Database.from_url(url)
     products = _catalogue()
     try:
-        upgrade(database.engine)
-        with database.transaction() as session:
-            programme = programmes.create(
-                session, data=ProgrammeCreate(slug="bench", name="Bench", currency="EUR")
-            )
-            doc = programme_document()
-            documents.apply(session, programme=programme, raw={"traits": doc["traits"]},
-                            actor="bench")  # fmt: skip
-            pid = programme.id
+        pid = _bench_programme(database)
         clock = time.perf_counter()
         params = {
             "p": pid, "now": NOW, "n": members, "np": len(products),
@@ -288,24 +296,10 @@ def fill_sqlite(url: str, members: int) -> uuid.UUID:
     """The demo programme's traits section and ``members`` members with their purchases,
     written by SQL in SQLite (GENERATE_SQLITE); the events' indexes dropped during the load and
     built again after it, then ANALYZE."""
-    from fidelia.migrations import upgrade
-    from fidelia.programmes import documents
-    from fidelia.programmes import service as programmes
-    from fidelia.programmes.schemas import ProgrammeCreate
-    from fidelia.rules.demo import programme_document
-
     database = Database.from_url(url)
     products = _catalogue()
     try:
-        upgrade(database.engine)
-        with database.transaction() as session:
-            programme = programmes.create(
-                session, data=ProgrammeCreate(slug="bench", name="Bench", currency="EUR")
-            )
-            doc = programme_document()
-            documents.apply(session, programme=programme, raw={"traits": doc["traits"]},
-                            actor="bench")  # fmt: skip
-            pid = programme.id
+        pid = _bench_programme(database)
         clock = time.perf_counter()
         enrolled = (NOW - timedelta(days=400)).strftime("%Y-%m-%d %H:%M:%S.000000")
         params = {"p": pid.hex, "n": members, "np": len(products), "enrolled": enrolled,

@@ -12,16 +12,24 @@ import uuid
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, TypeVar
 
-from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy import bindparam, select
+from sqlalchemy.orm import Session, make_transient_to_detached
+from sqlalchemy.orm.attributes import set_committed_value
 
 from fidelia.engagement.definitions import Definitions, definitions_for
 from fidelia.engagement.rewarding import give_voucher
 from fidelia.engagement.schemas import ChallengeDef, Goal
+from fidelia.kit.prepared import Prepared
 from fidelia.ledger import operations as ledger
-from fidelia.models import ChallengeCompletion, EngagementState, MemberBadge, Programme
+from fidelia.models import (
+    Base,
+    ChallengeCompletion,
+    EngagementState,
+    MemberBadge,
+    Programme,
+)
 from fidelia.rules.state import EngineEvent, basket_amount
 
 
@@ -93,10 +101,37 @@ def states_for(
     if not member_ids or definitions_for(session, programme).empty:
         return found
     for start in range(0, len(member_ids), 500):
-        chunk = member_ids[start : start + 500]
-        query = select(EngagementState).where(EngagementState.member_id.in_(chunk))
-        for row in session.scalars(query):
+        chunk = {"members": member_ids[start : start + 500]}
+        for values in _READ_STATES.rows(session, chunk):
+            row = attached(session, EngagementState, values)
             found[row.member_id] = row
+    return found
+
+
+_STATES = EngagementState.__table__
+_READ_STATES = Prepared(  # compiled once: it runs for every group of events (kit.prepared)
+    select(_STATES).where(_STATES.c.member_id.in_(bindparam("members", expanding=True)))
+)
+_Row = TypeVar("_Row", bound=Base)
+
+
+def attached(session: Session, model: type[_Row], values: Sequence[Any]) -> _Row:
+    """The row (its table's columns, in order; a one-column primary key first) as a
+    persistent object of ``session``, filled as the ORM's loader fills one (no query, no
+    attribute events per column), so that later changes are flushed as an UPDATE; the object
+    the session holds already if it does (its expired columns filled from the row, as the
+    loader does). Column and attribute names are the same in the models it serves."""
+    names = model.__table__.c.keys()
+    held = session.identity_map.get((model, (values[0],), None))
+    if held is not None:
+        for name, value in zip(names, values, strict=True):
+            if name not in held.__dict__:
+                set_committed_value(held, name, value)
+        return held
+    found: _Row = model.__mapper__.class_manager.new_instance()
+    found.__dict__.update(zip(names, values, strict=True))
+    make_transient_to_detached(found)
+    session.add(found)
     return found
 
 
@@ -155,7 +190,8 @@ def after_event(
                 session, programme, member_id, defs, challenge, data, event, ctx, event_id, now
             )
             effects.extend(done)
-    row.data = data
+    if data != row.data:  # unchanged: the flush would compare and write nothing, at a cost
+        row.data = data
     return effects
 
 

@@ -17,16 +17,18 @@ import uuid
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy import bindparam, select
+from sqlalchemy.orm import Session, make_transient_to_detached
+from sqlalchemy.orm.attributes import set_committed_value
 
 from fidelia import versions
 from fidelia.errors import ValidationFailed
+from fidelia.kit.prepared import Prepared
 from fidelia.members import service as members
-from fidelia.models import Member, MemberTier, Programme, TierChange
+from fidelia.models import Base, Member, MemberTier, Programme, TierChange
 from fidelia.models import MemberState as MemberStateRow
 from fidelia.rules.outcome import Amount
 from fidelia.rules.state import MemberState
@@ -94,9 +96,37 @@ def rows_for(
     if not member_ids or section_for(session, programme) is None:
         return found
     for start in range(0, len(member_ids), 500):
-        chunk = member_ids[start : start + 500]
-        for row in session.scalars(select(MemberTier).where(MemberTier.member_id.in_(chunk))):
+        chunk = {"members": member_ids[start : start + 500]}
+        for values in _READ_ROWS.rows(session, chunk):
+            row = attached(session, MemberTier, values)
             found[row.member_id] = row
+    return found
+
+
+_Row = TypeVar("_Row", bound=Base)
+_TIERS = MemberTier.__table__
+_READ_ROWS = Prepared(  # compiled once: it runs for every group of events (kit.prepared)
+    select(_TIERS).where(_TIERS.c.member_id.in_(bindparam("members", expanding=True)))
+)
+
+
+def attached(session: Session, model: type[_Row], values: Sequence[Any]) -> _Row:
+    """The row (its table's columns, in order; a one-column primary key first) as a
+    persistent object of ``session``, filled as the ORM's loader fills one (no query, no
+    attribute events per column), so that later changes are flushed as an UPDATE; the object
+    the session holds already if it does (its expired columns filled from the row, as the
+    loader does). Column and attribute names are the same in the models it serves."""
+    names = model.__table__.c.keys()
+    held = session.identity_map.get((model, (values[0],), None))
+    if held is not None:
+        for name, value in zip(names, values, strict=True):
+            if name not in held.__dict__:
+                set_committed_value(held, name, value)
+        return held
+    found: _Row = model.__mapper__.class_manager.new_instance()
+    found.__dict__.update(zip(names, values, strict=True))
+    make_transient_to_detached(found)
+    session.add(found)
     return found
 
 

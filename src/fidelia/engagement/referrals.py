@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
@@ -34,7 +34,9 @@ from fidelia.engagement.referrals_schemas import (
     ReferralSection,
     ReferralStats,
 )
+from fidelia.engagement.service import attached
 from fidelia.errors import NotFound, ValidationFailed
+from fidelia.kit.prepared import Prepared
 from fidelia.ledger.returns import reverse
 from fidelia.members import service as members
 from fidelia.models import Event, LedgerTransaction, Member, MemberIdentity, Programme
@@ -190,13 +192,21 @@ def open_referrals(
     """The referrals of these referees that a purchase or a return can still move."""
     found: dict[uuid.UUID, Referral] = {}
     for start in range(0, len(member_ids), 500):
-        query = select(Referral).where(
-            Referral.programme_id == programme.id,
-            Referral.referee_id.in_(member_ids[start : start + 500]),
-            Referral.status.in_(("enrolled", "qualified")),
-        )
-        found.update((r.referee_id, r) for r in session.scalars(query))
+        params = {"programme_id": programme.id, "members": member_ids[start : start + 500]}
+        for values in _OPEN.rows(session, params):
+            referral = attached(session, Referral, values)
+            found[referral.referee_id] = referral
     return found
+
+
+_REFERRALS = Referral.__table__
+_OPEN = Prepared(  # compiled once: it runs for every group of events (kit.prepared)
+    select(_REFERRALS).where(
+        _REFERRALS.c.programme_id == bindparam("programme_id"),
+        _REFERRALS.c.referee_id.in_(bindparam("members", expanding=True)),
+        _REFERRALS.c.status.in_(("enrolled", "qualified")),
+    )
+)
 
 
 def after_event(

@@ -113,16 +113,21 @@ _READ_STATES = Prepared(  # compiled once: it runs for every group of events (ki
     select(_STATES).where(_STATES.c.member_id.in_(bindparam("members", expanding=True)))
 )
 _Row = TypeVar("_Row", bound=Base)
+_KEYS: dict[type[Base], tuple[int, ...]] = {}  # the primary key's positions in a row
 
 
 def attached(session: Session, model: type[_Row], values: Sequence[Any]) -> _Row:
-    """The row (its table's columns, in order; a one-column primary key first) as a
-    persistent object of ``session``, filled as the ORM's loader fills one (no query, no
-    attribute events per column), so that later changes are flushed as an UPDATE; the object
-    the session holds already if it does (its expired columns filled from the row, as the
-    loader does). Column and attribute names are the same in the models it serves."""
+    """The row (its table's columns, in order) as a persistent object of ``session``, filled
+    as the ORM's loader fills one (no query, no attribute events per column), so that later
+    changes are flushed as an UPDATE; the object the session holds already if it does (its
+    expired columns filled from the row, as the loader does). Column and attribute names are
+    the same in the models it serves."""
     names = model.__table__.c.keys()
-    held = session.identity_map.get((model, (values[0],), None))
+    keys = _KEYS.get(model)
+    if keys is None:
+        columns = model.__table__.c
+        keys = _KEYS[model] = tuple(i for i, c in enumerate(columns) if c.primary_key)
+    held = session.identity_map.get((model, tuple(values[i] for i in keys), None))
     if held is not None:
         for name, value in zip(names, values, strict=True):
             if name not in held.__dict__:

@@ -13,11 +13,12 @@ from datetime import date, datetime
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
-from fidelia.engagement.service import event_context
+from fidelia.engagement.service import attached, event_context
 from fidelia.engagement.streaks_schemas import StreakDef, StreakOut
+from fidelia.kit.prepared import Prepared
 from fidelia.members import service as members
 from fidelia.models import Programme
 from fidelia.models.engagement_plus import MemberStreak
@@ -41,11 +42,16 @@ def rows_for(
 ) -> dict[tuple[uuid.UUID, str], MemberStreak]:
     found: dict[tuple[uuid.UUID, str], MemberStreak] = {}
     for start in range(0, len(member_ids), 500):
-        query = select(MemberStreak).where(
-            MemberStreak.member_id.in_(member_ids[start : start + 500])
-        )
-        found.update(((r.member_id, r.streak), r) for r in session.scalars(query))
+        for values in _READ_ROWS.rows(session, {"members": member_ids[start : start + 500]}):
+            row = attached(session, MemberStreak, values)
+            found[(row.member_id, row.streak)] = row
     return found
+
+
+_STREAKS = MemberStreak.__table__
+_READ_ROWS = Prepared(  # compiled once: it runs for every group of events (kit.prepared)
+    select(_STREAKS).where(_STREAKS.c.member_id.in_(bindparam("members", expanding=True)))
+)
 
 
 def extend(row: MemberStreak, streak: StreakDef, index: int) -> bool:

@@ -30,11 +30,13 @@ from datetime import datetime
 from decimal import ROUND_DOWN, Decimal
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
+from fidelia.engagement.service import attached
+from fidelia.kit.prepared import Prepared
 from fidelia.models import Programme
 from fidelia.models.offers import OfferCounter, OfferTarget
 from fidelia.models.plans import Subscription
@@ -47,6 +49,14 @@ from fidelia.rules.outcome import Award, Evaluation, LineShare
 from fidelia.rules.state import EngineEvent, MemberState, basket_amount
 
 _FULL: set[tuple[uuid.UUID, str, int]] = set()
+_TARGET_ROWS = OfferTarget.__table__
+_TARGETS = Prepared(  # compiled once: it runs for every group of events (kit.prepared)
+    select(_TARGET_ROWS).where(
+        _TARGET_ROWS.c.programme_id == bindparam("programme_id"),
+        _TARGET_ROWS.c.member_id.in_(bindparam("members", expanding=True)),
+        _TARGET_ROWS.c.offer.in_(bindparam("offers", expanding=True)),
+    )
+)
 _FULL_LOCK = threading.Lock()
 
 
@@ -68,15 +78,12 @@ class Extras:
         if not member_ids:
             return
         if self.boosters:
+            params: dict[str, Any] = {"programme_id": self.programme.id}
+            params["offers"] = sorted(self.boosters)
             for start in range(0, len(member_ids), 500):
-                rows = self.session.scalars(
-                    select(OfferTarget).where(
-                        OfferTarget.programme_id == self.programme.id,
-                        OfferTarget.member_id.in_(member_ids[start : start + 500]),
-                        OfferTarget.offer.in_(sorted(self.boosters)),
-                    )
-                )
-                for target in rows:
+                params["members"] = member_ids[start : start + 500]
+                for values in _TARGETS.rows(self.session, params):
+                    target = attached(self.session, OfferTarget, values)
                     self.targets.setdefault(target.member_id, []).append(target)
         if self.plans:
             self.subs.update(

@@ -20,11 +20,13 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, select
 from sqlalchemy.orm import Session
 
+from fidelia.engagement.service import attached
 from fidelia.errors import Conflict, NotFound, ValidationFailed
 from fidelia.kit.clock import utcnow
+from fidelia.kit.prepared import Prepared
 from fidelia.members import service as members
 from fidelia.models import Programme
 from fidelia.models.plans import Subscription, SubscriptionChange
@@ -356,12 +358,18 @@ def live_for_members(
     """The members' live subscriptions (as stored), in one query."""
     found: dict[uuid.UUID, Subscription] = {}
     for start in range(0, len(member_ids), 500):
-        rows = session.scalars(
-            select(Subscription).where(
-                Subscription.programme_id == programme.id,
-                Subscription.member_id.in_(member_ids[start : start + 500]),
-                Subscription.status.in_(LIVE_STATES),
-            )
-        )
-        found.update({sub.member_id: sub for sub in rows})
+        params = {"programme_id": programme.id, "members": member_ids[start : start + 500]}
+        for values in _LIVE.rows(session, params):
+            sub = attached(session, Subscription, values)
+            found[sub.member_id] = sub
     return found
+
+
+_SUBSCRIPTIONS = Subscription.__table__
+_LIVE = Prepared(  # compiled once: it runs for every group of events (kit.prepared)
+    select(_SUBSCRIPTIONS).where(
+        _SUBSCRIPTIONS.c.programme_id == bindparam("programme_id"),
+        _SUBSCRIPTIONS.c.member_id.in_(bindparam("members", expanding=True)),
+        _SUBSCRIPTIONS.c.status.in_(LIVE_STATES),
+    )
+)

@@ -16,20 +16,37 @@ On SQLite the executemany goes to the DBAPI directly, with each column's value b
 type's processor: SQLAlchemy's own executemany builds every row's parameters through the
 compiled statement (``construct_params``), which cost as much CPU as SQLite's insert itself in
 the profile of a bulk import (issue 18).
+
+Bind processors. :func:`bind_processor` is the one place that picks the processor of a column
+type for a dialect, for this module and :mod:`fidelia.kit.prepared`: SQLAlchemy's own, except
+where a faster function gives the same value. On SQLite a ``Uuid`` is its 32-digit hex text
+(what ``UUID.hex`` returns, without the property's call) and a JSON dict or list is the text
+``json.dumps`` makes (its C encoder called directly, without the two Python frames of
+``JSONEncoder.encode``); ``UTCDateTime`` fuses its own (see :mod:`fidelia.models.base`).
+Values of other classes go through SQLAlchemy's processor; tests/kit/test_binds.py proves
+that both give the same. The rows' columns are processed with ``map`` over ``zip``\\ped
+tuples: no Python frame per value where a column needs no processor.
 """
 
 from __future__ import annotations
 
+import json
 import threading
+import uuid
 from collections.abc import Callable, Sequence
+from json import encoder as json_encoder
+from operator import itemgetter
 from typing import Any
 
-from sqlalchemy import Dialect, Table, insert
+from sqlalchemy import JSON, Dialect, Table, insert
 from sqlalchemy.orm import Session
+from sqlalchemy.types import TypeEngine, Uuid
 
 Processor = Callable[[Any], Any] | None
-_UNNEST: dict[tuple[str, tuple[str, ...]], tuple[str, list[Processor]]] = {}
-_DIRECT: dict[tuple[str, tuple[str, ...]], tuple[str, list[Processor]] | None] = {}
+# (statement, processors, (index, processor) of the columns that have one)
+Plan = tuple[str, list[Processor], list[tuple[int, Callable[[Any], Any]]]]
+_UNNEST: dict[tuple[str, tuple[str, ...]], Plan] = {}
+_DIRECT: dict[tuple[str, tuple[str, ...]], Plan | None] = {}
 _LOCK = threading.Lock()
 
 
@@ -39,38 +56,101 @@ def insert_rows(session: Session, table: Table, rows: Sequence[dict[str, Any]]) 
     PostgreSQL."""
     if not rows:
         return
+    keys = tuple(rows[0])
+    if len(keys) == 1:
+        only = keys[0]
+        tuples = [(row[only],) for row in rows]
+    else:
+        tuples = list(map(itemgetter(*keys), rows))
+    _insert(session, table, keys, tuples, rows)
+
+
+def insert_tuples(
+    session: Session, table: Table, keys: tuple[str, ...], rows: Sequence[tuple[Any, ...]]
+) -> None:
+    """:func:`insert_rows` for rows given as tuples of the values of ``keys``, in that order
+    (no dict per row for the caller to build nor for this function to read)."""
+    if rows:
+        _insert(session, table, keys, rows, None)
+
+
+def _insert(
+    session: Session,
+    table: Table,
+    keys: tuple[str, ...],
+    rows: Sequence[tuple[Any, ...]],
+    dicts: Sequence[dict[str, Any]] | None,
+) -> None:
     dialect = session.get_bind().dialect
     if dialect.name == "sqlite":
-        direct = _direct_insert(table, tuple(rows[0]), dialect)
+        direct = _direct_insert(table, keys, dialect)
         if direct is not None:
-            sql, processors = direct
-            columns = [
-                [row[key] for row in rows]
-                if process is None
-                else [process(row[key]) for row in rows]
-                for key, process in zip(rows[0], processors, strict=True)
-            ]
-            values = list(zip(*columns, strict=True))
+            sql, _, active = direct
+            values = _processed(rows, active, len(keys))
             session.connection().exec_driver_sql(sql, values[0] if len(values) == 1 else values)
             return
     if len(rows) == 1 or dialect.name != "postgresql":
-        session.execute(insert(table), rows[0] if len(rows) == 1 else list(rows))
+        if dicts is None:
+            dicts = [dict(zip(keys, row, strict=True)) for row in rows]
+        session.execute(insert(table), dicts[0] if len(dicts) == 1 else list(dicts))
         return
-    keys = tuple(rows[0])
-    statement, processors = _unnest_insert(table, keys, dialect)
+    statement, processors, _ = _unnest_insert(table, keys, dialect)
     params = {}
-    for i, (key, process) in enumerate(zip(keys, processors, strict=True)):
-        values = [row[key] for row in rows]
-        params[f"c{i}"] = values if process is None else [process(v) for v in values]
+    for i, (column, process) in enumerate(zip(zip(*rows, strict=True), processors, strict=True)):
+        params[f"c{i}"] = list(column) if process is None else list(map(process, column))
     session.connection().exec_driver_sql(statement, params)
 
 
-def _unnest_insert(
-    table: Table, keys: tuple[str, ...], dialect: Dialect
-) -> tuple[str, list[Processor]]:
+def _processed(
+    rows: Sequence[tuple[Any, ...]], active: list[tuple[int, Callable[[Any], Any]]], width: int
+) -> list[tuple[Any, ...]]:
+    """``rows`` with the values of the columns that have a processor processed."""
+    if not active:
+        return list(rows)
+    columns: list[Any] = list(zip(*rows, strict=True)) if rows else [()] * width
+    for i, process in active:
+        columns[i] = map(process, columns[i])
+    return list(zip(*columns, strict=True))
+
+
+def bind_processor(kind: TypeEngine[Any], dialect: Dialect) -> Processor:
+    """The processor that binds a value of column type ``kind`` on ``dialect``: SQLAlchemy's,
+    or a faster one that gives the same values (see the module's docstring)."""
+    impl = kind.dialect_impl(dialect)
+    chain = impl.bind_processor(dialect)
+    if chain is None or dialect.name != "sqlite":
+        return chain
+    if type(impl) is Uuid and impl.as_uuid:
+
+        def uuid_hex(value: Any) -> Any:
+            if value.__class__ is not uuid.UUID:
+                return chain(value)
+            return f"{value.int:032x}"  # what UUID.hex returns
+
+        return uuid_hex
+    make = getattr(json_encoder, "c_make_encoder", None)  # None where the C accelerator is absent
+    if isinstance(impl, JSON) and dialect._json_serializer is None and make is not None:
+        if impl._str_impl.bind_processor(dialect) is not None:
+            return chain
+        # json.dumps(value) with its defaults is JSONEncoder().encode(value), which runs
+        # c_make_encoder's encoder with these arguments and a new dict of markers
+        default = json.JSONEncoder()
+        unknown, ascii_text = default.default, json_encoder.encode_basestring_ascii
+        keys, items = default.key_separator, default.item_separator
+
+        def json_text(value: Any) -> Any:
+            if value.__class__ is not dict and value.__class__ is not list:
+                return chain(value)
+            encode = make({}, unknown, ascii_text, None, keys, items, False, False, True)
+            return "".join(encode(value, 0))
+
+        return json_text
+    return chain
+
+
+def _unnest_insert(table: Table, keys: tuple[str, ...], dialect: Dialect) -> Plan:
     cache_key = (table.name, keys)
-    with _LOCK:
-        found = _UNNEST.get(cache_key)
+    found = _UNNEST.get(cache_key)  # a dict read is atomic; the lock guards the writes
     if found is not None:
         return found
     columns = [table.c[key] for key in keys]
@@ -83,26 +163,21 @@ def _unnest_insert(
         f"INSERT INTO {dialect.identifier_preparer.format_table(table)} ({names}) "
         f"SELECT * FROM unnest({arrays})"
     )
-    processors: list[Processor] = [
-        column.type.dialect_impl(dialect).bind_processor(dialect) for column in columns
-    ]
+    found = (statement, *_processors(columns, dialect))
     with _LOCK:
-        _UNNEST[cache_key] = (statement, processors)
-    return statement, processors
+        _UNNEST[cache_key] = found
+    return found
 
 
-def _direct_insert(
-    table: Table, keys: tuple[str, ...], dialect: Dialect
-) -> tuple[str, list[Processor]] | None:
+def _direct_insert(table: Table, keys: tuple[str, ...], dialect: Dialect) -> Plan | None:
     """The qmark INSERT of ``keys`` into ``table`` and their bind processors, or None when a
     column left out has a default computed in Python (SQLAlchemy's executemany fills it)."""
     cache_key = (table.name, keys)
-    with _LOCK:
-        if cache_key in _DIRECT:
-            return _DIRECT[cache_key]
+    if cache_key in _DIRECT:  # a dict read is atomic; the lock guards the writes
+        return _DIRECT[cache_key]
     columns = [table.c[key] for key in keys]
     missing = [c for c in table.c if c.key not in keys]
-    found: tuple[str, list[Processor]] | None = None
+    found: Plan | None = None
     if not any(c.default is not None or c.onupdate is not None for c in missing):
         quote = dialect.identifier_preparer.quote
         names = ", ".join(quote(column.name) for column in columns)
@@ -110,8 +185,15 @@ def _direct_insert(
         found = (
             f"INSERT INTO {dialect.identifier_preparer.format_table(table)} ({names}) "
             f"VALUES ({marks})",
-            [column.type.dialect_impl(dialect).bind_processor(dialect) for column in columns],
+            *_processors(columns, dialect),
         )
     with _LOCK:
         _DIRECT[cache_key] = found
     return found
+
+
+def _processors(
+    columns: Sequence[Any], dialect: Dialect
+) -> tuple[list[Processor], list[tuple[int, Callable[[Any], Any]]]]:
+    processors = [bind_processor(column.type, dialect) for column in columns]
+    return processors, [(i, p) for i, p in enumerate(processors) if p is not None]

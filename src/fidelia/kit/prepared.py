@@ -11,7 +11,8 @@ large share of the CPU (issue 18).
 
 A :class:`Prepared` statement is a Core statement (``select``, ``insert ... returning``,
 ``update``) with named ``bindparam``\\s, compiled once per dialect. Each execution binds the
-given values with the parameters' own type processors, literal values of the statement with
+given values with the parameters' own type processors (:func:`fidelia.kit.bulk.bind_processor`:
+SQLAlchemy's, or a faster one giving the same values), literal values of the statement with
 theirs, and reads each result column through its type's result processor, so values go in
 and come out exactly as through SQLAlchemy (UUIDs as 32-hex text and naive-UTC datetimes on
 SQLite, JSON decoded). It runs through ``Connection.exec_driver_sql`` on the session's
@@ -37,6 +38,8 @@ from sqlalchemy import Dialect
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.elements import BindParameter, ClauseElement
+
+from fidelia.kit.bulk import bind_processor
 
 Processor = Callable[[Any], Any] | None
 _EXPAND = re.compile(r"(NOT IN|IN) \(__\[POSTCOMPILE_(\w+)\]\)")
@@ -130,7 +133,7 @@ def _compile(statement: ClauseElement, dialect: Dialect) -> _Compiled:
     for name, bind in compiled.binds.items():
         params[name] = bind
         value = bind.effective_value if not bind.required else _MISSING
-        process = bind.type.dialect_impl(dialect).bind_processor(dialect)
+        process = bind_processor(bind.type, dialect)
         binds[name] = (process, value)
         if bind.expanding:
             expanding.add(name)

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import JSON, BigInteger, DateTime, Dialect, Integer, MetaData, Uuid
 from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.dialects.sqlite import DATETIME as SQLITE_DATETIME
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
 
@@ -36,6 +38,38 @@ class UTCDateTime(TypeDecorator[datetime]):
             raise ValueError("naive datetime given to a UTC column")
         value = value.astimezone(UTC)
         return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def bind_processor(self, dialect: Dialect) -> Callable[[Any], Any] | None:
+        """:meth:`process_bind_param` and the dialect's own processor in one call, for the
+        values whose result is known: an aware ``datetime`` becomes, on SQLite, the text of
+        its default DATETIME format (``2026-12-01 09:30:00.000000``, naive UTC: what
+        ``isoformat`` writes, in C) and, on PostgreSQL, the UTC datetime the driver takes.
+        Anything else (None, a naive or subclassed datetime, another storage format) goes
+        through SQLAlchemy's chain. Two Python calls and a format of a dict fewer per value,
+        on every path (ORM, Core, kit.bulk, kit.prepared): issue 18. Tests prove the same."""
+        chain = super().bind_processor(dialect)
+        assert chain is not None  # process_bind_param is defined
+        impl = self.impl_instance
+        if dialect.name == "sqlite":
+            storage = getattr(impl, "_storage_format", None)
+            if type(impl) is not SQLITE_DATETIME or storage != SQLITE_DATETIME._storage_format:
+                return chain
+
+            def iso_text(value: Any) -> Any:
+                if value.__class__ is not datetime or value.tzinfo is None:
+                    return chain(value)
+                return value.astimezone(UTC).isoformat(" ", "microseconds")[:-6]  # "+00:00"
+
+            return iso_text
+        if dialect.name != "postgresql" or impl.bind_processor(dialect) is not None:
+            return chain
+
+        def aware_utc(value: Any) -> Any:
+            if value.__class__ is not datetime or value.tzinfo is None:
+                return chain(value)
+            return value.astimezone(UTC)
+
+        return aware_utc
 
     def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
         if value is None:

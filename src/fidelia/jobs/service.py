@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session
 from fidelia.config import get_settings
 from fidelia.db import Database
 from fidelia.errors import Conflict, NotFound
-from fidelia.kit.bulk import insert_rows
+from fidelia.kit.bulk import insert_tuples
 from fidelia.kit.clock import utcnow
 from fidelia.kit.ids import uuid7
 from fidelia.models import Base, Job
@@ -94,25 +94,23 @@ def enqueue_many(
     attempts = get_settings().job_max_attempts
     now = utcnow()
     rows = [
-        {
-            "id": uuid7(),
-            "programme_id": programme_id,
-            "kind": kind,
-            "payload": payload,
-            "idempotency_key": key,
-            "status": "pending",
-            "due_at": due_at,
-            "attempts": 0,
-            "max_attempts": attempts,
-            "last_error": None,
-            "created_at": now,
-            "finished_at": None,
-        }
+        (
+            uuid7(), programme_id, kind, payload, key, "pending", due_at, 0, attempts, None, now,
+            None,
+        )
         for (kind, payload, due_at, programme_id), key in zip(
             jobs, keys if keys is not None else [None] * len(jobs), strict=True
         )
-    ]
-    insert_rows(session, Base.metadata.tables["jobs"], rows)
+    ]  # fmt: skip
+    insert_tuples(session, _JOBS, _JOB_KEYS, rows)
+
+
+_JOBS = Base.metadata.tables["jobs"]
+_JOB_KEYS = (
+    "id", "programme_id", "kind", "payload", "idempotency_key", "status", "due_at", "attempts",
+    "max_attempts", "last_error", "created_at", "finished_at",
+)  # fmt: skip
+assert set(_JOB_KEYS) == set(_JOBS.c.keys())  # complete rows
 
 
 def backoff(attempts: int, base_seconds: float) -> timedelta:

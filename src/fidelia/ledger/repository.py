@@ -17,7 +17,7 @@ from collections.abc import Collection, Iterable
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select, tuple_
+from sqlalchemy import bindparam, select, tuple_
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
@@ -25,6 +25,7 @@ from sqlalchemy.orm import Session
 from fidelia.errors import NotFound
 from fidelia.kit.clock import utcnow
 from fidelia.kit.ids import uuid7
+from fidelia.kit.prepared import Prepared
 from fidelia.ledger import followed
 from fidelia.models import Account, Lot, Member, Programme, Wallet
 
@@ -148,6 +149,14 @@ BALANCE_COLUMNS = (
     Account.lifetime_expired,
 )
 _PAIRS_PER_QUERY = 2000  # (wallet, member) pairs: 4,000 parameters
+# SQLite: the accounts of some members in some wallets, compiled once (kit.prepared)
+_BALANCES_OF_MEMBERS = Prepared(
+    select(Account.wallet_id, Account.member_id, *BALANCE_COLUMNS).where(
+        Account.member_id.is_not(None),
+        Account.wallet_id.in_(bindparam("wallets", expanding=True)),
+        Account.member_id.in_(bindparam("members", expanding=True)),
+    )
+)
 
 
 def lock_member_balances(
@@ -193,14 +202,13 @@ def _lock_balances(
     found: dict[tuple[uuid.UUID, uuid.UUID], tuple[Any, ...]] = {}
     if session.get_bind().dialect.name != "postgresql":
         for chunk in chunks:
-            query = select(*columns).where(
-                Account.member_id.is_not(None),
-                Account.wallet_id.in_({wallet_id for wallet_id, _ in chunk}),
-                Account.member_id.in_({member_id for _, member_id in chunk}),
-            )
-            for row in session.execute(query):
-                if (row.wallet_id, row.member_id) in pairs:
-                    found[(row.wallet_id, row.member_id)] = tuple(row)[2:]
+            wallet_ids = list(dict.fromkeys(wallet_id for wallet_id, _ in chunk))
+            member_ids = list(dict.fromkeys(member_id for _, member_id in chunk))
+            params = {"wallets": wallet_ids, "members": member_ids}
+            for row in _BALANCES_OF_MEMBERS.rows(session, params):
+                key = row[:2]
+                if key in pairs:
+                    found[key] = row[2:]
         return found
     pair = tuple_(Account.wallet_id, Account.member_id)
     if len(chunks) <= 1:

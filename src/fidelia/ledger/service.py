@@ -28,7 +28,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 
 from fidelia.jobs import service as jobs
 from fidelia.kit.bounds import MAX_BALANCE
-from fidelia.kit.bulk import insert_rows
+from fidelia.kit.bulk import insert_tuples
 from fidelia.kit.clock import utcnow
 from fidelia.kit.ids import uuid7
 from fidelia.kit.prepared import Prepared
@@ -221,53 +221,64 @@ def post_earns(
         key: _Balance(*row)
         for key, row in lock_member_balances(session, programme=programme, pairs=pairs).items()
     }
+    wallets = {e.wallet.id: e.wallet for e in earns}
     issued = {
-        e.wallet.id: system_account_id(session, wallet=e.wallet, kind="issued") for e in earns
+        wallet_id: system_account_id(session, wallet=wallet, kind="issued")
+        for wallet_id, wallet in wallets.items()
     }
-    txns, lots, entries, jobs_due = [], [], [], []
+    programme_id = programme.id
+    txns: list[tuple[Any, ...]] = []
+    lots: list[tuple[Any, ...]] = []
+    entries: list[tuple[Any, ...]] = []
+    jobs_due: list[tuple[str, uuid.UUID, datetime]] = []
     for earn in earns:
-        account = balances[(earn.wallet.id, earn.member_id)]
-        txns.append(_earn_row(programme, earn, now))
-        remaining, held = earn.amount, earn.amount if earn.pending else 0
-        legs: list[tuple[uuid.UUID, uuid.UUID | None, bool, int]]
-        legs = [(account.id, earn.lot_id, earn.pending, earn.amount)]
-        legs.append((issued[earn.wallet.id], None, False, -earn.amount))
-        if account.available < 0 and not earn.pending:  # see _debt_repayments
-            paid = min(-account.available, earn.amount)
-            legs += [(account.id, earn.lot_id, False, -paid), (account.id, None, False, paid)]
+        wallet_id, lot_id, amount = earn.wallet.id, earn.lot_id, earn.amount
+        txn_id = earn.transaction_id
+        account = balances[(wallet_id, earn.member_id)]
+        account_id, at, pending, new_lot = account.id, earn.occurred_at, earn.pending, earn.lot
+        txns.append(
+            (
+                txn_id, programme_id, wallet_id, earn.member_id, "earn", earn.idempotency_key,
+                earn.source_type, earn.source_id, earn.rule_id, earn.rule_version,
+                None, None, None, at, now, {},
+            )
+        )  # fmt: skip
+        remaining = amount
+        entries.append((uuid7(), programme_id, txn_id, account_id, lot_id, pending, amount, at))
+        entries.append((uuid7(), programme_id, txn_id, issued[wallet_id], None, False, -amount, at))
+        if account.available < 0 and not pending:  # see _debt_repayments
+            paid = min(-account.available, amount)
+            entries.append((uuid7(), programme_id, txn_id, account_id, lot_id, False, -paid, at))
+            entries.append((uuid7(), programme_id, txn_id, account_id, None, False, paid, at))
             remaining -= paid
-        lots.append(_lot_row(programme, earn, account.id, remaining, held, now))
-        entries += [
-            {
-                "id": uuid7(),
-                "programme_id": programme.id,
-                "transaction_id": earn.transaction_id,
-                "account_id": account_id,
-                "lot_id": lot_id,
-                "pending": pending,
-                "amount": amount,
-                "effective_at": earn.occurred_at,
-            }
-            for account_id, lot_id, pending, amount in legs
-        ]
-        account.add(earn.amount, pending=earn.pending)
-        if earn.pending and earn.lot.available_at is not None:
-            jobs_due.append((RELEASE_JOB, earn.lot_id, earn.lot.available_at))
-        if earn.lot.expires_at is not None:
-            jobs_due.append((EXPIRE_JOB, earn.lot_id, earn.lot.expires_at))
+        held = amount if pending else 0
+        if not 0 <= held <= remaining <= amount:
+            raise UnbalancedPosting(f"lot {lot_id} out of bounds")
+        lots.append(
+            (
+                lot_id, programme_id, wallet_id, account_id, txn_id, amount, remaining, held,
+                new_lot.available_at, new_lot.expires_at, now,
+            )
+        )  # fmt: skip
+        account.add(amount, pending=pending)
+        if pending and new_lot.available_at is not None:
+            jobs_due.append((RELEASE_JOB, lot_id, new_lot.available_at))
+        if new_lot.expires_at is not None:
+            jobs_due.append((EXPIRE_JOB, lot_id, new_lot.expires_at))
     _check_bounds(balances.values(), [])
     try:
-        _insert_many(session, "ledger_transactions", txns)
+        insert_tuples(session, _TABLES["ledger_transactions"], _TRANSACTION_KEYS, txns)
     except IntegrityError as exc:  # a concurrent posting with one of these keys committed first
         if "idempotency_key" in str(exc.orig) or "uq_ledger_transactions" in str(exc.orig):
             raise AlreadyPosted(", ".join(e.idempotency_key for e in earns)) from exc
         raise
-    _insert_many(session, "ledger_lots", lots)
-    _insert_many(session, "ledger_entries", entries)
+    insert_tuples(session, _TABLES["ledger_lots"], _LOT_KEYS, lots)
+    insert_tuples(session, _TABLES["ledger_entries"], _ENTRY_KEYS, entries)
+    programme_text = str(programme_id)
     jobs.enqueue_many(
         session,
         [
-            (kind, {"lot_id": str(lot_id), "programme_id": str(programme.id)}, due, programme.id)
+            (kind, {"lot_id": str(lot_id), "programme_id": programme_text}, due, programme_id)
             for kind, lot_id, due in jobs_due
         ],
     )
@@ -281,6 +292,7 @@ def post_earns(
                 e.source_type,
             )
             for e in earns
+            if e.source_type != "event"  # the intake notices its events' earns (noticing)
         ],
     )  # fmt: skip
     return [earn.transaction_id for earn in earns]
@@ -304,60 +316,37 @@ def _check_keys(session: Session, programme: Programme, earns: Sequence[Earn]) -
             raise AlreadyPosted(found[0], found[1])
 
 
-def _earn_row(programme: Programme, earn: Earn, now: datetime) -> dict[str, Any]:
-    return {
-        "id": earn.transaction_id,
-        "programme_id": programme.id,
-        "wallet_id": earn.wallet.id,
-        "member_id": earn.member_id,
-        "kind": "earn",
-        "idempotency_key": earn.idempotency_key,
-        "source_type": earn.source_type,
-        "source_id": earn.source_id,
-        "rule_id": earn.rule_id,
-        "rule_version": earn.rule_version,
-        "actor": None,
-        "reason": None,
-        "reverses_id": None,
-        "occurred_at": earn.occurred_at,
-        "posted_at": now,
-        "details": {},
-    }
-
-
-def _lot_row(
-    programme: Programme,
-    earn: Earn,
-    account_id: uuid.UUID,
-    remaining: int,
-    pending: int,
-    now: datetime,
-) -> dict[str, Any]:
-    if not 0 <= pending <= remaining <= earn.amount:
-        raise UnbalancedPosting(f"lot {earn.lot_id} out of bounds")
-    return {
-        "id": earn.lot_id,
-        "programme_id": programme.id,
-        "wallet_id": earn.wallet.id,
-        "account_id": account_id,
-        "transaction_id": earn.transaction_id,
-        "amount": earn.amount,
-        "remaining": remaining,
-        "pending": pending,
-        "available_at": earn.lot.available_at,
-        "expires_at": earn.lot.expires_at,
-        "created_at": now,
-    }
-
-
 _TABLES = Base.metadata.tables  # Core inserts: the rows are complete, no ORM bookkeeping needed
-
-
-def _insert_many(session: Session, table: str, rows: list[dict[str, Any]]) -> None:
-    insert_rows(session, _TABLES[table], rows)
+# The columns of the rows post_earns builds as tuples (every column: the rows are complete).
+_TRANSACTION_KEYS = (
+    "id", "programme_id", "wallet_id", "member_id", "kind", "idempotency_key", "source_type",
+    "source_id", "rule_id", "rule_version", "actor", "reason", "reverses_id", "occurred_at",
+    "posted_at", "details",
+)  # fmt: skip
+_LOT_KEYS = (
+    "id", "programme_id", "wallet_id", "account_id", "transaction_id", "amount", "remaining",
+    "pending", "available_at", "expires_at", "created_at",
+)  # fmt: skip
+_ENTRY_KEYS = (
+    "id", "programme_id", "transaction_id", "account_id", "lot_id", "pending", "amount",
+    "effective_at",
+)  # fmt: skip
+for _table, _keys in (
+    ("ledger_transactions", _TRANSACTION_KEYS),
+    ("ledger_lots", _LOT_KEYS),
+    ("ledger_entries", _ENTRY_KEYS),
+):
+    assert set(_keys) == set(_TABLES[_table].c.keys()), _table
 
 
 _ACCOUNTS = Base.metadata.tables["ledger_accounts"]
+# The class of an account's identity key: (class, (id,), token), token None in our sessions
+_ACCOUNT_IDENTITY = Session.identity_key(Account, uuid.UUID(int=0))[0]
+assert Session.identity_key(Account, uuid.UUID(int=0)) == (
+    _ACCOUNT_IDENTITY,
+    (uuid.UUID(int=0),),
+    None,
+)
 # compiled once, run through the driver (kit.prepared)
 _ADD_TO_BALANCES = Prepared(
     update(_ACCOUNTS)
@@ -403,7 +392,7 @@ def _add_to_balances(session: Session, balances: list[_Balance]) -> None:
         )
     identities = session.identity_map
     for balance in balances:
-        held = identities.get(Session.identity_key(Account, balance.id))
+        held = identities.get((_ACCOUNT_IDENTITY, (balance.id,), None))  # Session.identity_key
         if held is not None:
             for column in ("available", "pending", "lifetime_earned"):
                 set_committed_value(held, column, getattr(balance, column))

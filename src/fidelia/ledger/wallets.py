@@ -11,8 +11,11 @@ policies may change and apply to value earned afterwards.
 
 from __future__ import annotations
 
+import copy
 from decimal import Decimal
+from typing import Any, TypeVar
 
+from pydantic import BaseModel
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
@@ -21,6 +24,8 @@ from fidelia.kit.bounds import MAX_POSTING
 from fidelia.ledger.repository import create_system_accounts
 from fidelia.ledger.schemas import Amount, ExpiryPolicy, PendingPolicy, WalletIn
 from fidelia.models import Account, Programme, Wallet
+
+_Policy = TypeVar("_Policy", bound=BaseModel)
 
 # ISO 4217 minor units that are not 2.
 CURRENCY_EXPONENTS = {
@@ -168,10 +173,26 @@ def from_minor(wallet: Wallet, minor: int) -> Amount:
 
 
 def expiry_policy(wallet: Wallet) -> ExpiryPolicy:
-    """The wallet's expiry policy document."""
-    return ExpiryPolicy.model_validate(wallet.expiry_policy)
+    """The wallet's expiry policy document (shared: read it, do not change it)."""
+    return _parsed(ExpiryPolicy, wallet, wallet.expiry_policy)
 
 
 def pending_policy(wallet: Wallet) -> PendingPolicy:
-    """The wallet's pending policy document."""
-    return PendingPolicy.model_validate(wallet.pending_policy)
+    """The wallet's pending policy document (shared: read it, do not change it)."""
+    return _parsed(PendingPolicy, wallet, wallet.pending_policy)
+
+
+# (model, wallet id as an int) -> (a copy of the document, the model parsed from it): every
+# award reads both policies of its wallet, and parsing them was 3 % of a purchase's CPU
+# (issue 18). A document that differs from the copy (the wallet was changed) is parsed again.
+_PARSED: dict[tuple[type[BaseModel], int], tuple[Any, BaseModel]] = {}
+
+
+def _parsed(model: type[_Policy], wallet: Wallet, document: Any) -> _Policy:
+    key = (model, wallet.id.int)  # an int hashes in C, a UUID in Python
+    found = _PARSED.get(key)
+    if found is not None and found[0] == document:
+        return found[1]  # type: ignore[return-value]
+    parsed = model.model_validate(document)
+    _PARSED[key] = (copy.deepcopy(document), parsed)
+    return parsed

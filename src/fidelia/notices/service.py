@@ -26,7 +26,7 @@ from sqlalchemy import bindparam, select, text, update
 from sqlalchemy.orm import Session
 
 from fidelia.errors import ValidationFailed
-from fidelia.kit.bulk import insert_rows
+from fidelia.kit.bulk import insert_tuples
 from fidelia.kit.clock import utcnow
 from fidelia.kit.ids import uuid7
 from fidelia.models import Base, Notification, NotificationSequence
@@ -55,6 +55,8 @@ TYPES: dict[str, str] = {
 
 _NAME = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)+$")
 _TABLE = Base.metadata.tables["notifications"]
+# The columns record_many writes, in the order of its rows (seq and position: the database's)
+_KEYS = ("id", "programme_id", "type", "member_id", "occurred_at", "payload", "created_at")
 
 
 class Notice(NamedTuple):
@@ -91,21 +93,12 @@ def record_many(session: Session, programme_id: uuid.UUID, rows: Iterable[Notice
     Always written, subscriptions or not: the replay feed serves them to any consumer."""
     now = utcnow()
     values = []
-    for row in rows:
-        if not _NAME.match(row.type):
-            raise ValueError(f"notice type {row.type!r} is not a dotted lower-case name")
-        values.append(
-            {
-                "id": uuid7(),
-                "programme_id": programme_id,
-                "type": row.type,
-                "member_id": row.member_id,
-                "occurred_at": row.occurred_at,
-                "payload": jsonable(row.payload),
-                "created_at": now,
-            }
-        )
-    insert_rows(session, _TABLE, values)
+    match = _NAME.match
+    for kind, member_id, occurred_at, payload in rows:
+        if not match(kind):
+            raise ValueError(f"notice type {kind!r} is not a dotted lower-case name")
+        values.append((uuid7(), programme_id, kind, member_id, occurred_at, jsonable(payload), now))
+    insert_tuples(session, _TABLE, _KEYS, values)
     return len(values)
 
 

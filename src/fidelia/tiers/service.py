@@ -21,8 +21,8 @@ from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import bindparam, select
-from sqlalchemy.orm import Session, make_transient_to_detached
-from sqlalchemy.orm.attributes import set_committed_value
+from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import instance_state, set_committed_value
 
 from fidelia import versions
 from fidelia.errors import ValidationFailed
@@ -112,12 +112,14 @@ _READ_ROWS = Prepared(  # compiled once: it runs for every group of events (kit.
 
 def attached(session: Session, model: type[_Row], values: Sequence[Any]) -> _Row:
     """The row (its table's columns, in order; a one-column primary key first) as a
-    persistent object of ``session``, filled as the ORM's loader fills one (no query, no
-    attribute events per column), so that later changes are flushed as an UPDATE; the object
-    the session holds already if it does (its expired columns filled from the row, as the
-    loader does). Column and attribute names are the same in the models it serves."""
+    persistent object of ``session``, made and attached as the ORM's loader makes one (no
+    query, no attribute events per column), so that later changes are flushed as an UPDATE;
+    the object the session holds already if it does (its expired columns filled from the
+    row, as the loader does). Column and attribute names are the same in the models it
+    serves. The same as ``engagement.service.attached``, which tiers may not import."""
     names = model.__table__.c.keys()
-    held = session.identity_map.get((model, (values[0],), None))
+    key = (model, (values[0],), None)
+    held = session.identity_map.get(key)
     if held is not None:
         for name, value in zip(names, values, strict=True):
             if name not in held.__dict__:
@@ -125,8 +127,10 @@ def attached(session: Session, model: type[_Row], values: Sequence[Any]) -> _Row
         return held
     found: _Row = model.__mapper__.class_manager.new_instance()
     found.__dict__.update(zip(names, values, strict=True))
-    make_transient_to_detached(found)
-    session.add(found)
+    state = instance_state(found)  # what the loader sets (see engagement.service.attached)
+    state.key = key
+    state.session_id = session.hash_key
+    session.identity_map.add(state)
     return found
 
 

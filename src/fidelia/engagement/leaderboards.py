@@ -172,33 +172,61 @@ def write_scores(run: PlusRun) -> None:
     counts = _count_moves(run)
     rows = [
         {
-            "programme_id": run.programme.id,
-            "board": board,
-            "period": period,
-            "scope": scope,
-            "member_id": member,
-            "score": delta,
-            "rank_score": -delta,
-            "reached_at": at,
-            "visible": run.visible.get(member, False),
+            "s_programme_id": run.programme.id,
+            "s_board": board,
+            "s_period": period,
+            "s_scope": scope,
+            "s_member_id": member,
+            "s_score": delta,
+            "s_rank_score": -delta,
+            "s_reached_at": at,
+            "s_visible": run.visible.get(member, False),
         }
         for (board, period, scope, member), (delta, at) in sorted(
             run.scores.items(), key=lambda kv: (str(kv[0][3]), kv[0][:3])
         )
     ]
-    dialect = run.session.get_bind().dialect.name
-    table = cast(Table, S.__table__)
-    stmt = (pg_insert if dialect == "postgresql" else sqlite_insert)(table)
-    stmt = stmt.on_conflict_do_update(
-        index_elements=["programme_id", "board", "period", "scope", "member_id"],
-        set_={
-            "score": table.c.score + stmt.excluded.score,
-            "rank_score": table.c.rank_score + stmt.excluded.rank_score,
-            "reached_at": stmt.excluded.reached_at,
-        },
-    )
-    run.session.execute(stmt, rows)
+    postgres = run.session.get_bind().dialect.name == "postgresql"
+    _UPSERT_SCORES[postgres].run_many(run.session, rows)
     move_counts(run.session, run.programme, counts)
+
+
+def _upsert(table: Table, keys: list[str], moved: dict[str, Any], postgres: bool) -> Prepared:
+    """``INSERT ... ON CONFLICT (keys) DO UPDATE SET moved``, each column bound as ``s_<name>``
+    (run as one executemany through the driver: kit.prepared)."""
+    stmt = (pg_insert if postgres else sqlite_insert)(table)
+    stmt = stmt.values({c.key: bindparam(f"s_{c.key}", type_=c.type) for c in table.c})
+    return Prepared(
+        stmt.on_conflict_do_update(
+            index_elements=keys, set_={k: f(table.c, stmt.excluded) for k, f in moved.items()}
+        )
+    )
+
+
+_SCORE_TABLE = cast(Table, S.__table__)
+_UPSERT_SCORES = {  # score += delta, reached now
+    postgres: _upsert(
+        _SCORE_TABLE,
+        ["programme_id", "board", "period", "scope", "member_id"],
+        {
+            "score": lambda c, new: c.score + new.score,
+            "rank_score": lambda c, new: c.rank_score + new.rank_score,
+            "reached_at": lambda c, new: new.reached_at,
+        },
+        postgres,
+    )
+    for postgres in (False, True)
+}
+_COUNT_TABLE = cast(Table, C.__table__)
+_UPSERT_COUNTS = {  # members += n
+    postgres: _upsert(
+        _COUNT_TABLE,
+        ["programme_id", "board", "period", "scope", "rank_score"],
+        {"members": lambda c, new: c.members + new.members},
+        postgres,
+    )
+    for postgres in (False, True)
+}
 
 
 def _count_moves(run: PlusRun) -> dict[tuple[str, str, str, Decimal], int]:
@@ -232,21 +260,13 @@ def move_counts(
     session: Session, programme: Programme, moves: dict[tuple[str, str, str, Decimal], int]
 ) -> None:
     rows = [
-        {"programme_id": programme.id, "board": b, "period": p, "scope": s, "rank_score": r,
-         "members": n}
+        {"s_programme_id": programme.id, "s_board": b, "s_period": p, "s_scope": s,
+         "s_rank_score": r, "s_members": n}
         for (b, p, s, r), n in sorted(moves.items())
         if n
     ]  # fmt: skip
-    if not rows:
-        return
-    table = cast(Table, C.__table__)
-    dialect = session.get_bind().dialect.name
-    stmt = (pg_insert if dialect == "postgresql" else sqlite_insert)(table)
-    stmt = stmt.on_conflict_do_update(
-        index_elements=["programme_id", "board", "period", "scope", "rank_score"],
-        set_={"members": table.c.members + stmt.excluded.members},
-    )
-    session.execute(stmt, rows)
+    postgres = session.get_bind().dialect.name == "postgresql"
+    _UPSERT_COUNTS[postgres].run_many(session, rows)
 
 
 def mask(first: str | None, last: str | None, member_id: uuid.UUID) -> str:

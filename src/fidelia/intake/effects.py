@@ -177,6 +177,8 @@ class EngineRun:
     def load_states(self, member_ids: Iterable[uuid.UUID]) -> None:
         """Read the stored states of these members (once each per run)."""
         wanted = [m for m in member_ids if m not in self.looked_up]
+        if not wanted:  # every event of the batch asks again for its member
+            return
         self.looked_up.update(wanted)
         # Tier rows and engagement states too, in one query each for the batch: the per-event
         # steps then find them without a query (and without the autoflush before one).
@@ -287,8 +289,9 @@ class EngineRun:
         evaluation, given = ruled, list[Any]()
         if self.extras is not None:  # boosters, plan multipliers, first-N offers
             evaluation, given = self.extras.extend(ruled, event, event_id, member_id)
+        source = str(event_id)
         for effect in evaluation.awards:
-            self._post(effect, event, event_id, member_id)
+            self._post(effect, event, source, member_id)
         if ruled.effects and self.programme_limits:
             record_counters(self._counters(), ruled, state)
             assert self.book is not None
@@ -347,6 +350,7 @@ class EngineRun:
         member_id: uuid.UUID,
     ) -> tuple[MemberState, list[dict[str, Any]]]:
         """Tier qualification, condition badges and challenge progress after the event."""
+        earned = evaluation.totals()  # read, never changed, by tiers and plus
         purchase = event.purchase
         if purchase is not None:
             units = {line.sku: line.amount / line.quantity for line in purchase.lines}
@@ -360,7 +364,7 @@ class EngineRun:
             at=event.occurred_at,
             event_id=event_id,
             spend=basket_amount(purchase) if purchase is not None else None,
-            earned=evaluation.totals(),
+            earned=earned,
             rows=self.tier_rows,
         )
         if tier is not None and tier != state.tier:
@@ -378,7 +382,7 @@ class EngineRun:
         )
         if self.plus is not None:
             effects += self.plus.after_event(
-                member_id=member_id, event=event, event_id=event_id, earned=evaluation.totals()
+                member_id=member_id, event=event, event_id=event_id, earned=earned
             )
         return state, effects
 
@@ -439,11 +443,10 @@ class EngineRun:
             self.states[member_id] = replace(state, tier=tier)
         return effects
 
-    def _post(
-        self, award: Award, event: EngineEvent, event_id: uuid.UUID, member_id: uuid.UUID
-    ) -> None:
-        """Plan the award (a bad wallet or amount fails the event here); it is posted with
-        the batch's awards, or before anything reads the ledger."""
+    def _post(self, award: Award, event: EngineEvent, source: str, member_id: uuid.UUID) -> None:
+        """Plan the award of the event whose id is ``source`` (a bad wallet or amount fails
+        the event here); it is posted with the batch's awards, or before anything reads the
+        ledger."""
         if self.awards is None:
             self.awards = ledger.DeferredAwards(
                 self.session, programme=self.programme, now=self.now
@@ -453,10 +456,10 @@ class EngineRun:
                 member_id=member_id,
                 wallet=award.wallet,
                 amount=award.amount,
-                idempotency_key=f"event:{event_id}:{award.rule_id}:{award.wallet}",
+                idempotency_key=f"event:{source}:{award.rule_id}:{award.wallet}",
                 occurred_at=event.occurred_at,
                 source_type="event",
-                source_id=str(event_id),
+                source_id=source,
                 rule_id=award.rule_id,
                 rule_version=award.rule_version,
                 expires_at=award.expires_at if award.expires_at is not None else ledger.UNSET,

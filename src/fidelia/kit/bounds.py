@@ -87,42 +87,58 @@ def find_nul(value: Any) -> tuple[str | int, ...] | None:
     return None
 
 
-def _walk(value: Any) -> Iterable[tuple[int, Any]]:
-    """Every node of a JSON value with its depth (containers count one level each)."""
-    stack: list[tuple[int, Any]] = [(0, value)]
-    while stack:
-        depth, node = stack.pop()
-        yield depth, node
-        if isinstance(node, dict):
-            stack.extend((depth + 1, child) for child in node.values())
-        elif isinstance(node, list):
-            stack.extend((depth + 1, child) for child in node)
-
-
 def check_free_json(value: dict[str, Any]) -> dict[str, Any]:
     """Free-form JSON (event properties, member attributes) within depth and size limits,
     with no NUL character. The size is what the value takes as compact JSON, approximately
     (strings and keys by their length, other scalars as a few bytes)."""
-    size = 0
-    for depth, node in _walk(value):
-        if depth > MAX_JSON_DEPTH:
-            raise ValueError(f"nested deeper than {MAX_JSON_DEPTH} levels")
-        if isinstance(node, str):
-            size += len(node) + 2
-            if "\x00" in node:
-                raise ValueError("text must not contain the NUL character (\\u0000)")
-        elif isinstance(node, dict):
-            for key in node:
-                if len(key) > MAX_JSON_KEY:
-                    raise ValueError(f"a key is longer than {MAX_JSON_KEY} characters")
-                if "\x00" in key:
-                    raise ValueError("a key must not contain the NUL character (\\u0000)")
-                size += len(key) + 4
-        else:
-            size += 8
-        if size > MAX_JSON_BYTES:
-            raise ValueError(f"larger than {MAX_JSON_BYTES // 1024} KiB")
+    _check_json(value, 0, 0)
     return value
+
+
+def _check_json(node: Any, depth: int, size: int) -> int:
+    """Check ``node`` and what it holds (depth first, the last child first); the size so far.
+
+    Nodes are checked in the order of a stack walk, so the first limit broken, and so the
+    message, do not depend on how the walk is written; scalars are checked in the loop over
+    their container's children (no call per scalar: this runs on every event)."""
+    if depth > MAX_JSON_DEPTH:
+        raise ValueError(f"nested deeper than {MAX_JSON_DEPTH} levels")
+    if isinstance(node, dict):
+        for key in node:
+            if len(key) > MAX_JSON_KEY:
+                raise ValueError(f"a key is longer than {MAX_JSON_KEY} characters")
+            if "\x00" in key:
+                raise ValueError("a key must not contain the NUL character (\\u0000)")
+            size += len(key) + 4
+        children: Iterable[Any] = reversed(node.values())
+    elif isinstance(node, list):
+        size += 8
+        children = reversed(node)
+    else:
+        return _check_scalar(node, depth, size)
+    if size > MAX_JSON_BYTES:
+        raise ValueError(f"larger than {MAX_JSON_BYTES // 1024} KiB")
+    depth += 1
+    for child in children:
+        if isinstance(child, (dict, list)):
+            size = _check_json(child, depth, size)
+        else:
+            size = _check_scalar(child, depth, size)
+    return size
+
+
+def _check_scalar(node: Any, depth: int, size: int) -> int:
+    if depth > MAX_JSON_DEPTH:
+        raise ValueError(f"nested deeper than {MAX_JSON_DEPTH} levels")
+    if isinstance(node, str):
+        size += len(node) + 2
+        if "\x00" in node:
+            raise ValueError("text must not contain the NUL character (\\u0000)")
+    else:
+        size += 8
+    if size > MAX_JSON_BYTES:
+        raise ValueError(f"larger than {MAX_JSON_BYTES // 1024} KiB")
+    return size
 
 
 FreeJson = Annotated[

@@ -41,7 +41,12 @@ class LineShare:
 
     def as_dict(self) -> dict[str, Any]:
         """JSON shape: ``{"sku", "base", "amount"}``."""
-        return {"sku": self.sku, "base": str(self.base), "amount": _json(self.amount)}
+        amount = self.amount
+        return {
+            "sku": self.sku,
+            "base": str(self.base),
+            "amount": str(amount) if isinstance(amount, Decimal) else amount,
+        }
 
 
 @dataclass(slots=True)
@@ -64,16 +69,19 @@ class Award:
 
     def as_dict(self) -> dict[str, Any]:
         """JSON shape of an award effect with its explanation."""
+        # what _json gives, written out for the types of the fields (one award per rule that
+        # fires on each event)
+        amount, expires, available = self.amount, self.expires_at, self.available_at
         return {
             "kind": "award",
             "rule": {"id": self.rule_id, "version": self.rule_version},
             "wallet": self.wallet,
-            "amount": _json(self.amount),
-            "expires_at": _json(self.expires_at),
-            "available_at": _json(self.available_at),
+            "amount": str(amount) if isinstance(amount, Decimal) else amount,
+            "expires_at": None if expires is None else _json(expires),
+            "available_at": None if available is None else _json(available),
             "explanation": {
-                "base": _json(self.base),
-                "rate": _json(self.rate),
+                "base": None if self.base is None else _json(self.base),
+                "rate": None if self.rate is None else _json(self.rate),
                 "multiplier": str(self.multiplier),
                 "tier": self.tier,
                 "capped_by": list(self.capped_by),
@@ -154,13 +162,14 @@ class Evaluation:
     @property
     def awards(self) -> tuple[Award, ...]:
         """The wallet credits only."""
-        return tuple(e for e in self.effects if isinstance(e, Award))
+        return tuple([e for e in self.effects if isinstance(e, Award)])
 
     def totals(self) -> dict[str, Amount]:
         """Amount per wallet, e.g. ``{"points": 120, "cashback": Decimal("2.40")}``."""
         out: dict[str, Amount] = {}
-        for award in self.awards:
-            out[award.wallet] = out.get(award.wallet, 0) + award.amount
+        for award in self.effects:
+            if isinstance(award, Award):
+                out[award.wallet] = out.get(award.wallet, 0) + award.amount
         return out
 
     def as_dict(self) -> dict[str, Any]:

@@ -53,6 +53,7 @@ from sqlalchemy.orm import Session
 from fidelia.kit.bulk import insert_rows
 from fidelia.kit.clock import utcnow
 from fidelia.kit.conditions import condition_fields
+from fidelia.kit.prepared import Prepared
 from fidelia.models import Base, Programme, SegmentMember
 from fidelia.notices import Notice, record_many
 from fidelia.segments.compiler import OUTSIDE, Catalogue, SqlCompiler, evaluate_many
@@ -171,7 +172,7 @@ def _affected_cached(
     return found
 
 
-_STATEMENTS: dict[tuple[Any, ...], tuple[Any, SqlCompiler]] = {}
+_STATEMENTS: dict[tuple[Any, ...], tuple[Prepared, SqlCompiler]] = {}
 _LOCK = threading.Lock()
 # traits computed from ``now`` in SQL (fidelia.traits.fields): a statement reading them is
 # built for each evaluation instead of being kept
@@ -211,8 +212,11 @@ def evaluate_members(
     query, compiler = found
     entered: dict[str, list[uuid.UUID]] = {}
     left: dict[str, list[uuid.UUID]] = {}
-    # through the connection: a Core statement through the ORM session costs more than it runs
-    for row in session.connection().execute(query, compiler.params(now, member_ids)):
+    # through the driver (kit.prepared): SQLAlchemy's execution of a statement with some 300
+    # parameters cost more than SQLite running it; nothing flushed first, as before
+    with session.no_autoflush:
+        rows = query.rows(session, compiler.params(now, member_ids))
+    for row in rows:
         for i, code in enumerate(codes):
             now_in, was_in = row[1 + 2 * i], row[2 + 2 * i]
             if now_in and not was_in:
@@ -238,7 +242,7 @@ def _group_statement(
     now: datetime,
     dialect: str,
     single: bool,
-) -> tuple[Any, SqlCompiler]:
+) -> tuple[Prepared, SqlCompiler]:
     """``SELECT id, <in segment i now>, <was in segment i>...`` for a group of members."""
     compiler = SqlCompiler(
         programme_id=programme.id,
@@ -275,7 +279,7 @@ def _group_statement(
         .select_from(compiler.select_from().outerjoin(was, was.c.member_id == m.c.id))
         .where(m.c.programme_id == programme.id, compiler.of_members(m.c.id))
     )
-    return query, compiler
+    return Prepared(query), compiler
 
 
 def sweep(

@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
 
-from sqlalchemy import Engine, Table, bindparam, delete, text
+from sqlalchemy import Dialect, Engine, String, Table, bindparam, delete, text
 from sqlalchemy.orm import Session
 
 from fidelia.models import Base
@@ -39,28 +39,6 @@ from fidelia.models import Base
 TABLE: Table = Base.metadata.tables["event_summaries"]
 MAX_CATEGORY = 100  # the column's length (and the intake's limit on a line's category)
 _COLUMNS = ("member_id", "type", "category", "day", "programme_id", "n", "last_at")
-
-_PG_UPSERT = text(
-    "INSERT INTO event_summaries (member_id, type, category, day, programme_id, n, last_at) "
-    "SELECT * FROM unnest(CAST(:member_id AS uuid[]), CAST(:type AS varchar[]), "
-    "CAST(:category AS varchar[]), CAST(:day AS date[]), CAST(:programme_id AS uuid[]), "
-    "CAST(:n AS integer[]), CAST(:last_at AS timestamptz[])) "
-    "ON CONFLICT (member_id, type, category, day) DO UPDATE "
-    "SET n = event_summaries.n + excluded.n, "
-    "last_at = greatest(event_summaries.last_at, excluded.last_at)"
-)
-_SQLITE_UPSERT = text(
-    "INSERT INTO event_summaries (member_id, type, category, day, programme_id, n, last_at) "
-    "VALUES (:member_id, :type, :category, :day, :programme_id, :n, :last_at) "
-    "ON CONFLICT (member_id, type, category, day) DO UPDATE "
-    "SET n = event_summaries.n + excluded.n, last_at = max(event_summaries.last_at, "
-    "excluded.last_at)"
-).bindparams(
-    bindparam("member_id", type_=TABLE.c.member_id.type),
-    bindparam("programme_id", type_=TABLE.c.programme_id.type),
-    bindparam("day", type_=TABLE.c.day.type),
-    bindparam("last_at", type_=TABLE.c.last_at.type),
-)
 
 
 def categories_of(event_type: str, properties: Any) -> set[str]:
@@ -102,27 +80,62 @@ def add_events(
     if not found:
         return
     keys = sorted(found)
-    if session.get_bind().dialect.name == "postgresql":
-        session.execute(
-            _PG_UPSERT,
-            {
-                "member_id": [k[0] for k in keys],
-                "type": [k[1] for k in keys],
-                "category": [k[2] for k in keys],
-                "day": [k[3] for k in keys],
-                "programme_id": [programme_id] * len(keys),
-                "n": [found[k][0] for k in keys],
-                "last_at": [found[k][1] for k in keys],
-            },
+    dialect = session.get_bind().dialect
+    statement = _UPSERT.get(dialect.name)
+    if statement is None:
+        statement = _UPSERT.setdefault(dialect.name, _upsert_statement(dialect))
+    sql, processors = statement
+    slots = [found[k] for k in keys]
+    columns: list[list[Any]] = [
+        [k[0] for k in keys],
+        [k[1] for k in keys],
+        [k[2] for k in keys],
+        [k[3] for k in keys],
+        [programme_id] * len(keys),
+        [slot[0] for slot in slots],
+        [slot[1] for slot in slots],
+    ]
+    for i, process in enumerate(processors):
+        if process is not None:
+            columns[i] = [process(v) for v in columns[i]]
+    params: Any
+    if dialect.name == "postgresql":
+        params = {f"c{i}": values for i, values in enumerate(columns)}
+    else:
+        params = list(zip(*columns, strict=True))
+    session.connection().exec_driver_sql(sql, params)
+
+
+# one statement per dialect, run through the driver with the values bound by the columns'
+# types (as fidelia.kit.bulk): on PostgreSQL one array per column, in binary
+_UPSERT: dict[str, tuple[str, list[Any]]] = {}
+
+
+def _upsert_statement(dialect: Dialect) -> tuple[str, list[Any]]:
+    columns = [TABLE.c[name] for name in _COLUMNS]
+    if dialect.name == "postgresql":
+        arrays = ", ".join(
+            f"CAST(%(c{i})b AS {_array_of(column, dialect)}[])" for i, column in enumerate(columns)
         )
-        return
-    session.execute(
-        _SQLITE_UPSERT,
-        [
-            dict(zip(_COLUMNS, (*k, programme_id, found[k][0], found[k][1]), strict=True))
-            for k in keys
-        ],
+        source, latest = f"SELECT * FROM unnest({arrays})", "greatest"
+    else:
+        source, latest = f"VALUES ({', '.join('?' for _ in columns)})", "max"
+    sql = (
+        f"INSERT INTO event_summaries ({', '.join(_COLUMNS)}) {source} "
+        "ON CONFLICT (member_id, type, category, day) DO UPDATE "
+        "SET n = event_summaries.n + excluded.n, "
+        f"last_at = {latest}(event_summaries.last_at, excluded.last_at)"
     )
+    processors = [c.type.dialect_impl(dialect).bind_processor(dialect) for c in columns]
+    return sql, processors
+
+
+def _array_of(column: Any, dialect: Dialect) -> str:
+    """The SQL type of an array of ``column``'s values; strings without their length (a cast
+    to ``varchar(n)`` would cut a longer value where the column refuses it)."""
+    if isinstance(column.type, String):
+        return "VARCHAR"
+    return str(column.type.compile(dialect=dialect))
 
 
 # The rebuild: the same rows from the event log, in the database. Migration 0030 holds a frozen

@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 import pytest
-from sqlalchemy import Column, Integer, MetaData, String, Table, insert, select
+from sqlalchemy import JSON, Column, Integer, MetaData, String, Table, insert, select
 from sqlalchemy.types import Uuid
 
 from fidelia.db import Database
@@ -76,6 +76,30 @@ def test_insert_rows_stores_what_core_stores(
     assert first[0] == given[0]["id"]
     if count > 1:
         assert stored(database, bulk)[1][1] == datetime(2026, 12, 1, 9, 1, 30, 123456, tzinfo=UTC)
+
+
+def test_awkward_json_is_stored_as_core_stores_it(
+    database: Database, tables: tuple[Table, Table]
+) -> None:
+    """JSON that needs quoting in an array literal, JSON null and SQL NULL, strings and
+    scalars as documents (PostgreSQL's uuid and JSON arrays go as text)."""
+    bodies: list[Any] = [
+        {"q": 'say "hi"\\n', "u": "é\u2028ü", "nested": [{"a": None}, [], {}], "f": 0.25},
+        ["a,b", "{c}", "NULL", None],
+        "a string",
+        42,
+        None,
+        JSON.NULL,
+    ]
+    given = [
+        {"id": uuid.uuid4(), "at": None, "body": body, "label": None, "n": i, "filled": None}
+        for i, body in enumerate(bodies)
+    ]
+    with database.transaction() as session:
+        insert_rows(session, bulk_table := tables[0], given)
+        session.execute(insert(tables[1]), given)
+    assert stored(database, bulk_table) == stored(database, tables[1])
+    assert [r[2] for r in stored(database, bulk_table)][:4] == bodies[:4]
 
 
 def test_a_left_out_column_gets_its_python_default_on_sqlite(

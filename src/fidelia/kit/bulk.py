@@ -10,7 +10,11 @@ one statement, compiled once per table, whatever the number of rows, with the va
 each column's own type (JSON, UTC timestamps) as SQLAlchemy would. The arrays go in psycopg's
 binary format (``%(c0)b``): in the text format psycopg quotes and escapes every element that
 needs it with a regular expression, which was a quarter of the CPU of a group of purchases on
-PostgreSQL (JSON elements are full of quotes).
+PostgreSQL (JSON elements are full of quotes). Two kinds of column go otherwise, as the
+binary dumper still costs Python calls per element: a uuid array as one text literal
+``{hex,NULL,...}`` (nothing in it needs quoting), a JSON array as a binary ``text[]`` of the
+JSON texts cast to ``jsonb[]`` (the texts ``json.dumps`` makes, which a binary jsonb holds
+too) (issue 18).
 
 On SQLite the executemany goes to the DBAPI directly, with each column's value bound by its
 type's processor: SQLAlchemy's own executemany builds every row's parameters through the
@@ -45,7 +49,8 @@ from sqlalchemy.types import TypeEngine, Uuid
 Processor = Callable[[Any], Any] | None
 # (statement, processors, (index, processor) of the columns that have one)
 Plan = tuple[str, list[Processor], list[tuple[int, Callable[[Any], Any]]]]
-_UNNEST: dict[tuple[str, tuple[str, ...]], Plan] = {}
+ArrayOf = Callable[[tuple[Any, ...]], Any]  # a column's values -> the parameter of its array
+_UNNEST: dict[tuple[str, tuple[str, ...]], tuple[str, list[ArrayOf]]] = {}
 _DIRECT: dict[tuple[str, tuple[str, ...]], Plan | None] = {}
 _LOCK = threading.Lock()
 
@@ -94,10 +99,9 @@ def _insert(
             dicts = [dict(zip(keys, row, strict=True)) for row in rows]
         session.execute(insert(table), dicts[0] if len(dicts) == 1 else list(dicts))
         return
-    statement, processors, _ = _unnest_insert(table, keys, dialect)
-    params = {}
-    for i, (column, process) in enumerate(zip(zip(*rows, strict=True), processors, strict=True)):
-        params[f"c{i}"] = list(column) if process is None else list(map(process, column))
+    statement, arrays = _unnest_insert(table, keys, dialect)
+    columns = zip(*rows, strict=True)
+    params = {f"c{i}": array(c) for i, (c, array) in enumerate(zip(columns, arrays, strict=True))}
     session.connection().exec_driver_sql(statement, params)
 
 
@@ -128,45 +132,115 @@ def bind_processor(kind: TypeEngine[Any], dialect: Dialect) -> Processor:
             return f"{value.int:032x}"  # what UUID.hex returns
 
         return uuid_hex
-    make = getattr(json_encoder, "c_make_encoder", None)  # None where the C accelerator is absent
-    if isinstance(impl, JSON) and dialect._json_serializer is None and make is not None:
+    dumps = _json_dumps()
+    if isinstance(impl, JSON) and dialect._json_serializer is None and dumps is not None:
         if impl._str_impl.bind_processor(dialect) is not None:
             return chain
-        # json.dumps(value) with its defaults is JSONEncoder().encode(value), which runs
-        # c_make_encoder's encoder with these arguments and a new dict of markers
-        default = json.JSONEncoder()
-        unknown, ascii_text = default.default, json_encoder.encode_basestring_ascii
-        keys, items = default.key_separator, default.item_separator
 
         def json_text(value: Any) -> Any:
             if value.__class__ is not dict and value.__class__ is not list:
                 return chain(value)
-            encode = make({}, unknown, ascii_text, None, keys, items, False, False, True)
-            return "".join(encode(value, 0))
+            return dumps(value)
 
         return json_text
     return chain
 
 
-def _unnest_insert(table: Table, keys: tuple[str, ...], dialect: Dialect) -> Plan:
+def _json_dumps() -> Callable[[Any], str] | None:
+    """``json.dumps`` with its defaults, for a dict or a list, without its Python frames: that
+    is ``JSONEncoder().encode(value)``, which runs ``c_make_encoder``'s encoder with these
+    arguments and a new dict of markers. None where json has no C accelerator."""
+    make = getattr(json_encoder, "c_make_encoder", None)
+    if make is None:
+        return None
+    default = json.JSONEncoder()
+    unknown, ascii_text = default.default, json_encoder.encode_basestring_ascii
+    keys, items = default.key_separator, default.item_separator
+
+    def dumps(value: Any) -> str:
+        encode = make({}, unknown, ascii_text, None, keys, items, False, False, True)
+        return "".join(encode(value, 0))
+
+    return dumps
+
+
+def _unnest_insert(
+    table: Table, keys: tuple[str, ...], dialect: Dialect
+) -> tuple[str, list[ArrayOf]]:
+    """The unnest INSERT of ``keys`` and, per column, what makes the parameter of its array
+    from the column's values: uuid and JSON arrays in text (below), the processed values
+    otherwise (sent in binary)."""
     cache_key = (table.name, keys)
     found = _UNNEST.get(cache_key)  # a dict read is atomic; the lock guards the writes
     if found is not None:
         return found
     columns = [table.c[key] for key in keys]
-    arrays = ", ".join(
-        f"CAST(%(c{i})b AS {column.type.compile(dialect=dialect)}[])"
-        for i, column in enumerate(columns)
-    )
+    arrays: list[ArrayOf] = []
+    casts: list[str] = []
+    for i, column in enumerate(columns):
+        impl = column.type.dialect_impl(dialect)
+        kind = f"{column.type.compile(dialect=dialect)}[]"
+        texts = _json_texts(impl, dialect)
+        if isinstance(impl, Uuid) and impl.as_uuid:
+            arrays.append(_uuid_array_text)
+            casts.append(f"CAST(%(c{i})s AS {kind})")
+        elif texts is not None:
+            arrays.append(texts)
+            casts.append(f"CAST(CAST(%(c{i})b AS text[]) AS {kind})")
+        else:
+            arrays.append(_array(bind_processor(column.type, dialect)))
+            casts.append(f"CAST(%(c{i})b AS {kind})")
     names = ", ".join(dialect.identifier_preparer.quote(column.name) for column in columns)
     statement = (
         f"INSERT INTO {dialect.identifier_preparer.format_table(table)} ({names}) "
-        f"SELECT * FROM unnest({arrays})"
+        f"SELECT * FROM unnest({', '.join(casts)})"
     )
-    found = (statement, *_processors(columns, dialect))
     with _LOCK:
-        _UNNEST[cache_key] = found
-    return found
+        _UNNEST[cache_key] = (statement, arrays)
+    return statement, arrays
+
+
+def _array(process: Processor) -> ArrayOf:
+    if process is None:
+        return list
+    return lambda column: list(map(process, column))
+
+
+def _uuid_array_text(column: tuple[Any, ...]) -> Any:
+    """A uuid[] in PostgreSQL's text form, ``{hex,NULL,...}`` (nothing in it to quote): in
+    psycopg's binary form each element cost two Python calls (issue 18). A column holding
+    anything but UUIDs and None: psycopg's own array."""
+    if any(value.__class__ is not uuid.UUID and value is not None for value in column):
+        return list(column)
+    inner = ",".join([f"{v.int:032x}" if v is not None else "NULL" for v in column])
+    return f"{{{inner}}}"
+
+
+def _json_texts(impl: TypeEngine[Any], dialect: Dialect) -> ArrayOf | None:
+    """For a JSON column on PostgreSQL, the JSON texts of a column's values, sent as a text[]
+    cast to jsonb[] (the server parses the same text as from a binary jsonb, which is text with
+    a version byte): each value as SQLAlchemy binds it, ``psycopg.types.json.Jsonb(value)``,
+    dumped by psycopg with ``json.dumps``, or NULL; a dict or a list by json's encoder
+    directly, without the wrapper and three Python frames (issue 18)."""
+    dumps = _json_dumps()
+    if dialect.name != "postgresql" or not isinstance(impl, JSON) or dumps is None:
+        return None
+    chain = impl.bind_processor(dialect)  # type: ignore[no-untyped-call]
+    if dialect._json_serializer is not None or chain is None:
+        return None
+
+    def other(value: Any) -> str | None:
+        wrapped = chain(value)  # Jsonb(value), or None for SQL NULL
+        if wrapped is None:
+            return None
+        return json.dumps(wrapped.obj) if wrapped.dumps is None else wrapped.dumps(wrapped.obj)
+
+    def texts(column: tuple[Any, ...]) -> list[str | None]:
+        return [
+            dumps(v) if v.__class__ is dict or v.__class__ is list else other(v) for v in column
+        ]
+
+    return texts
 
 
 def _direct_insert(table: Table, keys: tuple[str, ...], dialect: Dialect) -> Plan | None:

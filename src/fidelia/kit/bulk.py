@@ -132,30 +132,46 @@ def bind_processor(kind: TypeEngine[Any], dialect: Dialect) -> Processor:
             return f"{value.int:032x}"  # what UUID.hex returns
 
         return uuid_hex
-    dumps = _json_dumps()
-    if isinstance(impl, JSON) and dialect._json_serializer is None and dumps is not None:
+    found = _json_encoder()
+    if isinstance(impl, JSON) and dialect._json_serializer is None and found is not None:
         if impl._str_impl.bind_processor(dialect) is not None:
             return chain
+        make, unknown, ascii_text, keys, items = found
 
         def json_text(value: Any) -> Any:
             if value.__class__ is not dict and value.__class__ is not list:
                 return chain(value)
-            return dumps(value)
+            encode = make({}, unknown, ascii_text, None, keys, items, False, False, True)
+            return "".join(encode(value, 0))  # what json.dumps(value) returns
 
         return json_text
     return chain
 
 
-def _json_dumps() -> Callable[[Any], str] | None:
-    """``json.dumps`` with its defaults, for a dict or a list, without its Python frames: that
-    is ``JSONEncoder().encode(value)``, which runs ``c_make_encoder``'s encoder with these
-    arguments and a new dict of markers. None where json has no C accelerator."""
+def _json_encoder() -> tuple[Any, ...] | None:
+    """What ``json.dumps(value)`` with its defaults runs, without its Python frames: it is
+    ``JSONEncoder().encode(value)``, which joins what ``c_make_encoder(markers, default,
+    encode_basestring_ascii, None, key_separator, item_separator, False, False, True)``
+    makes of it, with a new dict of markers. None where json has no C accelerator."""
     make = getattr(json_encoder, "c_make_encoder", None)
     if make is None:
         return None
     default = json.JSONEncoder()
-    unknown, ascii_text = default.default, json_encoder.encode_basestring_ascii
-    keys, items = default.key_separator, default.item_separator
+    return (
+        make,
+        default.default,
+        json_encoder.encode_basestring_ascii,
+        default.key_separator,
+        default.item_separator,
+    )
+
+
+def _json_dumps() -> Callable[[Any], str] | None:
+    """``json.dumps`` with its defaults (see :func:`_json_encoder`), for a dict or a list."""
+    found = _json_encoder()
+    if found is None:
+        return None
+    make, unknown, ascii_text, keys, items = found
 
     def dumps(value: Any) -> str:
         encode = make({}, unknown, ascii_text, None, keys, items, False, False, True)

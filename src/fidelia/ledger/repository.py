@@ -17,7 +17,7 @@ from collections.abc import Collection, Iterable
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, select, tuple_
+from sqlalchemy import bindparam, select, text, tuple_
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
@@ -149,6 +149,17 @@ BALANCE_COLUMNS = (
     Account.lifetime_expired,
 )
 _PAIRS_PER_QUERY = 2000  # (wallet, member) pairs: 4,000 parameters
+# PostgreSQL: the accounts of (wallet, member) pairs given as two arrays, locked in primary-key
+# order, compiled once (kit.prepared); planned as an index scan per pair on (wallet, member)
+_LOCK_PAIRS_PG = Prepared(
+    text(
+        "SELECT a.wallet_id, a.member_id, a.id, a.allows_debt, a.available, a.pending, "
+        "a.lifetime_earned, a.lifetime_spent, a.lifetime_expired FROM ledger_accounts AS a "
+        "WHERE a.member_id IS NOT NULL AND (a.wallet_id, a.member_id) IN "
+        "(SELECT * FROM unnest(CAST(:wallets AS uuid[]), CAST(:members AS uuid[]))) "
+        "ORDER BY a.id FOR UPDATE OF a"
+    )
+)
 # SQLite: the accounts of some members in some wallets, compiled once (kit.prepared)
 _BALANCES_OF_MEMBERS = Prepared(
     select(Account.wallet_id, Account.member_id, *BALANCE_COLUMNS).where(
@@ -211,18 +222,20 @@ def _lock_balances(
                     found[key] = row[2:]
         return found
     pair = tuple_(Account.wallet_id, Account.member_id)
-    if len(chunks) <= 1:
-        conditions = [[pair.in_(ordered)]]
-    else:
-        ids = sorted(
-            account_id
-            for chunk in chunks
-            for account_id in session.scalars(
-                select(Account.id).where(Account.member_id.is_not(None), pair.in_(chunk))
-            )
+    if len(chunks) <= 1:  # the usual case (a group's accounts): one prepared statement
+        params = {"wallets": [w for w, _ in ordered], "members": [m for _, m in ordered]}
+        for row in _LOCK_PAIRS_PG.rows(session, params):
+            found[row[:2]] = row[2:]
+        return found
+    ids = sorted(
+        account_id
+        for chunk in chunks
+        for account_id in session.scalars(
+            select(Account.id).where(Account.member_id.is_not(None), pair.in_(chunk))
         )
-        step = _PAIRS_PER_QUERY
-        conditions = [[Account.id.in_(ids[i : i + step])] for i in range(0, len(ids), step)]
+    )
+    step = _PAIRS_PER_QUERY
+    conditions = [[Account.id.in_(ids[i : i + step])] for i in range(0, len(ids), step)]
     for where in conditions:
         query = (
             select(*columns)

@@ -90,3 +90,22 @@ def test_tier_rows_flush_a_change_as_an_update(
     with database.transaction() as session:
         found = session.get_one(MemberTier, member.id)
         assert (found.tier, found.metrics) == ("silver", {"life": [1, "10", 0]})
+
+
+def test_a_change_rolled_back_with_its_savepoint_is_forgotten(
+    database: Database, programme: Programme, member_factory: Callable[..., Member]
+) -> None:
+    member = member_factory()
+    with_rows(database, programme, member)
+    with database.transaction() as session:
+        rows = streaks.rows_for(session, programme, [member.id])
+        weekly = rows[(member.id, "weekly")]
+        savepoint = session.begin_nested()
+        weekly.current = 9
+        session.flush()
+        savepoint.rollback()
+        assert weekly.current == 3
+        weekly.best = 7
+    with database.transaction() as session:
+        found = session.get_one(MemberStreak, (member.id, "weekly"))
+        assert (found.current, found.best) == (3, 7)

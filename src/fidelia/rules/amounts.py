@@ -119,8 +119,10 @@ def _award(rule: CompiledRule, facts: Facts, draft: Draft, amount: Amount) -> Aw
     else:
         shares = allocate(int(amount * 100) if money else int(amount), [p[2] for p in parts])
         lines = tuple(
-            LineShare(sku, base, Decimal(n) / 100 if money else n)
-            for (sku, base, _), n in zip(parts, shares, strict=True)
+            [
+                LineShare(sku, base, Decimal(n) / 100 if money else n)
+                for (sku, base, _), n in zip(parts, shares, strict=True)
+            ]
         )
     now, wallet = facts.now, rule.wallet
     assert wallet is not None
@@ -154,6 +156,8 @@ def allocate(units: int, weights: list[Decimal]) -> list[int]:
     exact = [w * units / total for w in weights]
     parts = [int(e) for e in exact]
     rest = units - sum(parts)
+    if rest == 0:  # the shares were whole: no remainder to hand out
+        return parts
     order = sorted(range(n), key=lambda i: (parts[i] - exact[i], i))
     for i in order[:rest]:
         parts[i] += 1

@@ -17,17 +17,17 @@ re-evaluated on every write and by the daily job (a stage such as "lapsed" moves
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Table, select
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import Dialect, String, Table, bindparam, select
 from sqlalchemy.orm import Session
 
 from fidelia import versions
 from fidelia.kit.conditions import Predicate, compile_condition, condition_fields
+from fidelia.kit.prepared import Prepared
 from fidelia.models import MemberTraits, Programme
 from fidelia.rules.state import EngineEvent
 from fidelia.traits import compute as c
@@ -59,6 +59,8 @@ class Compiled:
             if field.startswith("traits.") and field.count(".") >= 1
         }
         self.reads_scores = bool(self.reads & {*KEPT, "lifecycle_stage"})
+        # stored values and whole days only (the demo's stages): read straight from the row
+        self.plain = self.reads <= {*_SCALARS, *_WHOLE_DAYS}
 
     def stage(self, traits: Mapping[str, Any]) -> str | None:
         """The first lifecycle stage whose condition holds for this traits context."""
@@ -69,6 +71,12 @@ class Compiled:
         """The lifecycle stage of a row (only what the stages read is put in the context)."""
         if not self.stages:
             return None
+        if self.plain:  # the names read, as context_for gives them
+            traits = {
+                name: _WHOLE_DAYS[name](row, now) if name in _WHOLE_DAYS else row.get(name)
+                for name in self.reads
+            }
+            return self.stage(traits)
         return self.stage(context_for(row, now=now, section=self.section, only=self.reads))
 
 
@@ -144,6 +152,13 @@ def _days(later: datetime | None, earlier: datetime | None) -> int | None:
     return int((later - earlier).total_seconds() // 86400)
 
 
+_WHOLE_DAYS: dict[str, Callable[[Mapping[str, Any], datetime], int | None]] = {
+    "recency_days": lambda row, now: _days(now, row.get("last_purchase_at")),
+    "days_since_first_purchase": lambda row, now: _days(now, row.get("first_purchase_at")),
+    "days_to_next_purchase": lambda row, now: _days(row.get("expected_next_purchase_at"), now),
+}
+
+
 def _ratio(part: Decimal | int, whole: Decimal | int) -> float:
     return float(part) / float(whole) if whole else 0.0
 
@@ -161,8 +176,7 @@ def apply_events(
     compiled = section_for(session, programme)
     member_ids = list(dict.fromkeys(mid for mid, _ in events))
     stored: dict[uuid.UUID, Mapping[str, Any]] = {
-        r["member_id"]: dict(r)
-        for r in session.execute(select(TABLE).where(TABLE.c.member_id.in_(member_ids))).mappings()
+        r[0]: dict(zip(_NAMES, r, strict=True)) for r in _READ.rows(session, {"ids": member_ids})
     }
     figures: dict[uuid.UUID, c.Figures] = {}
     for mid, event in events:
@@ -214,20 +228,58 @@ def build_row(
 
 
 def upsert(session: Session, rows: Sequence[dict[str, Any]]) -> None:
-    """Insert or replace whole rows: one constant statement (compiled once per dialect and
-    cached), run for the group's rows as one executemany (pipelined by psycopg)."""
+    """Insert or replace whole rows (all of them with every column) through the driver, each
+    value bound by its column's type: one executemany on SQLite, one ``INSERT ... SELECT FROM
+    unnest ... ON CONFLICT`` on PostgreSQL (binary arrays, as :func:`fidelia.kit.bulk.
+    insert_rows`; the members are distinct, so no row is changed twice by the statement)."""
     if not rows:
         return
-    stmt = _UPSERT.get(session.get_bind().dialect.name)
-    if stmt is None:
-        name = session.get_bind().dialect.name
-        ins = postgresql.insert(TABLE) if name == "postgresql" else sqlite.insert(TABLE)
-        updates = {c.name: ins.excluded[c.name] for c in TABLE.c if c.name != "member_id"}
-        stmt = _UPSERT[name] = ins.on_conflict_do_update(index_elements=["member_id"], set_=updates)
-    session.execute(stmt, list(rows))
+    dialect = session.get_bind().dialect
+    found = _UPSERT.get(dialect.name)
+    if found is None:
+        found = _UPSERT.setdefault(dialect.name, _upsert_statement(dialect))
+    statement, processors = found
+    columns = [
+        [row[name] for row in rows] if process is None else [process(row[name]) for row in rows]
+        for name, process in zip(_NAMES, processors, strict=True)
+    ]
+    if dialect.name == "postgresql":
+        params: Any = {f"c{i}": values for i, values in enumerate(columns)}
+    else:
+        params = list(zip(*columns, strict=True))
+    session.connection().exec_driver_sql(statement, params)
 
 
-_UPSERT: dict[str, Any] = {}
+_NAMES = tuple(column.name for column in TABLE.c)
+# compiled once and run through the driver (kit.prepared): it runs for every group of events
+_READ = Prepared(select(TABLE).where(TABLE.c.member_id.in_(bindparam("ids", expanding=True))))
+_UPSERT: dict[str, tuple[str, list[Any]]] = {}
+
+
+def _upsert_statement(dialect: Dialect) -> tuple[str, list[Any]]:
+    quote = dialect.identifier_preparer.quote
+    if dialect.name == "postgresql":
+        arrays = ", ".join(
+            f"CAST(%(c{i})b AS {_array_of(column, dialect)}[])" for i, column in enumerate(TABLE.c)
+        )
+        source = f"SELECT * FROM unnest({arrays})"
+    else:
+        source = f"VALUES ({', '.join('?' for _ in _NAMES)})"
+    updates = ", ".join(f"{quote(n)} = excluded.{quote(n)}" for n in _NAMES if n != "member_id")
+    statement = (
+        f"INSERT INTO member_traits ({', '.join(quote(n) for n in _NAMES)}) {source} "
+        f"ON CONFLICT (member_id) DO UPDATE SET {updates}"
+    )
+    processors = [c.type.dialect_impl(dialect).bind_processor(dialect) for c in TABLE.c]
+    return statement, processors
+
+
+def _array_of(column: Any, dialect: Dialect) -> str:
+    """The SQL type of an array of ``column``'s values; strings without their length (a cast
+    to ``varchar(n)`` would cut a longer value where the column refuses it)."""
+    if isinstance(column.type, String):
+        return "VARCHAR"
+    return str(column.type.compile(dialect=dialect))
 
 
 def traits_row(session: Session, *, member_id: uuid.UUID) -> dict[str, Any] | None:

@@ -113,7 +113,7 @@ def import_once(
 
 def raw_rows(path: Path) -> list[dict[str, Any]]:
     """The rows the importer writes to ``events``, built once, outside the clock."""
-    from fidelia.intake.imports import read_cdnow
+    from fidelia.intake.imports import Vouched, read_cdnow
     from fidelia.kit.ids import uuid7
 
     programme_id = uuid7()
@@ -123,7 +123,8 @@ def raw_rows(path: Path) -> list[dict[str, Any]]:
     for _number, read in read_cdnow(path, TIMEZONE):
         if isinstance(read, str):
             continue
-        record = read if isinstance(read, dict) else read.model_dump(mode="json")
+        event = read.event if isinstance(read, Vouched) else read
+        record = event if isinstance(event, dict) else event.model_dump(mode="json")
         customer = record["member"]["external"]["value"]
         member_id = members.setdefault(customer, uuid7())
         event_id = uuid7()

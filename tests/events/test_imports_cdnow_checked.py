@@ -12,9 +12,10 @@ import pytest
 
 from fidelia.db import Database
 from fidelia.events import cdnow
+from fidelia.events.checks import typed_properties
 from fidelia.events.schemas import EventIn
 from fidelia.intake import service as intake
-from fidelia.intake.imports import read_cdnow, run_import
+from fidelia.intake.imports import Vouched, read_cdnow, run_import
 from fidelia.models import Event, Programme
 from tests.fixtures.factories import count_rows
 
@@ -44,40 +45,57 @@ def full_payload(order: cdnow.Order) -> dict[str, Any]:
     }
 
 
-def check_same(path: Path) -> tuple[int, int]:
-    """Every line read as validating its payload in full gives; counts checked and left."""
+def check_same(path: Path) -> tuple[int, int, int]:
+    """Every line read as validating its payload in full gives, and its purchase as the
+    intake's check of the properties gives when the reader vouches for it; counts checked,
+    left and vouched for."""
     orders = [o for o in cdnow.read(path, ZoneInfo(TZ)) if isinstance(o, cdnow.Order)]
     read = [r for _, r in read_cdnow(path, TZ)]
     assert len(read) == len(orders)
-    checked = left = 0
+    checked = left = vouched = 0
     for order, item in zip(orders, read, strict=True):
         payload = full_payload(order)
         (validated,) = intake.parse([payload])
+        if isinstance(item, Vouched):
+            vouched += 1
+            assert isinstance(validated, EventIn)
+            properties, typed = typed_properties("purchase", validated.properties, {})
+            assert item.properties == properties
+            assert item.properties is item.event.properties
+            assert item.typed == typed
+            assert item.typed.model_fields_set == typed.model_fields_set
+            item = item.event
         if isinstance(item, EventIn):
             checked += 1
             assert isinstance(validated, EventIn)
             assert item == validated
+            assert item.model_fields_set == validated.model_fields_set
+            assert item.ref.model_fields_set == validated.ref.model_fields_set
+            assert item.ref.model_dump(exclude_unset=True) == validated.ref.model_dump(
+                exclude_unset=True
+            )
             assert intake.fingerprint(item) == intake.fingerprint(validated)
         else:
             left += 1
             assert item == payload  # the full validation decides
-    return checked, left
+    return checked, left, vouched
 
 
 def test_checked_events_equal_the_validated_payloads(tmp_path: Path) -> None:
     path = tmp_path / "cdnow.txt"
     path.write_text("\n".join(LINES) + "\n", encoding="ascii")
-    checked, left = check_same(path)
+    checked, left, vouched = check_same(path)
     # the year 2500, the outsize amount and the long customer id are left to the validation
-    # (too many decimals pass the envelope: the purchase's own check refuses them)
-    assert (checked, left) == (5, 3)
+    # (too many decimals pass the envelope: the purchase's own check refuses them, and the
+    # reader does not vouch for that purchase)
+    assert (checked, left, vouched) == (5, 3, 4)
 
 
 def test_an_amount_beyond_the_decimal_context_is_an_unreadable_line(tmp_path: Path) -> None:
     path = tmp_path / "cdnow.txt"
     path.write_text("00001 19970101 1 11.77\n00002 19970101 1 " + "9" * 3000 + "\n")
     read = list(read_cdnow(path, TZ))
-    assert isinstance(read[0][1], EventIn)
+    assert isinstance(read[0][1], Vouched)
     assert read[1][0] == 2
     assert isinstance(read[1][1], str)
     assert read[1][1].startswith("unreadable line")
@@ -88,8 +106,8 @@ def test_checked_events_of_the_real_log(tmp_path: Path) -> None:
     path = tmp_path / "first.txt"
     with CDNOW.open(encoding="ascii") as source:
         path.write_text("".join(next(source) for _ in range(3000)), encoding="ascii")
-    checked, left = check_same(path)
-    assert (checked > 2900, left) == (True, 0)
+    checked, left, vouched = check_same(path)
+    assert (checked > 2900, left, vouched) == (True, 0, checked)
 
 
 def test_the_import_rejects_what_the_full_validation_rejects(

@@ -14,6 +14,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
+from datetime import datetime
 from itertools import islice
 from pathlib import Path
 from typing import Any, Literal, TextIO
@@ -27,6 +28,7 @@ from fidelia.events import cdnow
 from fidelia.events.schemas import EventIn, EventOutcome, ExternalId, MemberRef, Purchase
 from fidelia.intake import service as intake
 from fidelia.kit.bounds import check_instant
+from fidelia.kit.built import built
 from fidelia.kit.clock import utcnow
 from fidelia.kit.records import (
     LineOutcome,
@@ -39,8 +41,21 @@ from fidelia.kit.records import (
 from fidelia.models import ImportRun, Programme
 
 Progress = Callable[[int, "ImportReport"], None]
-# a line: its record, an event already checked (CDNOW), or the reason it cannot be read
-Parsed = tuple[int, EventIn | dict[str, Any] | str]
+
+
+@dataclass(frozen=True, slots=True)
+class Vouched:
+    """An event whose reader settled every check of its validation, properties included: the
+    intake takes the properties' stored form and typed model as they are."""
+
+    event: EventIn
+    properties: dict[str, Any]
+    typed: Any
+
+
+# a line: its record, an event already checked (CDNOW; its properties too if vouched for), or
+# the reason it cannot be read
+Parsed = tuple[int, Vouched | EventIn | dict[str, Any] | str]
 MEMBER_FIELDS = ("card", "email", "phone")
 # the tables the import reads while it grows them, analysed again once they have doubled
 ANALYSED = ("events", "members", "member_identities")
@@ -97,17 +112,22 @@ def read_cdnow(path: Path, timezone: str) -> Iterator[Parsed]:
     """The CDNOW purchase log as purchase events of members ``cdnow:<customer id>``.
 
     A line is checked here and comes as an ``EventIn`` built without a second validation
-    (:func:`_checked_cdnow`); a line those checks cannot vouch for comes as the payload, which
-    the intake validates in full and rejects with the usual error."""
+    (:func:`_checked_cdnow`), and as :class:`Vouched` with its typed purchase when the reader
+    vouches for that too (``cdnow.Order.valid``); a line those checks cannot vouch for comes as
+    the payload, which the intake validates in full and rejects with the usual error."""
     refs: dict[str, MemberRef] = {}
+    instants: dict[datetime, datetime | None] = {}
     for order in cdnow.read(path, ZoneInfo(timezone)):
         if not isinstance(order, cdnow.Order):
             yield order
             continue
         properties = _purchase_json(order.purchase)
-        checked = _checked_cdnow(order, properties, refs)
+        checked = _checked_cdnow(order, properties, refs, instants)
         if checked is not None:
-            yield order.line, checked
+            yield (
+                order.line,
+                Vouched(checked, properties, order.purchase) if order.valid else checked,
+            )
             continue
         yield (
             order.line,
@@ -152,35 +172,58 @@ _CDNOW_TEXT = 2_000
 
 
 def _checked_cdnow(
-    order: cdnow.Order, properties: dict[str, Any], refs: dict[str, MemberRef]
+    order: cdnow.Order,
+    properties: dict[str, Any],
+    refs: dict[str, MemberRef],
+    instants: dict[datetime, datetime | None],
 ) -> EventIn | None:
     """The order as the ``EventIn`` that validating its payload gives, when the checks
     validation makes can be settled here: every other field is a constant, an order id
     ``cdnow-<line>`` or a decimal's text (no NUL, no surrounding space, three levels deep). The
     rest (a date outside the sane range, an outsize customer id or amount) is left to the full
-    validation, so a rejected line gets the same error either way."""
-    try:
-        occurred_at = check_instant(order.occurred_at)
-    except ValueError:
+    validation, so a rejected line gets the same error either way. ``refs`` and ``instants``
+    keep what was built or checked once per customer and per day."""
+    if order.occurred_at in instants:
+        occurred_at = instants[order.occurred_at]
+    else:
+        try:
+            occurred_at = instants[order.occurred_at] = check_instant(order.occurred_at)
+        except ValueError:
+            occurred_at = instants[order.occurred_at] = None
+    if occurred_at is None:
         return None
     if not 0 < len(order.customer) <= 200 or not order.customer.isascii():
         return None
     line = properties["lines"][0]
-    text = sum(len(line[k]) for k in ("quantity", "unit_price", "discount"))
+    text = len(line["quantity"]) + len(line["unit_price"]) + len(line["discount"])
     if text + len(properties["total"]) > _CDNOW_TEXT:
         return None
     ref = refs.get(order.customer)
     if ref is None:  # one per customer: models are not changed once validated
-        external = ExternalId.model_construct(namespace="cdnow", value=order.customer)
-        ref = refs[order.customer] = MemberRef.model_construct(external=external)
-    return EventIn.model_construct(
-        id=order.purchase.order_id,
-        type="purchase",
-        occurred_at=occurred_at,
-        member=ref,
-        channel="web",
-        properties=properties,
+        external = built(ExternalId, {"namespace": "cdnow", "value": order.customer})
+        ref = refs[order.customer] = built(
+            MemberRef,
+            {"id": None, "card": None, "email": None, "phone": None, "external": external},
+            _REF_GIVEN,
+        )
+    return built(
+        EventIn,
+        {
+            "id": order.purchase.order_id,
+            "type": "purchase",
+            "occurred_at": occurred_at,
+            "member": ref,
+            "channel": "web",
+            "store": None,
+            "properties": properties,
+        },
+        _CDNOW_GIVEN,
     )
+
+
+# the fields a CDNOW payload gives (``store`` is left to its default), and its member's
+_CDNOW_GIVEN = frozenset({"id", "type", "occurred_at", "member", "channel", "properties"})
+_REF_GIVEN = frozenset({"external"})
 
 
 def records(path: Path, fmt: str, programme: Programme) -> Iterator[Parsed]:
@@ -239,6 +282,15 @@ def _start(
 Processor = Callable[[Any, Programme, list[tuple[int, Any]]], list[LineOutcome]]
 
 
+def _vouched(
+    items: list[Vouched | EventIn | dict[str, Any]],
+) -> tuple[list[EventIn | dict[str, Any]], dict[int, tuple[dict[str, Any], Any]]]:
+    """The chunk's events, and the properties and typed models vouched for, by position."""
+    vouched = {n: (i.properties, i.typed) for n, i in enumerate(items) if isinstance(i, Vouched)}
+    events = [i.event if isinstance(i, Vouched) else i for i in items]
+    return events, vouched
+
+
 def _parse(items: list[EventIn | dict[str, Any]]) -> list[EventIn | EventOutcome]:
     """Events checked by their reader as they are; payloads validated by the intake's parse
     (a rejected one's outcome keeps its index in the chunk)."""
@@ -277,12 +329,14 @@ def run_import(
         def process(
             session: Any, prog: Programme, lines: list[tuple[int, Any]]
         ) -> list[LineOutcome]:
+            events, vouched = _vouched([r for _, r in lines])
             outcomes = intake.ingest(
                 session,
                 programme=prog,
-                events=_parse([r for _, r in lines]),
+                events=_parse(events),
                 enrol_unknown=enrol_unknown,
                 actor="import",
+                vouched=vouched,
             )
             return [LineOutcome(o.id, o.status, o.error, o.detail) for o in outcomes]
 

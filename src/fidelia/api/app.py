@@ -92,8 +92,11 @@ def create_app(database: Database, *, embedded_worker: bool = False) -> FastAPI:
     app.state.limiter = make_limiter(database.engine, settings.rate_limit_store)
     app.state.last_used = LastUsed(settings.key_last_used_seconds)
     app.state.write_hook = record_request
+    # events first: POST /events is the hot path, and a request is matched against the routes
+    # in order (twice: FastAPI's included routers); no other router's path can match its paths
+    app.include_router(events_router, prefix=API_PREFIX)
     app.include_router(merges_router, prefix=API_PREFIX)  # before members: /members/duplicates
-    routers = (programmes_router, apikeys_router, enrolment_router, members_router, events_router)
+    routers = (programmes_router, apikeys_router, enrolment_router, members_router)
     for router in (*routers, ledger_router):
         app.include_router(router, prefix=API_PREFIX)
     app.include_router(rewards_router, prefix=API_PREFIX)

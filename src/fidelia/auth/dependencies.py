@@ -30,6 +30,14 @@ _bearer = HTTPBearer(auto_error=False, description="Authorization: Bearer <API k
 _header = APIKeyHeader(name="X-API-Key", auto_error=False, description="The API key")
 
 
+async def presented_credentials(
+    request: Request,
+) -> tuple[HTTPAuthorizationCredentials | None, str | None]:
+    """The key as the two security schemes read it (``Authorization: Bearer``, ``X-API-Key``),
+    for a caller of a dependency below that does not go through FastAPI's dependency solving."""
+    return await _bearer(request), await _header(request)
+
+
 def get_database(request: Request) -> Database:
     database: Database = request.app.state.database
     return database
@@ -90,7 +98,7 @@ def after_authentication(
             key_id=principal.key_id,
             settings=principal.programme.settings or {},
             method=request.method,
-            path=request.url.path,
+            path=request.scope["path"],  # request.url.path builds a whole URL per call
         )
     last_used: LastUsed | None = getattr(state, "last_used", None)
     if last_used is not None and last_used.due(principal.key_id):
@@ -207,7 +215,7 @@ def _needs_database(request: Request, principal: Principal) -> bool:
     state = request.app.state
     limiter = getattr(state, "limiter", None)
     if limiter is not None and isinstance(limiter.store, DatabaseStore):
-        cls = route_class(request.method, request.url.path)
+        cls = route_class(request.method, request.scope["path"])
         if not limiter.store.holds(principal.key_id, cls, time.time()):
             return True
     last_used: LastUsed | None = getattr(state, "last_used", None)

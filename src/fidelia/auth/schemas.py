@@ -21,10 +21,13 @@ class Scope(StrEnum):
 
     @property
     def rank(self) -> int:
-        return list(Scope).index(self)
+        return _RANKS[self]
 
     def allows(self, needed: Scope) -> bool:
         return self.rank >= needed.rank
+
+
+_RANKS = {scope: n for n, scope in enumerate(Scope)}  # checked on every call: not a list scan
 
 
 class ApiKeyCreate(BaseModel):

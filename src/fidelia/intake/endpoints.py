@@ -1,12 +1,24 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable, Coroutine
 from typing import Any
 
 from fastapi import APIRouter, Request, Response, status
-from pydantic import BaseModel, ConfigDict, Field
+from fastapi.routing import APIRoute
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from fidelia.auth.dependencies import Admin, DbSession, GroupedIntegrator, Integrator, Reader
+from fidelia.auth.dependencies import (
+    Admin,
+    DbSession,
+    GroupedIntegrator,
+    Integrator,
+    Reader,
+    presented_credentials,
+    require_without_session,
+)
+from fidelia.auth.schemas import Scope
+from fidelia.auth.service import Principal
 from fidelia.engagement.checkins import CheckInRefused
 from fidelia.errors import ERROR_RESPONSES, Conflict, FideliaError, FieldError, ValidationFailed
 from fidelia.events import examples as ex
@@ -44,16 +56,61 @@ _ERRORS: dict[str, type[FideliaError]] = {
 }
 
 
-@router.post(
-    "/events",
-    response_model=EventOutcome,
-    status_code=status.HTTP_201_CREATED,
-    responses={200: {"model": EventOutcome, "description": "A resend: the first outcome"}},
-    summary="Send one event",
-)
-async def post_event(
-    body: EventIn, principal: GroupedIntegrator, request: Request, response: Response
-) -> EventOutcome:
+_integrator = require_without_session(Scope.integration)  # GroupedIntegrator's check
+
+
+class _EventRoute(APIRoute):
+    """``POST /events`` with its common case on a short path (issue 18).
+
+    A body sent as ``application/json`` that is a valid event goes straight to the same
+    authentication and the same hand-off as :func:`post_event`, without FastAPI's general
+    machinery (solving the dependencies, the body field, the response model's round trip):
+    per request that machinery cost more than the endpoint's own work. Anything else (another
+    content type, a body that does not parse or validate) takes FastAPI's path, so every error
+    answer is FastAPI's own, word for word. The declaration (body, key, responses) is
+    :func:`post_event`'s, which the OpenAPI document describes."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        general = super().get_route_handler()
+
+        async def handler(request: Request) -> Response:
+            event = await _valid_event(request)
+            if event is None:
+                return await general(request)
+            principal = await _integrator(request, *await presented_credentials(request))
+            return await _submit(request, principal, event)
+
+        return handler
+
+
+async def _valid_event(request: Request) -> EventIn | None:
+    """The body as an event when it is plain JSON that validates (parsed as FastAPI parses
+    it, ``json.loads`` of the bytes, then the model); None: let FastAPI answer."""
+    if request.headers.get("content-type") != "application/json":
+        return None
+    try:
+        data = await request.json()  # Starlette keeps it: FastAPI's path reads the same
+        return EventIn.model_validate(data)
+    except (ValueError, ValidationError):  # JSONDecodeError, UnicodeDecodeError: ValueError
+        return None
+
+
+async def _submit(request: Request, principal: Principal, event: EventIn) -> Response:
+    # Concurrent requests share one transaction (intake/group.py); answered after its commit.
+    committer: GroupCommit = request.app.state.group_commit
+    outcome = await committer.submit(key_id=principal.key_id, event=event)
+    if outcome.status == "rejected":
+        error = _ERRORS.get(outcome.error or "", ValidationFailed)
+        raise error(
+            outcome.detail or "rejected",
+            fields=[FieldError(tuple(f["loc"]), f["msg"]) for f in outcome.fields],
+        )
+    code = status.HTTP_200_OK if outcome.status == "duplicate" else status.HTTP_201_CREATED
+    # the bytes FastAPI's response model gives (the group answers ``index`` None)
+    return Response(outcome.model_dump_json(), status_code=code, media_type="application/json")
+
+
+async def post_event(body: EventIn, principal: GroupedIntegrator, request: Request) -> Response:
     """Send one event that happened to a member: a built-in type (`purchase`, `return`, `enrolment`,
     `profile_updated`, `consent_changed`) whose properties are checked, or a custom type (free
     properties, or checked against the JSON schema the programme declared for it). The member is
@@ -75,18 +132,19 @@ async def post_event(
 
     Scope: `integration`.
     """
-    # Concurrent requests share one transaction (events/group.py); answered after its commit.
-    committer: GroupCommit = request.app.state.group_commit
-    outcome = await committer.submit(key_id=principal.key_id, event=body)
-    if outcome.status == "rejected":
-        error = _ERRORS.get(outcome.error or "", ValidationFailed)
-        raise error(
-            outcome.detail or "rejected",
-            fields=[FieldError(tuple(f["loc"]), f["msg"]) for f in outcome.fields],
-        )
-    if outcome.status == "duplicate":
-        response.status_code = status.HTTP_200_OK
-    return outcome.model_copy(update={"index": None})
+    return await _submit(request, principal, body)
+
+
+router.add_api_route(
+    "/events",
+    post_event,
+    methods=["POST"],
+    response_model=EventOutcome,
+    status_code=status.HTTP_201_CREATED,
+    responses={200: {"model": EventOutcome, "description": "A resend: the first outcome"}},
+    summary="Send one event",
+    route_class_override=_EventRoute,
+)
 
 
 class DryRunOut(BaseModel):

@@ -44,7 +44,6 @@ import time
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -179,11 +178,17 @@ class GroupCommit:
             with self._lock:
                 self.groups += 1
                 self.grouped += len(group)
+        # One wake-up of each waiting event loop for the whole group (usually there is one
+        # loop): a call per request cost a write to the loop's self-pipe and a wake-up each.
+        answers: dict[asyncio.AbstractEventLoop, list[tuple[Submission, Result]]] = {}
         for submission, result in zip(group, results, strict=True):
+            answers.setdefault(submission.loop, []).append((submission, result))
+        for loop, delivered in answers.items():
             try:
-                submission.loop.call_soon_threadsafe(_settle, submission.future, result)
+                loop.call_soon_threadsafe(_settle_all, delivered)
             except RuntimeError:  # its event loop has closed (shutdown): nobody is waiting
-                log.warning("event %s committed after its caller left", submission.event.id)
+                for submission, _ in delivered:
+                    log.warning("event %s committed after its caller left", submission.event.id)
 
     def _alone(self, submission: Submission) -> Result:
         try:
@@ -223,10 +228,12 @@ def _live_keys(session: Session, key_ids: set[uuid.UUID]) -> dict[uuid.UUID, Pro
     return {key_id: programme for key_id, programme in rows}
 
 
-def _settle(future: asyncio.Future[Any], result: Result) -> None:
-    if future.done():  # the client went away
-        return
-    if isinstance(result, BaseException):
-        future.set_exception(result)
-    else:
-        future.set_result(result)
+def _settle_all(delivered: list[tuple[Submission, Result]]) -> None:
+    for submission, result in delivered:
+        future = submission.future
+        if future.done():  # the client went away
+            continue
+        if isinstance(result, BaseException):
+            future.set_exception(result)
+        else:
+            future.set_result(result)

@@ -11,10 +11,9 @@ from sqlalchemy import inspect, select
 
 from fidelia.db import Database
 from fidelia.engagement import streaks
-from fidelia.engagement.service import attached
+from fidelia.kit.attach import attached
 from fidelia.models import EngagementState, Member, MemberTier, Programme
 from fidelia.models.engagement_plus import MemberStreak
-from fidelia.tiers import service as tiers
 
 COLUMNS = ("current", "best", "started", "last", "freezes_used")
 
@@ -83,7 +82,7 @@ def test_tier_rows_flush_a_change_as_an_update(
                                source="metric", since=member.enrolled_at, metrics={}))  # fmt: skip
     with database.transaction() as session:
         values = session.execute(select(table).where(table.c.member_id == member.id)).one()
-        row = tiers.attached(session, MemberTier, values)
+        row = attached(session, MemberTier, values)
         assert inspect(row).persistent
         assert (row.tier, row.metrics, row.since) == ("bronze", {}, member.enrolled_at)
         row.tier, row.metrics = "silver", {"life": [1, "10", 0]}

@@ -34,8 +34,8 @@ from fidelia.engagement.referrals_schemas import (
     ReferralSection,
     ReferralStats,
 )
-from fidelia.engagement.service import attached
 from fidelia.errors import NotFound, ValidationFailed
+from fidelia.kit.attach import attached
 from fidelia.kit.prepared import Prepared
 from fidelia.ledger.returns import reverse
 from fidelia.members import service as members

@@ -12,19 +12,18 @@ import uuid
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 from decimal import Decimal
-from typing import Any, TypeVar
+from typing import Any
 
 from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
-from sqlalchemy.orm.attributes import instance_state, set_committed_value
 
 from fidelia.engagement.definitions import Definitions, definitions_for
 from fidelia.engagement.rewarding import give_voucher
 from fidelia.engagement.schemas import ChallengeDef, Goal
+from fidelia.kit.attach import attached
 from fidelia.kit.prepared import Prepared
 from fidelia.ledger import operations as ledger
 from fidelia.models import (
-    Base,
     ChallengeCompletion,
     EngagementState,
     MemberBadge,
@@ -112,38 +111,6 @@ _STATES = EngagementState.__table__
 _READ_STATES = Prepared(  # compiled once: it runs for every group of events (kit.prepared)
     select(_STATES).where(_STATES.c.member_id.in_(bindparam("members", expanding=True)))
 )
-_Row = TypeVar("_Row", bound=Base)
-_KEYS: dict[type[Base], tuple[int, ...]] = {}  # the primary key's positions in a row
-
-
-def attached(session: Session, model: type[_Row], values: Sequence[Any]) -> _Row:
-    """The row (its table's columns, in order) as a persistent object of ``session``, made
-    and attached as the ORM's loader makes one (no query, no attribute events per column), so
-    that later changes are flushed as an UPDATE; the object the session holds already if it
-    does (its expired columns filled from the row, as the loader does). Column and attribute
-    names are the same in the models it serves."""
-    names = model.__table__.c.keys()
-    keys = _KEYS.get(model)
-    if keys is None:
-        columns = model.__table__.c
-        keys = _KEYS[model] = tuple(i for i, c in enumerate(columns) if c.primary_key)
-    key = (model, tuple(values[i] for i in keys), None)
-    held = session.identity_map.get(key)
-    if held is not None:
-        for name, value in zip(names, values, strict=True):
-            if name not in held.__dict__:
-                set_committed_value(held, name, value)
-        return held
-    found: _Row = model.__mapper__.class_manager.new_instance()
-    found.__dict__.update(zip(names, values, strict=True))
-    # identity key, session, identity map: what the loader sets (``make_transient_to_detached``
-    # and ``session.add``, with its walk of the relationships' cascades, cost four times as
-    # much, for each of the 16 to 48 rows of a group)
-    state = instance_state(found)
-    state.key = key
-    state.session_id = session.hash_key
-    session.identity_map.add(state)
-    return found
 
 
 def after_event(

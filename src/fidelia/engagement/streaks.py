@@ -16,8 +16,9 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
-from fidelia.engagement.service import attached, event_context
+from fidelia.engagement.service import event_context
 from fidelia.engagement.streaks_schemas import StreakDef, StreakOut
+from fidelia.kit.attach import attached
 from fidelia.kit.prepared import Prepared
 from fidelia.members import service as members
 from fidelia.models import Programme

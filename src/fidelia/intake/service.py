@@ -22,7 +22,6 @@ from sqlalchemy.orm import Session
 
 from fidelia import notices
 from fidelia.engagement import plus as engagement_plus
-from fidelia.engagement.service import attached
 from fidelia.errors import Conflict, FideliaError, FieldError, ValidationFailed
 from fidelia.events import types
 from fidelia.events.checks import OrderBook, typed_properties, validation_failed
@@ -40,6 +39,7 @@ from fidelia.intake import anonymous
 from fidelia.intake import effects as rules
 from fidelia.intake.counters import CountersMoved
 from fidelia.intake.joining import MemberChanges, more_keys
+from fidelia.kit.attach import attached
 from fidelia.kit.built import built
 from fidelia.kit.bulk import insert_rows
 from fidelia.kit.clock import utcnow

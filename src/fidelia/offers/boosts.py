@@ -35,7 +35,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
-from fidelia.engagement.service import attached
+from fidelia.kit.attach import attached
 from fidelia.kit.prepared import Prepared
 from fidelia.models import Programme
 from fidelia.models.offers import OfferCounter, OfferTarget

@@ -23,8 +23,8 @@ from datetime import datetime, timedelta
 from sqlalchemy import bindparam, func, select
 from sqlalchemy.orm import Session
 
-from fidelia.engagement.service import attached
 from fidelia.errors import Conflict, NotFound, ValidationFailed
+from fidelia.kit.attach import attached
 from fidelia.kit.clock import utcnow
 from fidelia.kit.prepared import Prepared
 from fidelia.members import service as members

@@ -17,18 +17,18 @@ import uuid
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 from decimal import Decimal
-from typing import Any, TypeVar
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
-from sqlalchemy.orm.attributes import instance_state, set_committed_value
 
 from fidelia import versions
 from fidelia.errors import ValidationFailed
+from fidelia.kit.attach import attached
 from fidelia.kit.prepared import Prepared
 from fidelia.members import service as members
-from fidelia.models import Base, Member, MemberTier, Programme, TierChange
+from fidelia.models import Member, MemberTier, Programme, TierChange
 from fidelia.models import MemberState as MemberStateRow
 from fidelia.rules.outcome import Amount
 from fidelia.rules.state import MemberState
@@ -103,35 +103,10 @@ def rows_for(
     return found
 
 
-_Row = TypeVar("_Row", bound=Base)
 _TIERS = MemberTier.__table__
 _READ_ROWS = Prepared(  # compiled once: it runs for every group of events (kit.prepared)
     select(_TIERS).where(_TIERS.c.member_id.in_(bindparam("members", expanding=True)))
 )
-
-
-def attached(session: Session, model: type[_Row], values: Sequence[Any]) -> _Row:
-    """The row (its table's columns, in order; a one-column primary key first) as a
-    persistent object of ``session``, made and attached as the ORM's loader makes one (no
-    query, no attribute events per column), so that later changes are flushed as an UPDATE;
-    the object the session holds already if it does (its expired columns filled from the
-    row, as the loader does). Column and attribute names are the same in the models it
-    serves. The same as ``engagement.service.attached``, which tiers may not import."""
-    names = model.__table__.c.keys()
-    key = (model, (values[0],), None)
-    held = session.identity_map.get(key)
-    if held is not None:
-        for name, value in zip(names, values, strict=True):
-            if name not in held.__dict__:
-                set_committed_value(held, name, value)
-        return held
-    found: _Row = model.__mapper__.class_manager.new_instance()
-    found.__dict__.update(zip(names, values, strict=True))
-    state = instance_state(found)  # what the loader sets (see engagement.service.attached)
-    state.key = key
-    state.session_id = session.hash_key
-    session.identity_map.add(state)
-    return found
 
 
 def after_event(

@@ -127,3 +127,31 @@ def test_rows_roll_back_with_the_transaction(
     with pytest.raises(RuntimeError):
         abandoned()
     assert stored(database, bulk) == []
+
+
+def test_a_string_too_long_for_its_column_is_refused_as_core_refuses_it(
+    database: Database, tables: tuple[Table, Table]
+) -> None:
+    """PostgreSQL refuses a value longer than VARCHAR(20) on insert; the unnest path must not
+    cut it (an explicit cast to ``VARCHAR(20)[]`` would, silently). SQLite stores it whole,
+    both ways."""
+    bulk, core = tables
+    given = rows(3)
+    given[1]["label"] = "x" * 21
+
+    def outcome(write: Any) -> str | list[tuple[Any, ...]]:
+        try:
+            with database.transaction() as session:
+                write(session)
+        except Exception as error:  # the error's kind is what is compared
+            return type(error).__name__
+        return [r[1:] for r in stored(database, core if write is core_write else bulk)]
+
+    def bulk_write(session: Any) -> None:
+        insert_rows(session, bulk, given)
+
+    def core_write(session: Any) -> None:
+        session.execute(insert(core), given)
+
+    assert outcome(bulk_write) == outcome(core_write)
+    assert stored(database, bulk) == stored(database, core)

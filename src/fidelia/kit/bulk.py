@@ -44,7 +44,7 @@ from typing import Any
 
 from sqlalchemy import JSON, Dialect, Table, insert
 from sqlalchemy.orm import Session
-from sqlalchemy.types import TypeEngine, Uuid
+from sqlalchemy.types import Enum, String, TypeEngine, Uuid
 
 Processor = Callable[[Any], Any] | None
 # (statement, processors, (index, processor) of the columns that have one)
@@ -180,6 +180,16 @@ def _json_dumps() -> Callable[[Any], str] | None:
     return dumps
 
 
+def _array_element(column: Any, dialect: Dialect) -> str:
+    """The type of the column's array: a string column's without its length. An explicit
+    ``CAST(... AS VARCHAR(20)[])`` cuts a longer value silently, where the insert's own
+    assignment to the column refuses it, as a plain INSERT would."""
+    kind = column.type
+    if isinstance(kind, String) and not isinstance(kind, Enum) and kind.length is not None:
+        return "VARCHAR"
+    return str(kind.compile(dialect=dialect))
+
+
 def _unnest_insert(
     table: Table, keys: tuple[str, ...], dialect: Dialect
 ) -> tuple[str, list[ArrayOf]]:
@@ -195,7 +205,7 @@ def _unnest_insert(
     casts: list[str] = []
     for i, column in enumerate(columns):
         impl = column.type.dialect_impl(dialect)
-        kind = f"{column.type.compile(dialect=dialect)}[]"
+        kind = f"{_array_element(column, dialect)}[]"
         texts = _json_texts(impl, dialect)
         if isinstance(impl, Uuid) and impl.as_uuid:
             arrays.append(_uuid_array_text)

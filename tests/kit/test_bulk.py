@@ -13,7 +13,7 @@ from sqlalchemy import JSON, Column, Integer, MetaData, String, Table, insert, s
 from sqlalchemy.types import Uuid
 
 from fidelia.db import Database
-from fidelia.kit.bulk import insert_rows
+from fidelia.kit.bulk import insert_rows, upsert_tuples
 from fidelia.models.base import JSONType, UTCDateTime
 
 
@@ -155,3 +155,39 @@ def test_a_string_too_long_for_its_column_is_refused_as_core_refuses_it(
 
     assert outcome(bulk_write) == outcome(core_write)
     assert stored(database, bulk) == stored(database, core)
+
+
+def test_upsert_tuples_inserts_then_updates_on_conflict(
+    database: Database, tables: tuple[Table, Table]
+) -> None:
+    bulk, core = tables
+    keys = ("id", "at", "body", "label", "n", "filled")
+    given = rows(4)
+    again = [{**row, "label": f"again {row['n']}", "n": row["n"] + 10} for row in given[:2]]
+
+    def replace_label(_dialect: Any) -> str:
+        return "ON CONFLICT (id) DO UPDATE SET label = excluded.label, n = excluded.n"
+
+    with database.transaction() as session:
+        upsert_tuples(
+            session, bulk, keys, [tuple(r[k] for k in keys) for r in given], replace_label
+        )
+    with database.transaction() as session:
+        upsert_tuples(
+            session, bulk, keys, [tuple(r[k] for k in keys) for r in again], replace_label
+        )
+        session.execute(insert(core), [*given[2:], *again])
+    assert stored(database, bulk) == stored(database, core)
+    assert [r[4] for r in stored(database, bulk)] == [2, 3, 10, 11]
+
+
+def test_upsert_tuples_needs_the_columns_with_python_defaults(
+    database: Database, tables: tuple[Table, Table], backend: str
+) -> None:
+    if backend == "postgresql":
+        pytest.skip("the unnest path takes complete rows whatever their defaults")
+    bulk, _ = tables
+    keys = ("id", "n")
+    with pytest.raises(ValueError, match="columns with defaults"), database.transaction() as s:
+        upsert_tuples(s, bulk, keys, [(uuid.uuid4(), 1)], lambda _d: "ON CONFLICT DO NOTHING")
+    assert stored(database, bulk) == []

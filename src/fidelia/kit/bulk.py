@@ -79,6 +79,40 @@ def insert_tuples(
         _insert(session, table, keys, rows, None)
 
 
+def upsert_tuples(
+    session: Session,
+    table: Table,
+    keys: tuple[str, ...],
+    rows: Sequence[tuple[Any, ...]],
+    on_conflict: Callable[[Dialect], str],
+) -> None:
+    """:func:`insert_tuples` followed by ``on_conflict(dialect)``, an ``ON CONFLICT ... DO
+    ...`` clause (``excluded.`` names the row offered): one executemany on SQLite, one
+    ``INSERT ... SELECT FROM unnest ... ON CONFLICT`` on PostgreSQL, where no two rows may
+    share a conflict key (a row cannot be changed twice by one statement). ``keys`` must
+    name every column that has a default computed in Python."""
+    if not rows:
+        return
+    dialect = session.get_bind().dialect
+    clause = on_conflict(dialect)
+    if dialect.name == "postgresql":
+        statement, arrays = _unnest_insert(table, keys, dialect)
+        columns = zip(*rows, strict=True)
+        params = {
+            f"c{i}": array(c) for i, (c, array) in enumerate(zip(columns, arrays, strict=True))
+        }
+        session.connection().exec_driver_sql(f"{statement} {clause}", params)
+        return
+    direct = _direct_insert(table, keys, dialect)
+    if direct is None:
+        raise ValueError(f"an upsert into {table.name} must give the columns with defaults")
+    sql, _, active = direct
+    values = _processed(rows, active, len(keys))
+    session.connection().exec_driver_sql(
+        f"{sql} {clause}", values[0] if len(values) == 1 else values
+    )
+
+
 def _insert(
     session: Session,
     table: Table,

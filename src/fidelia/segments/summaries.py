@@ -31,9 +31,10 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
 
-from sqlalchemy import Dialect, Engine, String, Table, bindparam, delete, text
+from sqlalchemy import Dialect, Engine, Table, bindparam, delete, text
 from sqlalchemy.orm import Session
 
+from fidelia.kit.bulk import upsert_tuples
 from fidelia.models import Base
 
 TABLE: Table = Base.metadata.tables["event_summaries"]
@@ -79,63 +80,17 @@ def add_events(
                 slot[1] = max(slot[1], at)
     if not found:
         return
-    keys = sorted(found)
-    dialect = session.get_bind().dialect
-    statement = _UPSERT.get(dialect.name)
-    if statement is None:
-        statement = _UPSERT.setdefault(dialect.name, _upsert_statement(dialect))
-    sql, processors = statement
-    slots = [found[k] for k in keys]
-    columns: list[list[Any]] = [
-        [k[0] for k in keys],
-        [k[1] for k in keys],
-        [k[2] for k in keys],
-        [k[3] for k in keys],
-        [programme_id] * len(keys),
-        [slot[0] for slot in slots],
-        [slot[1] for slot in slots],
-    ]
-    for i, process in enumerate(processors):
-        if process is not None:
-            columns[i] = [process(v) for v in columns[i]]
-    params: Any
-    if dialect.name == "postgresql":
-        params = {f"c{i}": values for i, values in enumerate(columns)}
-    else:
-        params = list(zip(*columns, strict=True))
-    session.connection().exec_driver_sql(sql, params)
+    tuples = [(*key, programme_id, *found[key]) for key in sorted(found)]
+    upsert_tuples(session, TABLE, _COLUMNS, tuples, _add_counts)
 
 
-# one statement per dialect, run through the driver with the values bound by the columns'
-# types (as fidelia.kit.bulk): on PostgreSQL one array per column, in binary
-_UPSERT: dict[str, tuple[str, list[Any]]] = {}
-
-
-def _upsert_statement(dialect: Dialect) -> tuple[str, list[Any]]:
-    columns = [TABLE.c[name] for name in _COLUMNS]
-    if dialect.name == "postgresql":
-        arrays = ", ".join(
-            f"CAST(%(c{i})b AS {_array_of(column, dialect)}[])" for i, column in enumerate(columns)
-        )
-        source, latest = f"SELECT * FROM unnest({arrays})", "greatest"
-    else:
-        source, latest = f"VALUES ({', '.join('?' for _ in columns)})", "max"
-    sql = (
-        f"INSERT INTO event_summaries ({', '.join(_COLUMNS)}) {source} "
+def _add_counts(dialect: Dialect) -> str:
+    latest = "greatest" if dialect.name == "postgresql" else "max"
+    return (
         "ON CONFLICT (member_id, type, category, day) DO UPDATE "
         "SET n = event_summaries.n + excluded.n, "
         f"last_at = {latest}(event_summaries.last_at, excluded.last_at)"
     )
-    processors = [c.type.dialect_impl(dialect).bind_processor(dialect) for c in columns]
-    return sql, processors
-
-
-def _array_of(column: Any, dialect: Dialect) -> str:
-    """The SQL type of an array of ``column``'s values; strings without their length (a cast
-    to ``varchar(n)`` would cut a longer value where the column refuses it)."""
-    if isinstance(column.type, String):
-        return "VARCHAR"
-    return str(column.type.compile(dialect=dialect))
 
 
 # The rebuild: the same rows from the event log, in the database. Migration 0030 holds a frozen

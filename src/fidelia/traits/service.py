@@ -20,12 +20,14 @@ import uuid
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from decimal import Decimal
+from operator import itemgetter
 from typing import Any
 
-from sqlalchemy import Dialect, String, Table, bindparam, select
+from sqlalchemy import Dialect, Table, bindparam, select
 from sqlalchemy.orm import Session
 
 from fidelia import versions
+from fidelia.kit.bulk import upsert_tuples
 from fidelia.kit.conditions import Predicate, compile_condition, condition_fields
 from fidelia.kit.prepared import Prepared
 from fidelia.models import MemberTraits, Programme
@@ -228,58 +230,24 @@ def build_row(
 
 
 def upsert(session: Session, rows: Sequence[dict[str, Any]]) -> None:
-    """Insert or replace whole rows (all of them with every column) through the driver, each
-    value bound by its column's type: one executemany on SQLite, one ``INSERT ... SELECT FROM
-    unnest ... ON CONFLICT`` on PostgreSQL (binary arrays, as :func:`fidelia.kit.bulk.
-    insert_rows`; the members are distinct, so no row is changed twice by the statement)."""
-    if not rows:
-        return
-    dialect = session.get_bind().dialect
-    found = _UPSERT.get(dialect.name)
-    if found is None:
-        found = _UPSERT.setdefault(dialect.name, _upsert_statement(dialect))
-    statement, processors = found
-    columns = [
-        [row[name] for row in rows] if process is None else [process(row[name]) for row in rows]
-        for name, process in zip(_NAMES, processors, strict=True)
-    ]
-    if dialect.name == "postgresql":
-        params: Any = {f"c{i}": values for i, values in enumerate(columns)}
-    else:
-        params = list(zip(*columns, strict=True))
-    session.connection().exec_driver_sql(statement, params)
+    """Insert or replace whole rows (all of them with every column, distinct members) through
+    the driver, each value bound by its column's type (:func:`fidelia.kit.bulk.upsert_tuples`:
+    one executemany on SQLite, one ``INSERT ... SELECT FROM unnest ... ON CONFLICT`` on
+    PostgreSQL)."""
+    if rows:
+        tuples = list(map(itemgetter(*_NAMES), rows))
+        upsert_tuples(session, TABLE, _NAMES, tuples, _replace_all)
 
 
 _NAMES = tuple(column.name for column in TABLE.c)
 # compiled once and run through the driver (kit.prepared): it runs for every group of events
 _READ = Prepared(select(TABLE).where(TABLE.c.member_id.in_(bindparam("ids", expanding=True))))
-_UPSERT: dict[str, tuple[str, list[Any]]] = {}
 
 
-def _upsert_statement(dialect: Dialect) -> tuple[str, list[Any]]:
+def _replace_all(dialect: Dialect) -> str:
     quote = dialect.identifier_preparer.quote
-    if dialect.name == "postgresql":
-        arrays = ", ".join(
-            f"CAST(%(c{i})b AS {_array_of(column, dialect)}[])" for i, column in enumerate(TABLE.c)
-        )
-        source = f"SELECT * FROM unnest({arrays})"
-    else:
-        source = f"VALUES ({', '.join('?' for _ in _NAMES)})"
     updates = ", ".join(f"{quote(n)} = excluded.{quote(n)}" for n in _NAMES if n != "member_id")
-    statement = (
-        f"INSERT INTO member_traits ({', '.join(quote(n) for n in _NAMES)}) {source} "
-        f"ON CONFLICT (member_id) DO UPDATE SET {updates}"
-    )
-    processors = [c.type.dialect_impl(dialect).bind_processor(dialect) for c in TABLE.c]
-    return statement, processors
-
-
-def _array_of(column: Any, dialect: Dialect) -> str:
-    """The SQL type of an array of ``column``'s values; strings without their length (a cast
-    to ``varchar(n)`` would cut a longer value where the column refuses it)."""
-    if isinstance(column.type, String):
-        return "VARCHAR"
-    return str(column.type.compile(dialect=dialect))
+    return f"ON CONFLICT (member_id) DO UPDATE SET {updates}"
 
 
 def traits_row(session: Session, *, member_id: uuid.UUID) -> dict[str, Any] | None:

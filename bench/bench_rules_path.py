@@ -55,6 +55,7 @@ from bench.common import (
     quick_mode,
     stats,
 )
+from fidelia.api.runtime import settle_heap
 from fidelia.db import Database
 from fidelia.intake import service as intake
 from fidelia.models import Programme
@@ -218,6 +219,10 @@ def bench_backend(
             try:
                 programme = the_programme(database)
                 ingest_all(database, programme, batches(members, size, members // size, 0))
+                # as an API process runs (fidelia.api.runtime): the start-up heap frozen, so
+                # that no full collection of it (80 ms each, every few hundred purchases)
+                # lands in one run's figure and not in another's
+                settle_heap()
                 start = members
                 for batch_size, batch_count in ((size, count), (1, count * size)):
                     found = result.runs.setdefault((rules, batch_size), [])

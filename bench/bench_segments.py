@@ -56,6 +56,7 @@ from bench.common import (
     quick_mode,
     stats,
 )
+from fidelia.api.runtime import settle_heap
 from fidelia.db import Database
 from fidelia.kit.conditions import parse_condition
 from fidelia.models import Programme
@@ -135,6 +136,7 @@ def _intake_both(backend: str, tmp: Path, members: int, runs: int, count: int,
             try:
                 programme = the_programme(database)
                 ingest_all(database, programme, batches(members, 16, members // 16, 0))
+                settle_heap()  # the API process's collector settings (see bench_rules_path)
                 start = members
                 for size, n in ((16, count), (1, count * 16)):
                     runs_of = found.setdefault((segments, size), [])

@@ -64,10 +64,12 @@ def create_app(database: Database, *, embedded_worker: bool = False) -> FastAPI:
 
             worker = BackgroundWorker(database, poll_seconds=get_settings().worker_poll_seconds)
             worker.start()
+        database.start_checkpointer()  # only where the engine was made for it (an API server)
         try:
             yield
         finally:
             committer.stop()
+            database.stop_checkpointer()
             if worker is not None:
                 worker.stop()
 

@@ -9,7 +9,12 @@ from fidelia.db import Database
 
 _settings = get_settings()
 app = create_app(
-    Database.from_url(_settings.database_url, pool_size=_settings.db_pool_size),
+    Database.from_url(
+        _settings.database_url,
+        busy_timeout_ms=_settings.sqlite_busy_timeout_ms,
+        pool_size=_settings.db_pool_size,
+        background_checkpoints=True,  # SQLite: the log copied back by a thread (fidelia.db)
+    ),
     embedded_worker=False,
 )
 settle_heap()

@@ -20,12 +20,13 @@ console = Console()
 err_console = Console(stderr=True)
 
 
-def database() -> Database:
+def database(*, background_checkpoints: bool = False) -> Database:
     settings = get_settings()
     return Database.from_url(
         settings.database_url,
         busy_timeout_ms=settings.sqlite_busy_timeout_ms,
         pool_size=settings.db_pool_size,
+        background_checkpoints=background_checkpoints,
     )
 
 
@@ -72,6 +73,7 @@ def run_server(host: str, port: int, workers: int, embedded_worker: bool) -> Non
     from fidelia.api.app import create_app
     from fidelia.api.runtime import settle_heap
 
-    application = create_app(database(), embedded_worker=embedded_worker)
+    # SQLite: the log copied back by a thread of the server, not by its writer's commits
+    application = create_app(database(background_checkpoints=True), embedded_worker=embedded_worker)
     settle_heap()
     uvicorn.run(application, host=host, port=port, log_level=settings.log_level)

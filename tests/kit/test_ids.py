@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import os
 import threading
 import uuid
+
+import pytest
 
 from fidelia.kit import ids
 
@@ -40,3 +43,25 @@ def test_ids_made_by_threads_at_once_are_unique() -> None:
     assert len(set(every)) == len(every) == 12_000
     for f in found:
         assert f == sorted(f)  # each thread sees them in order
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="no fork here")
+def test_a_forked_child_does_not_reuse_the_parents_random_bits() -> None:
+    ids.uuid7()  # the parent holds a batch of random bits
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: its next ids, to the parent
+        os.close(read)
+        os.write(write, b"".join(ids.uuid7().bytes for _ in range(8)))
+        os._exit(0)
+    os.close(write)
+    data = b""
+    while chunk := os.read(read, 4096):
+        data += chunk
+    os.close(read)
+    os.waitpid(pid, 0)
+    child = [uuid.UUID(bytes=data[i : i + 16]) for i in range(0, len(data), 16)]
+    mine = [ids.uuid7() for _ in range(8)]
+    low = (1 << 62) - 1
+    assert len(child) == 8
+    assert not {c.int & low for c in child} & {m.int & low for m in mine}

@@ -33,6 +33,16 @@ _UUID = uuid.UUID
 _UNKNOWN = uuid.SafeUUID.unknown
 
 
+def _forget_random() -> None:
+    """In a forked child: never reuse the parent's random bits (two processes would make the
+    same id in the same millisecond)."""
+    global _random, _taken
+    _random, _taken = b"", _RANDOM_BATCH
+
+
+os.register_at_fork(after_in_child=_forget_random)
+
+
 def _made(value: int) -> uuid.UUID:
     """``uuid.UUID(int=value)`` for a value known to be a valid 128-bit int."""
     made = _new(_UUID)

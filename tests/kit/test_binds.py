@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import math
+import threading
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta, timezone
@@ -99,6 +100,32 @@ def test_edge_datetimes_bind_as_sqlalchemy_binds_them(value: datetime) -> None:
     for dialect in (SQLITE, POSTGRESQL):
         assert ours(UTCDateTime(), dialect)(value) == theirs(UTCDateTime(), dialect)(value)
     assert ours(UTCDateTime(), SQLITE)(value) == sqlite_text(value)
+
+
+def test_one_processor_gives_each_value_its_own_text_in_any_order_and_thread() -> None:
+    """The SQLite processor keeps the last datetime's text: a value seen again (the same
+    object) gets it back, any other value its own, even from threads at once."""
+    mine = ours(UTCDateTime(), SQLITE)
+    values = [
+        datetime(2026, 12, 1, 9, 30, i % 7, i, tzinfo=ZoneInfo("Europe/Paris")) for i in range(50)
+    ]
+    order = [values[i // 3] for i in range(150)] + values[::-1] + values  # repeats and changes
+    assert [mine(v) for v in order] == [sqlite_text(v) for v in order]
+    wrong: list[tuple[datetime, str]] = []
+
+    def run(offset: int) -> None:
+        for i in range(3_000):
+            v = values[(i * (offset + 1)) % len(values)]
+            got = mine(v)
+            if got != sqlite_text(v):
+                wrong.append((v, got))
+
+    threads = [threading.Thread(target=run, args=(n,)) for n in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert wrong == []
 
 
 class Moment(datetime):

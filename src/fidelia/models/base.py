@@ -55,10 +55,21 @@ class UTCDateTime(TypeDecorator[datetime]):
             if type(impl) is not SQLITE_DATETIME or storage != SQLITE_DATETIME._storage_format:
                 return chain
 
+            last: tuple[Any, Any] = (None, None)  # the last value and its text
+
             def iso_text(value: Any) -> Any:
+                # a column of a group's rows holds the same datetime again and again (the
+                # group's now, an event's time): the last one's text is kept, in one tuple
+                # so that threads never see a value with another's text
+                nonlocal last
+                seen = last
+                if value is seen[0]:
+                    return seen[1]
                 if value.__class__ is not datetime or value.tzinfo is None:
                     return chain(value)
-                return value.astimezone(UTC).isoformat(" ", "microseconds")[:-6]  # "+00:00"
+                text = value.astimezone(UTC).isoformat(" ", "microseconds")[:-6]  # "+00:00"
+                last = (value, text)
+                return text
 
             return iso_text
         if dialect.name != "postgresql" or impl.bind_processor(dialect) is not None:

@@ -17,8 +17,9 @@ With ``--keep-pg NAME`` the population is the one ``bench_traits.py --keep-pg NA
 and kept (1-19 purchases of 1 or 2 demo lines each; run its traits rebuild first: the segments
 on traits read ``member_traits``), at that bench's ``NOW``; ``--skip-summaries`` keeps the
 summaries a previous run rebuilt there; ``--fast-summaries`` rebuilds them with the foreign-key
-triggers off (``session_replication_role = replica``: set-up of a large population, its time
-is then no figure of the intake's or of a migration's).
+triggers off (``session_replication_role = replica``) and their indexes dropped during the
+insert and built after it (set-up of a large population, its time is then no figure of the
+intake's or of a migration's).
 
     python bench/bench_segments.py [--runs 3] [--population 200000] [--quick]
         [--keep-pg NAME [--skip-summaries | --fast-summaries]]
@@ -125,29 +126,48 @@ def _no_summaries(*args: Any, **kwargs: Any) -> None:
 
 def _intake_both(backend: str, tmp: Path, members: int, runs: int, count: int,
                  found: dict[Any, list[Run]], keep: Any) -> None:  # fmt: skip
-    for segments in (False, True):
-        # the reference is the intake as it was before segments: no segments section and no
-        # summaries kept (the intake keeps them for every programme)
-        summaries.add_events = keep if segments else _no_summaries
-        with database_url(backend, tmp) as url:
-            prepare(url, members, segments)
-            database = Database.from_url(url)
-            backends = Backends(database) if backend == "postgresql" else None
-            try:
+    """Both programmes prepared side by side, then their runs alternated (without, with,
+    without, ...), so that the machine's drift falls on both alike: run one after the other,
+    the two series differed by a few tenths between runs of the same code."""
+    with database_url(backend, tmp) as plain_url, database_url(backend, tmp) as segmented_url:
+        opened: dict[bool, tuple[Database, Programme, Backends | None]] = {}
+        try:
+            for segments, url in ((False, plain_url), (True, segmented_url)):
+                prepare(url, members, segments)
+                database = Database.from_url(url)
+                backends = Backends(database) if backend == "postgresql" else None
                 programme = the_programme(database)
+                opened[segments] = (database, programme, backends)
+                # the reference is the intake as it was before segments: no segments section
+                # and no summaries kept (the intake keeps them for every programme)
+                summaries.add_events = keep if segments else _no_summaries
                 ingest_all(database, programme, batches(members, 16, members // 16, 0))
-                settle_heap()  # the API process's collector settings (see bench_rules_path)
-                start = members
-                for size, n in ((16, count), (1, count * 16)):
-                    runs_of = found.setdefault((segments, size), [])
-                    for _ in range(runs):
-                        runs_of.append(
+                _analyse(database)
+            settle_heap()  # the API process's collector settings (see bench_rules_path)
+            start = members
+            for size, n in ((16, count), (1, count * 16)):
+                for _ in range(runs):
+                    for segments in (False, True):
+                        database, programme, backends = opened[segments]
+                        summaries.add_events = keep if segments else _no_summaries
+                        found.setdefault((segments, size), []).append(
                             measure(database, programme, backends, members, size, n, start)
                         )
-                        start += size * n
-                    log(f"{backend} segments={segments} batch={size}: {runs_of[-1]}")
-            finally:
+                    start += size * n
+                for segments in (False, True):
+                    log(f"{backend} segments={segments} batch={size}: {found[(segments, size)]}")
+        finally:
+            for database, _, _ in opened.values():
                 database.dispose()
+
+
+def _analyse(database: Database) -> None:
+    """PostgreSQL's statistics as autovacuum leaves them in service: the tables were empty a
+    moment ago, and a planner that believes the programme has a handful of events scans them
+    all to find a group's event ids (bench_intake_http.analyse)."""
+    if database.engine.dialect.name == "postgresql":
+        with database.engine.connect() as conn:
+            conn.execution_options(isolation_level="AUTOCOMMIT").execute(text("ANALYZE"))
 
 
 def cost(run: Run) -> float:
@@ -261,6 +281,34 @@ def reuse(url: str) -> tuple[Programme, datetime, int, int]:
         database.dispose()
 
 
+def _drop_indexes(session: Any) -> list[str]:
+    """Bench set-up of a large population: the summaries' indexes (and primary key) dropped
+    before the rebuild's insert, their definitions returned for :func:`_build_indexes` (one
+    sorted build each instead of 24 M insertions into two B-trees)."""
+    session.execute(text("SET LOCAL work_mem = '512MB'"))
+    session.execute(text("SET LOCAL maintenance_work_mem = '2GB'"))
+    found = session.execute(text(
+        "SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint "
+        "WHERE conrelid = 'event_summaries'::regclass AND contype = 'p'"
+    )).all()  # fmt: skip
+    plain = session.execute(text(
+        "SELECT indexname, indexdef FROM pg_indexes WHERE tablename = 'event_summaries' "
+        "AND indexname NOT IN (SELECT conname FROM pg_constraint)"
+    )).all()  # fmt: skip
+    out = [f'ALTER TABLE event_summaries ADD CONSTRAINT "{n}" {d}' for n, d in found]
+    out += [d for _, d in plain]
+    for name, _ in plain:
+        session.execute(text(f'DROP INDEX "{name}"'))
+    for name, _ in found:
+        session.execute(text(f'ALTER TABLE event_summaries DROP CONSTRAINT "{name}"'))
+    return out
+
+
+def _build_indexes(session: Any, definitions: list[str]) -> None:
+    for definition in definitions:
+        session.execute(text(definition))
+
+
 @contextmanager
 def kept(name: str) -> Iterator[str]:
     from sqlalchemy import make_url
@@ -275,6 +323,7 @@ def population(
     keep: str | None = None,
     summarise: bool = True,
     fast: bool = False,
+    preview_only: bool = False,
 ) -> list[Figure]:
     out: list[Figure] = []
     with kept(keep) if keep else database_url("postgresql", tmp) as url:
@@ -287,43 +336,52 @@ def population(
                 with database.transaction() as session:  # events written around the intake
                     if fast:  # bench set-up only: no foreign-key triggers (superuser)
                         session.execute(text("SET LOCAL session_replication_role = replica"))
+                        indexes = _drop_indexes(session)
                     rebuilt = summaries.rebuild(session, programme_id=programme.id)
+                    if fast:
+                        _build_indexes(session, indexes)
                 log(f"summaries rebuilt: {rebuilt}")
                 with database.engine.connect() as conn:  # as autovacuum would after the insert:
                     conn = conn.execution_options(isolation_level="AUTOCOMMIT")  # all-visible,
                     conn.execute(text("VACUUM ANALYZE event_summaries"))  # index-only scans
-            with database.transaction() as session:
-                first = live.sweep(session, programme=programme, now=now)
-            log(f"first sweep: {first}")
-            seconds = []
-            for _ in range(runs):
+            first = None
+            seconds: list[float] = []
+            if not preview_only:
                 with database.transaction() as session:
-                    again = live.sweep(session, programme=programme, now=now)
-                seconds.append(again.seconds)
-                refs.append(reference(database, programme.id))
-                log(f"daily sweep {again.seconds:.1f}s, reference {refs[-1]:.1f}s")
+                    first = live.sweep(session, programme=programme, now=now)
+                log(f"first sweep: {first}")
+                for _ in range(runs):
+                    with database.transaction() as session:
+                        again = live.sweep(session, programme=programme, now=now)
+                    seconds.append(again.seconds)
+                    refs.append(reference(database, programme.id))
+                    log(f"daily sweep {again.seconds:.1f}s, reference {refs[-1]:.1f}s")
             label = f"{n:,} members, {events:,} events, PostgreSQL"
-            base = baseline("SELECT count(*) over members JOIN events (same run)", stats(refs),
-                            unit="s", kind="reference")  # fmt: skip
-            out.append(figure(f"first sweep of 20 segments (memberships, baselines), {label}",
-                              first.seconds, unit="s", higher_is_better=False, base=base,
-                              note=f"{first.entered:,} entries written"))  # fmt: skip
-            if rebuilt is not None:
-                out.append(figure(f"summaries rebuilt from the events, {label}", rebuilt.seconds,
-                                  unit="s", higher_is_better=False, base=base,
-                                  note=f"{rebuilt.rows:,} rows"))  # fmt: skip
-            daily = f"daily sweep of 20 segments (nothing changes), {label}"
-            out.append(figure(daily, stats(seconds), unit="s", higher_is_better=False, base=base))
             cond = parse_condition(PREVIEW)
             times, count = [], 0
-            for _ in range(runs):
+            for _ in range(runs):  # the preview and the reference alternated
                 with database.transaction(readonly=True) as session:
                     found = service.preview(
                         session, programme=programme, condition=cond, sample=10, now=now
                     )
                 times.append(found.seconds)
                 count = found.count
-                log(f"preview {found.seconds:.2f}s: {count}")
+                refs.append(reference(database, programme.id))
+                log(f"preview {found.seconds:.2f}s: {count}, reference {refs[-1]:.2f}s")
+            base = baseline("SELECT count(*) over members JOIN events (same run)", stats(refs),
+                            unit="s", kind="reference")  # fmt: skip
+            if first is not None:
+                out.append(figure(f"first sweep of 20 segments (memberships, baselines), {label}",
+                                  first.seconds, unit="s", higher_is_better=False, base=base,
+                                  note=f"{first.entered:,} entries written"))  # fmt: skip
+            if rebuilt is not None:
+                out.append(figure(f"summaries rebuilt from the events, {label}", rebuilt.seconds,
+                                  unit="s", higher_is_better=False, base=base,
+                                  note=f"{rebuilt.rows:,} rows"))  # fmt: skip
+            if seconds:
+                daily = f"daily sweep of 20 segments (nothing changes), {label}"
+                out.append(figure(daily, stats(seconds), unit="s", higher_is_better=False,
+                                  base=base))  # fmt: skip
             note = f"3 purchases in 90 days and books in 180 days: {count:,} members"
             out.append(figure(f"preview of a new condition (count), {label}", stats(times),
                               unit="s", higher_is_better=False, note=note, base=base))  # fmt: skip
@@ -355,6 +413,11 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="rebuild the summaries without foreign-key checks (set-up of a large population)",
     )
+    parser.add_argument(
+        "--preview-only",
+        action="store_true",
+        help="population: no sweeps, only the preview (alternated with the reference)",
+    )
     args = parser.parse_args(argv)
     if quick_mode(args.quick):
         args.runs, args.batches, args.members, args.population = 2, 4, 64, 20_000
@@ -373,7 +436,7 @@ def main(argv: list[str] | None = None) -> int:
             if pg:
                 out += population(
                     Path(tmp), args.population, args.runs, args.keep_pg,
-                    not args.skip_summaries, args.fast_summaries,
+                    not args.skip_summaries, args.fast_summaries, args.preview_only,
                 )  # fmt: skip
             else:
                 skipped.append({"figure": "population", "reason": "no PostgreSQL server"})

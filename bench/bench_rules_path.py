@@ -43,7 +43,7 @@ if __package__ in (None, ""):  # run as a file: make ``bench`` and ``fidelia`` i
 
 from sqlalchemy import event, select
 
-from bench.bench_intake_http import CARD, event_body, prepare_database
+from bench.bench_intake_http import CARD, analyse, event_body, prepare_database
 from bench.common import (
     Figure,
     baseline,
@@ -219,6 +219,7 @@ def bench_backend(
             try:
                 programme = the_programme(database)
                 ingest_all(database, programme, batches(members, size, members // size, 0))
+                analyse(url)  # PostgreSQL: statistics as in service (bench_intake_http.analyse)
                 # as an API process runs (fidelia.api.runtime): the start-up heap frozen, so
                 # that no full collection of it (80 ms each, every few hundred purchases)
                 # lands in one run's figure and not in another's

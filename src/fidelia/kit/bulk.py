@@ -175,6 +175,8 @@ def bind_processor(kind: TypeEngine[Any], dialect: Dialect) -> Processor:
         def json_text(value: Any) -> Any:
             if value.__class__ is not dict and value.__class__ is not list:
                 return chain(value)
+            if not value:  # the ledger's metadata, most of the time: no encoder made
+                return "{}" if value.__class__ is dict else "[]"
             encode = make({}, unknown, ascii_text, None, keys, items, False, False, True)
             return "".join(encode(value, 0))  # what json.dumps(value) returns
 

@@ -22,7 +22,7 @@ view per dialect: the number view also reads JSON booleans as 1/0, as Python com
 from __future__ import annotations
 
 import uuid
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, time, timedelta
 from decimal import Decimal
@@ -66,7 +66,16 @@ from fidelia.models import (
     MemberTraits,
 )
 from fidelia.models.segment_summaries import EventSummary
-from fidelia.segments.fields import FieldSpec, Kind, UnknownField, check_value, resolve
+from fidelia.segments.fields import (
+    MAX_COUNTED,
+    MAX_COUNTED_DOCUMENT,
+    FieldSpec,
+    Kind,
+    UnknownField,
+    check_value,
+    is_operator_problem,
+    resolve,
+)
 from fidelia.segments.leaves import as_number, boolean, compare, days_leaf
 from fidelia.traits import fields as trait_fields
 from fidelia.traits.fields import SqlContext, TraitField
@@ -117,10 +126,41 @@ def check_condition(
         except UnknownField as exc:
             raise ValidationFailed.on((*loc, *where), str(exc)) from None
     for where, leaf in _leaves(cond):
-        problem = check_value(specs[leaf.field], leaf.op, leaf.value)
+        spec = specs[leaf.field]
+        problem = check_value(spec, leaf.op, leaf.value)
         if problem is not None:
-            raise ValidationFailed.on((*loc, *where, "op"), problem)
+            part = "op" if is_operator_problem(spec, leaf.op) else "value"
+            raise ValidationFailed.on((*loc, *where, part), problem)
+    counted = counted_fields(specs.values())
+    if len(counted) > MAX_COUNTED:
+        raise ValidationFailed.on(loc, _too_many(len(counted), MAX_COUNTED, "this condition"))
     return specs
+
+
+def counted_fields(specs: Iterable[FieldSpec]) -> set[tuple[str, str, str, int | None]]:
+    """The distinct counted fields (``events.*``, ``categories.*``) among ``specs``: one column
+    each in the population's grouped statement."""
+    return {
+        (s.source, s.key, s.metric, s.window) for s in specs if s.source in ("events", "category")
+    }
+
+
+def _too_many(found: int, limit: int, where: str) -> str:
+    return (
+        f"{where} reads {found} counted fields (events.*, categories.*: one per type or "
+        f"category, measure and window); at most {limit}, as evaluating them costs their square"
+    )
+
+
+def check_counted_total(
+    conditions: Sequence[Condition], catalogue: Catalogue, loc: tuple[str | int, ...]
+) -> None:
+    """All of a document's segments are evaluated by one statement: at most
+    :data:`MAX_COUNTED_DOCUMENT` counted fields between them; 422 at ``loc``."""
+    specs = [catalogue.resolve(path) for cond in conditions for _, path in condition_fields(cond)]
+    found = len(counted_fields(specs))
+    if found > MAX_COUNTED_DOCUMENT:
+        raise ValidationFailed.on(loc, _too_many(found, MAX_COUNTED_DOCUMENT, "the segments"))
 
 
 def _leaves(cond: Condition, loc: tuple[str | int, ...] = ()) -> list[tuple[Any, Compare]]:

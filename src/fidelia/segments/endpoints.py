@@ -283,7 +283,9 @@ def export_segment(
     database: Annotated[Database, Depends(get_database)],
 ) -> StreamingResponse:
     """Every member of the segment as CSV (`member_id,first_name,last_name,status,since`),
-    streamed as it is read, so a segment of any size exports in constant memory.
+    streamed as it is read, so a segment of any size exports in constant memory. A name that
+    starts like a spreadsheet formula (`=`, `+`, `-`, `@`, tab, carriage return) is written with
+    a leading `'`, so that opening the file runs nothing.
 
     404: no such segment.
 
@@ -305,12 +307,23 @@ def _csv(database: Database, programme: Programme, code: str) -> Iterator[str]:
         for n, (member_id, first, last, state, since) in enumerate(
             service.export_rows(session, programme=programme, code=code), start=1
         ):
-            writer.writerow([member_id, first or "", last or "", state, since.isoformat()])
+            writer.writerow([member_id, _cell(first), _cell(last), state, since.isoformat()])
             if n % 1000 == 0:
                 yield buffer.getvalue()
                 buffer.seek(0)
                 buffer.truncate()
     yield buffer.getvalue()
+
+
+_FORMULA = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _cell(value: str | None) -> str:
+    """A member's text as a CSV cell a spreadsheet shows as text: a value that starts like a
+    formula (``=HYPERLINK(...)``, ``+cmd|...``) gets a leading apostrophe (OWASP's advice)."""
+    if not value:
+        return ""
+    return f"'{value}" if value.startswith(_FORMULA) else value
 
 
 @router.get(
@@ -335,3 +348,42 @@ def member_segments(
         MembershipOut(segment=r.segment, labels=labels.get(r.segment, {}), since=r.since)
         for r in rows
     ]
+
+
+@router.get(
+    "/members/{member_id}/segments/history",
+    response_model=Page[SegmentChangeOut],
+    summary="A member's entries into and exits from segments",
+)
+def member_segment_history(
+    member_id: uuid.UUID,
+    principal: Reader,
+    session: DbSession,
+    cursor: Annotated[str | None, Query(max_length=200)] = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+) -> Page[SegmentChangeOut]:
+    """Every `segment_entered` and `segment_left` of the member, oldest first: the segment,
+    when, why (`event`: after one of the member's events, named by `event_id`; `sweep`: the
+    daily re-evaluation, or a merge; `definition`: the segment was created or changed) and its
+    `seq` in the programme's feed. A segment's first members (its first evaluation) have no
+    entry here: see `since` in `GET /members/{id}/segments`. Paged: pass `next_cursor` as
+    `cursor`.
+
+    404: no such member. 422: a cursor this API did not give.
+
+    Scope: `read`.
+    """
+    after = 0
+    if cursor is not None:
+        try:
+            (after,) = decode_cursor(cursor)
+        except ValueError:
+            after = -1
+        if type(after) is not int or not 0 <= after <= 2**62:
+            raise ValidationFailed.on(("query", "cursor"), "not a cursor this API gave")
+    rows = service.member_history(
+        session, programme=principal.programme, member_id=member_id, after=after, limit=limit
+    )
+    items = [SegmentChangeOut.model_validate(r, from_attributes=True) for r in rows]
+    last = items[-1].seq if len(items) == limit else None
+    return Page(items=items, next_cursor=encode_cursor([last]) if last is not None else None)

@@ -52,6 +52,15 @@ PROFILE_TEXT = (
 IDENTITY_KINDS = ("email", "phone", "card", "external")
 CONSENT_CHANNELS = ("email", "sms", "push", "postal")
 MAX_WINDOW_DAYS = 3650
+# Numbers a condition compares with: a wallet's figure times 10**6 (its largest scale) still
+# fits a 64-bit integer, and ``now`` plus or minus a whole number of days stays a date.
+MAX_NUMBER = Decimal(10**12)
+MAX_DAYS = 100_000
+# Counted fields (events.*, categories.*, one per type or category, measure and window) a
+# condition, or all the segments of a document, may read: the population's statement has a
+# column per counted field in a branch per type or category, so its size grows as their square.
+MAX_COUNTED = 32
+MAX_COUNTED_DOCUMENT = 64
 
 OPS: dict[Kind, frozenset[str]] = {
     "text": frozenset({"eq", "ne", "in", "not_in", "starts_with", "contains", "exists"}),
@@ -240,6 +249,9 @@ def check_value(spec: FieldSpec, op: str, value: object) -> str | None:
         return f"{spec.path} is {spec.kind}: compare it with text"
     if spec.kind in ("number", "days") and not all(_is_number(v) for v in values):
         return f"{spec.path} is a number: compare it with numbers"
+    out_of_range = _out_of_range(spec, values)
+    if out_of_range is not None:
+        return out_of_range
     if spec.kind == "days" and not all(isinstance(v, Decimal) and v == int(v) for v in values):
         return f"{spec.path} counts whole days: compare it with whole numbers"
     if spec.kind == "bool" and not isinstance(value, bool):
@@ -254,3 +266,20 @@ def check_value(spec: FieldSpec, op: str, value: object) -> str | None:
 
 def _is_number(value: object) -> bool:
     return isinstance(value, Decimal)
+
+
+def _out_of_range(spec: FieldSpec, values: tuple[object, ...]) -> str | None:
+    limit = MAX_DAYS if spec.kind == "days" else MAX_NUMBER
+    for value in values:
+        if not isinstance(value, Decimal):
+            continue
+        if not value.is_finite():
+            return f"{spec.path}: compare it with a finite number"
+        if abs(value) > limit:
+            return f"{spec.path}: numbers are between -{limit} and {limit}"
+    return None
+
+
+def is_operator_problem(spec: FieldSpec, op: str) -> bool:
+    """Whether :func:`check_value`'s problem is the operator (else it is the value)."""
+    return op not in OPS[spec.kind]

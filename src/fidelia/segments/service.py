@@ -22,11 +22,16 @@ from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
 from fidelia import versions
-from fidelia.errors import Conflict, NotFound, ValidationFailed
+from fidelia.errors import Conflict, FieldError, NotFound, ValidationFailed
 from fidelia.kit.conditions import Condition, dump_condition
 from fidelia.models import Member, Programme, SegmentChange, SegmentMember, Wallet
 from fidelia.models.segment_summaries import SegmentBaseline
-from fidelia.segments.compiler import Catalogue, SqlCompiler, check_condition
+from fidelia.segments.compiler import (
+    Catalogue,
+    SqlCompiler,
+    check_condition,
+    check_counted_total,
+)
 from fidelia.segments.schemas import SegmentDef, SegmentsSection
 from fidelia.traits import service as traits_service
 from fidelia.traits.schemas import TraitsSection
@@ -99,6 +104,8 @@ def check_document(document: Mapping[str, Any], section: SegmentsSection | None)
             raise ValidationFailed.on(("segments", "definitions", i, "code"), "duplicate code")
         seen.add(segment.code)
         check_condition(segment.condition, catalogue, ("segments", "definitions", i, "condition"))
+    conditions = [s.condition for s in section.definitions]
+    check_counted_total(conditions, catalogue, ("segments", "definitions"))
 
 
 # -- writing definitions through the document -------------------------------------------------
@@ -118,8 +125,11 @@ def create(session: Session, *, programme: Programme, data: SegmentDef, actor: s
     section = dict(document.get("segments") or {})
     definitions = list(section.get("definitions") or [])
     if any(d.get("code") == data.code for d in definitions):
-        raise Conflict(f"segment {data.code!r} exists", fields=[])
-    _check_alone(session, programme, data.condition, ("condition",))
+        raise Conflict(
+            f"segment {data.code!r} exists",
+            fields=[FieldError(("code",), "a segment with this code exists: PUT changes it")],
+        )
+    _check_alone(session, programme, data, ("condition",))
     definitions.append(_dump(data))
     section["definitions"] = definitions
     return _write(
@@ -135,7 +145,7 @@ def update(session: Session, *, programme: Programme, data: SegmentDef, actor: s
     index = next((i for i, d in enumerate(definitions) if d.get("code") == data.code), None)
     if index is None:
         raise NotFound(f"segment {data.code!r} does not exist")
-    _check_alone(session, programme, data.condition, ("condition",))
+    _check_alone(session, programme, data, ("condition",))
     definitions[index] = _dump(data)
     section["definitions"] = definitions
     return _write(
@@ -150,9 +160,15 @@ def _dump(data: SegmentDef) -> dict[str, Any]:
 
 
 def _check_alone(
-    session: Session, programme: Programme, cond: Condition, loc: tuple[str | int, ...]
+    session: Session, programme: Programme, data: SegmentDef, loc: tuple[str | int, ...]
 ) -> None:
-    check_condition(cond, catalogue_for(session, programme), loc)
+    """The segment's condition, and with the document's other segments (all evaluated by one
+    statement), checked with paths of the request rather than of the document."""
+    catalogue = catalogue_for(session, programme)
+    check_condition(data.condition, catalogue, loc)
+    section = section_for(session, programme)
+    others = [s.condition for s in (section.definitions if section else []) if s.code != data.code]
+    check_counted_total([*others, data.condition], catalogue, loc)
 
 
 def get(session: Session, *, programme: Programme, code: str) -> SegmentDef:
@@ -246,6 +262,23 @@ def memberships(
         select(SegmentMember)
         .where(SegmentMember.programme_id == programme.id, SegmentMember.member_id == member_id)
         .order_by(SegmentMember.segment)
+    )
+    return list(session.scalars(query))
+
+
+def member_history(
+    session: Session, *, programme: Programme, member_id: uuid.UUID, after: int, limit: int
+) -> list[SegmentChange]:
+    """A member's entries and exits, oldest first (``seq`` after ``after``); 404 when the
+    member is not the programme's."""
+    member = session.get(Member, member_id)
+    if member is None or member.programme_id != programme.id:
+        raise NotFound(f"member {member_id} does not exist")
+    query = (
+        select(SegmentChange)
+        .where(SegmentChange.member_id == member_id, SegmentChange.seq > after)
+        .order_by(SegmentChange.seq)
+        .limit(limit)
     )
     return list(session.scalars(query))
 

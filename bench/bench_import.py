@@ -332,6 +332,9 @@ def main(argv: list[str] | None = None) -> int:
         "--profile", type=Path, help="profile one SQLite import with cProfile into FILE, and stop"
     )
     args = parser.parse_args(argv)
+    from fidelia.api.runtime import collect_less
+
+    collect_less()  # as `fidelia events import` runs (the CLI's callback): see fidelia.api.runtime
     quick = quick_mode(args.quick)
     runs = args.runs or (1 if quick else 3)
     lines = args.lines or (10_000 if quick else None)

@@ -241,3 +241,17 @@ def test_every_command_has_help(run: Run, command: tuple[str, ...]) -> None:
 
     assert "Usage:" in result.output
     assert "--help" in result.output
+
+
+def test_every_command_runs_with_the_collector_of_a_long_running_process(run: Run) -> None:
+    """Imports and rebuilds make ORM objects by the thousand: with Python's default young
+    threshold (700) an import spent half its time in collections (fidelia.api.runtime)."""
+    import gc
+
+    before = gc.get_threshold()
+    try:
+        gc.set_threshold(700, before[1], before[2])
+        run("db", "upgrade")
+        assert gc.get_threshold()[0] == 10_000
+    finally:
+        gc.set_threshold(*before)

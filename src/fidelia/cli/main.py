@@ -7,6 +7,7 @@ import threading
 
 import typer
 
+from fidelia.api.runtime import collect_less
 from fidelia.cli import backtest, data, demo, generate, ledger, programme, rewards, tiers, traits
 from fidelia.cli.common import console, database, run_server, setup_logging
 from fidelia.cli.messaging import messaging_app
@@ -43,6 +44,13 @@ app.command("backtest")(backtest.backtest_command)
 app.command("generate")(generate.generate)
 app.command("export")(export_command)
 app.add_typer(privacy_app, name="privacy")
+
+
+@app.callback()
+def _every_command() -> None:
+    # the collector's young threshold of a long-running process (fidelia.api.runtime): an
+    # import spent half its time in collections with the default
+    collect_less()
 
 
 @db_app.command("upgrade")

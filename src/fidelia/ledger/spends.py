@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Dialect, Select, Uuid, and_, bindparam, or_, select, text, update
+from sqlalchemy import Dialect, Select, Uuid, and_, bindparam, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, make_transient_to_detached
 from sqlalchemy.orm.attributes import set_committed_value
@@ -53,7 +53,14 @@ from fidelia.notices import Notice, record_many
 
 _TABLES = Base.metadata.tables
 _LOTS, _ACCOUNTS = _TABLES["ledger_lots"], _TABLES["ledger_accounts"]
-_WALLETS = _TABLES["ledger_wallets"]
+_WALLETS, _TRANSACTIONS = _TABLES["ledger_wallets"], _TABLES["ledger_transactions"]
+# one spend's transaction row, compiled once (kit.prepared): on PostgreSQL a one-row
+# insert_rows goes through SQLAlchemy's execution, several times the driver's own work
+_INSERT_ONE = Prepared(
+    insert(_TRANSACTIONS).values(
+        {c: bindparam(f"t_{c.key}", type_=c.type) for c in _TRANSACTIONS.c}
+    )
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,15 +139,20 @@ def spend_many(
         account.lifetime_spent += minor
         spent[account.id] = spent.get(account.id, 0) + minor
     _check_bounds(balances.values(), [])
+    consumed = [lot for found in lots.values() for lot in found if lot.taken]
+    debited = [b for b in balances.values() if b.id in spent]
     try:
-        insert_rows(session, _TABLES["ledger_transactions"], txns)
+        if len(txns) == 1 and session.get_bind().dialect.name == "postgresql":
+            _post_one_postgres(session, txns[0], entries, consumed, debited[0], spent)
+        else:
+            _insert_transactions(session, txns)
+            insert_rows(session, _TABLES["ledger_entries"], entries)
+            _write(session, consumed, debited, spent)
     except IntegrityError as exc:  # a concurrent posting with one of these keys committed first
         if "idempotency_key" in str(exc.orig) or "uq_ledger_transactions" in str(exc.orig):
             raise AlreadyPosted(", ".join(s.idempotency_key for s in spends)) from exc
         raise
-    insert_rows(session, _TABLES["ledger_entries"], entries)
-    consumed = [lot for found in lots.values() for lot in found if lot.taken]
-    _write(session, consumed, [b for b in balances.values() if b.id in spent], spent)
+    _refresh(session, consumed, debited)
     spent_notices = noticing.notices(
         noticing.Moved(
             "spend", wallets[s.wallet], s.member_id, -minor, s.occurred_at or now,
@@ -309,15 +321,16 @@ def _lock(
     }
 
 
-_SPENDABLE = (
-    select(Lot.id, Lot.account_id, Lot.remaining)
+# compiled once (kit.prepared: on PostgreSQL the ids go as one array, ``= ANY``)
+_SPENDABLE = Prepared(
+    select(_LOTS.c.id, _LOTS.c.account_id, _LOTS.c.remaining)
     .where(
-        Lot.account_id.in_(bindparam("account_ids", expanding=True)),
-        Lot.remaining > 0,
-        Lot.pending == 0,
-        or_(Lot.expires_at.is_(None), Lot.expires_at > bindparam("now")),
+        _LOTS.c.account_id.in_(bindparam("account_ids", type_=Uuid(), expanding=True)),
+        _LOTS.c.remaining > 0,
+        _LOTS.c.pending == 0,
+        or_(_LOTS.c.expires_at.is_(None), _LOTS.c.expires_at > bindparam("now")),
     )
-    .order_by(Lot.account_id, Lot.expires_at.is_(None), Lot.expires_at, Lot.id)
+    .order_by(_LOTS.c.account_id, _LOTS.c.expires_at.is_(None), _LOTS.c.expires_at, _LOTS.c.id)
 )
 
 
@@ -327,7 +340,7 @@ def _spendable_lots(
     """The accounts' available lots in consumption order (as ``repository.available_lots``)."""
     params = {"account_ids": account_ids, "now": now}
     found: dict[uuid.UUID, list[_SpendableLot]] = {}
-    for lot_id, account_id, remaining in session.execute(_SPENDABLE, params):
+    for lot_id, account_id, remaining in _SPENDABLE.rows(session, params):
         found.setdefault(account_id, []).append(_SpendableLot(lot_id, remaining))
     return found
 
@@ -380,35 +393,100 @@ def _spend_row(
     }
 
 
-_TAKE_FROM_LOTS = (
-    update(_LOTS)
-    .where(_LOTS.c.id == bindparam("l_id"))
-    .values(remaining=_LOTS.c.remaining - bindparam("l_taken"))
-)
 _TAKE_FROM_LOTS_SQLITE = "UPDATE ledger_lots SET remaining = remaining - ? WHERE id = ?"
 _TAKE_FROM_BALANCES_SQLITE = (
     "UPDATE ledger_accounts SET available = available - ?, lifetime_spent = lifetime_spent + ? "
     "WHERE id = ?"
 )
-_TAKE_FROM_LOTS_PG = text(
+# PostgreSQL: one statement each whatever the number of rows, the ids as one uuid[] literal
+# (as kit.bulk sends them), run through the driver (SQLAlchemy's execution of a text() with
+# arrays cost more than the server's work)
+_TAKE_FROM_LOTS_PG = (
     "UPDATE ledger_lots AS l SET remaining = l.remaining - d.taken "
-    "FROM unnest(CAST(:ids AS uuid[]), CAST(:taken AS bigint[])) AS d(id, taken) "
+    "FROM unnest(CAST(%(ids)s AS uuid[]), CAST(%(taken)s AS bigint[])) AS d(id, taken) "
     "WHERE l.id = d.id"
 )
-_TAKE_FROM_BALANCES = (
-    update(_ACCOUNTS)
-    .where(_ACCOUNTS.c.id == bindparam("a_id"))
-    .values(
-        available=_ACCOUNTS.c.available - bindparam("a_spent"),
-        lifetime_spent=_ACCOUNTS.c.lifetime_spent + bindparam("a_spent"),
-    )
-)
-_TAKE_FROM_BALANCES_PG = text(
+_TAKE_FROM_BALANCES_PG = (
     "UPDATE ledger_accounts AS a SET available = a.available - d.spent, "
     "lifetime_spent = a.lifetime_spent + d.spent "
-    "FROM unnest(CAST(:ids AS uuid[]), CAST(:spent AS bigint[])) AS d(id, spent) "
+    "FROM unnest(CAST(%(ids)s AS uuid[]), CAST(%(spent)s AS bigint[])) AS d(id, spent) "
     "WHERE a.id = d.id"
 )
+_TAKE_FROM_BALANCE_PG = (
+    "UPDATE ledger_accounts SET available = available - %(spent)s, "
+    "lifetime_spent = lifetime_spent + %(spent)s WHERE id = %(id)s"
+)
+
+
+def _insert_transactions(session: Session, txns: list[dict[str, Any]]) -> None:
+    if len(txns) == 1:  # a redemption's: compiled once (see _INSERT_ONE)
+        _INSERT_ONE.run(session, {f"t_{key}": value for key, value in txns[0].items()})
+    else:
+        insert_rows(session, _TRANSACTIONS, txns)
+
+
+def _posting_one(lots: int) -> Prepared:
+    """PostgreSQL: one spend written by one statement (one round trip instead of four), for
+    a spend over ``lots`` lots: its transaction and its entries inserted and its lots and
+    balance updated by data-modifying CTEs around the balance's UPDATE. The sub-statements
+    run on one snapshot and touch different rows; the foreign keys between them (entries to
+    their transaction and lots) are checked at the end of the statement, after all of them,
+    and the CHECK constraints row by row, as in four statements."""
+    entries = _TABLES["ledger_entries"]
+    txn = insert(_TRANSACTIONS).values(
+        {c: bindparam(f"t_{c.key}", type_=c.type) for c in _TRANSACTIONS.c}
+    )
+    legs = insert(entries).values(
+        [{c: bindparam(f"e{i}_{c.key}", type_=c.type) for c in entries.c} for i in range(lots + 1)]
+    )
+    amount = _LOTS.c.remaining.type
+    ctes = [txn.cte("t"), legs.cte("e")] + [
+        update(_LOTS)
+        .where(_LOTS.c.id == bindparam(f"l{i}_id", type_=Uuid()))
+        .values(remaining=_LOTS.c.remaining - bindparam(f"l{i}_taken", type_=amount))
+        .cte(f"l{i}")
+        for i in range(lots)
+    ]
+    spent = bindparam("a_spent", type_=_ACCOUNTS.c.available.type)
+    balance = (
+        update(_ACCOUNTS)
+        .where(_ACCOUNTS.c.id == bindparam("a_id", type_=Uuid()))
+        .values(
+            available=_ACCOUNTS.c.available - spent,
+            lifetime_spent=_ACCOUNTS.c.lifetime_spent + spent,
+        )
+    )
+    return Prepared(balance.add_cte(*ctes))
+
+
+_POSTING_ONE: dict[int, Prepared] = {}  # by number of lots, compiled once each
+
+
+def _post_one_postgres(
+    session: Session,
+    txn: dict[str, Any],
+    entries: list[dict[str, Any]],
+    lots: list[_SpendableLot],
+    balance: _Balance,
+    spent: dict[uuid.UUID, int],
+) -> None:
+    """Write one spend (``txn``, its ``entries``, what it took from ``lots`` and ``balance``)
+    in one statement: see :func:`_posting_one`."""
+    statement = _POSTING_ONE.get(len(lots))
+    if statement is None:
+        statement = _POSTING_ONE.setdefault(len(lots), _posting_one(len(lots)))
+    params = {f"t_{key}": value for key, value in txn.items()}
+    for i, entry in enumerate(entries):
+        params.update({f"e{i}_{key}": value for key, value in entry.items()})
+    for i, lot in enumerate(lots):
+        params[f"l{i}_id"], params[f"l{i}_taken"] = lot.id, lot.taken
+    params["a_id"], params["a_spent"] = balance.id, spent[balance.id]
+    statement.run(session, params)
+
+
+def _uuids(ids: Sequence[uuid.UUID]) -> str:
+    """A uuid[] in PostgreSQL's text form (as kit.bulk sends uuid arrays)."""
+    return "{" + ",".join(f"{i.int:032x}" for i in ids) + "}"
 
 
 def _write_postgres(
@@ -417,17 +495,20 @@ def _write_postgres(
     balances: list[_Balance],
     spent: dict[uuid.UUID, int],
 ) -> None:
-    if len(lots) > 1:
-        ids, taken = [lot.id for lot in lots], [lot.taken for lot in lots]
-        session.execute(_TAKE_FROM_LOTS_PG, {"ids": ids, "taken": taken})
-    else:
-        session.execute(_TAKE_FROM_LOTS, [{"l_id": lot.id, "l_taken": lot.taken} for lot in lots])
-    if len(balances) > 1:
-        ids, amounts = [b.id for b in balances], [spent[b.id] for b in balances]
-        session.execute(_TAKE_FROM_BALANCES_PG, {"ids": ids, "spent": amounts})
-    else:
-        rows = [{"a_id": b.id, "a_spent": spent[b.id]} for b in balances]
-        session.execute(_TAKE_FROM_BALANCES, rows)
+    connection = session.connection()
+    params: dict[str, Any]
+    if lots:
+        taken = [lot.taken for lot in lots]
+        params = {"ids": _uuids([lot.id for lot in lots]), "taken": taken}
+        connection.exec_driver_sql(_TAKE_FROM_LOTS_PG, params)
+    if len(balances) == 1:
+        (balance,) = balances
+        params = {"id": balance.id, "spent": spent[balance.id]}
+        connection.exec_driver_sql(_TAKE_FROM_BALANCE_PG, params)
+    elif balances:
+        amounts = [spent[b.id] for b in balances]
+        params = {"ids": _uuids([b.id for b in balances]), "spent": amounts}
+        connection.exec_driver_sql(_TAKE_FROM_BALANCES_PG, params)
 
 
 def _uuid_bind(dialect: Dialect) -> Callable[[uuid.UUID], Any]:
@@ -449,9 +530,7 @@ def _write(
     spent: dict[uuid.UUID, int],
 ) -> None:
     """What the spends took from the lots and the cached balances: one UPDATE each (from
-    arrays on PostgreSQL, an executemany handed to the driver on SQLite); lots and accounts
-    the session holds as objects get the new values too, so that nothing reads a stale value
-    from its identity map."""
+    arrays on PostgreSQL, an executemany handed to the driver on SQLite)."""
     dialect = session.get_bind().dialect
     if dialect.name == "sqlite":
         # the driver's executemany directly: SQLAlchemy's parameter building for these two
@@ -465,6 +544,11 @@ def _write(
                 connection.exec_driver_sql(sql, rows[0] if len(rows) == 1 else rows)
     else:
         _write_postgres(session, lots, balances, spent)
+
+
+def _refresh(session: Session, lots: list[_SpendableLot], balances: list[_Balance]) -> None:
+    """The lots and accounts the session holds as objects get the values just written, so
+    that nothing reads a stale value from its identity map."""
     identities = session.identity_map
     for lot in lots:
         held_lot = identities.get(Session.identity_key(Lot, lot.id))

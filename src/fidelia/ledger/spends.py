@@ -16,7 +16,8 @@ COMMITTED a statement sees the rows of other tables as they were when it started
 by the locking statement itself would be stale if it had to wait for the lock (another spend,
 an expiry, a return of the same account committing meanwhile), and could be spent twice. On
 SQLite one writer at a time holds the database (``BEGIN IMMEDIATE``), so the locking query
-reads the lots too.
+reads the lots too. On PostgreSQL a single spend (a redemption's) is written by one statement,
+its four writes as data-modifying CTEs (:func:`_posting_one`): one round trip instead of four.
 """
 
 from __future__ import annotations

@@ -34,6 +34,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 
 from fidelia.errors import FideliaError, NotFound, ValidationFailed
 from fidelia.jobs import service as jobs
+from fidelia.kit.attach import attached
 from fidelia.kit.clock import utcnow
 from fidelia.kit.ids import uuid7
 from fidelia.kit.prepared import Prepared
@@ -46,6 +47,7 @@ EXPIRE_JOB = "rewards.voucher_expire"
 SOURCES = ("redemption", "operator", "rule")
 _CHUNK = 500  # rows per INSERT ... VALUES (17 columns: 8,500 parameters)
 _VOUCHERS = Base.metadata.tables["vouchers"]
+_VOUCHER_KEYS = tuple(column.key for column in _VOUCHERS.c)
 
 
 @dataclass(frozen=True, slots=True)
@@ -229,6 +231,7 @@ def _write(
     them and return them."""
     taken: list[dict[str, Any]] = []
     fresh: list[dict[str, Any]] = []
+    made: list[tuple[int, dict[str, Any]]] = []  # (request index, row), in order
     new: list[Voucher] = []
     for pool_id, indexes in todo.items():
         pool, stock = pools_by_id[pool_id], claimed[pool_id]
@@ -259,27 +262,33 @@ def _write(
             else:
                 row.update(id=uuid7(), code=None, created_at=now, _pattern=pool.pattern)
                 fresh.append(row)
-            out[i] = voucher = _attach(session, row)
-            new.append(voucher)
+            made.append((i, row))
     _update_claimed(session, taken)
     _insert_fresh(session, fresh)
+    for i, row in made:
+        out[i] = voucher = _attach(session, row)
+        new.append(voucher)
     return new
 
 
 def _attach(session: Session, row: dict[str, Any]) -> Voucher:
-    """The voucher of ``row`` as a persistent ORM object, without a query: the claimed row's
-    object if the session holds it, else a new one made detached then added."""
+    """The voucher of ``row``, written, as a persistent ORM object, without a query: the
+    claimed row's object if the session holds it, else a new one made persistent as the
+    ORM's loader makes it (kit.attach: no constructor's attribute events, no cascades of
+    ``session.add``)."""
     held = session.identity_map.get(Session.identity_key(Voucher, row["id"]))
     if isinstance(held, Voucher):
         for column, value in row.items():
             if not column.startswith("_"):
                 set_committed_value(held, column, value)
         return held
-    # filled as the ORM's loader fills an object (the constructor's attribute events cost a
-    # few percent of a redemption); column and attribute names are the same in Voucher
+    if "created_at" in row:  # a fresh code: the complete row
+        return attached(session, Voucher, [row[key] for key in _VOUCHER_KEYS])
+    # a claimed code: its creation time is not read, so it is left to load when asked for
     voucher: Voucher = Voucher.__mapper__.class_manager.new_instance()
     voucher.__dict__.update((k, v) for k, v in row.items() if not k.startswith("_"))
-    row["_object"] = voucher
+    make_transient_to_detached(voucher)
+    session.add(voucher)
     return voucher
 
 
@@ -311,8 +320,6 @@ def _update_claimed(session: Session, rows: list[dict[str, Any]]) -> None:
     if rows:
         params = [{f"v_{c}": row[c] for c in _CLAIM_COLUMNS} for row in rows]
         session.execute(_CLAIM, params)
-    for row in rows:
-        _finish(session, row)
 
 
 # INSERT ... ON CONFLICT (programme, code) DO NOTHING RETURNING code, for SQLite and PostgreSQL;
@@ -330,8 +337,7 @@ _FRESH_ONE = {
         dialect_insert(_VOUCHERS)
         .values({c: bindparam(f"v_{c.key}", type_=c.type) for c in _VOUCHERS.c})
         .on_conflict_do_nothing(index_elements=["programme_id", "code"])
-        .returning(_VOUCHERS.c.code)
-    )
+    )  # no RETURNING: the row count says whether the one row went in (no result to read)
     for postgres, dialect_insert in ((False, sqlite_insert), (True, pg_insert))
 }
 
@@ -354,26 +360,17 @@ def _insert_fresh(session: Session, rows: list[dict[str, Any]]) -> None:
         if len(waiting) == 1:
             one = _FRESH_ONE[postgres]
             values = {f"v_{key}": value for key, value in _columns(waiting[0]).items()}
-            inserted = {code for (code,) in one.rows(session, values)}
+            if session.autoflush:  # as a query would
+                session.flush()
+            inserted = {waiting[0]["code"]} if one.run(session, values) == 1 else set()
         else:
             found = session.execute(statement, [_columns(row) for row in waiting])
             inserted = set(found.scalars())
         waiting = [row for row in waiting if row["code"] not in inserted]
-    for row in rows:
-        _finish(session, row)
 
 
 def _columns(row: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in row.items() if not k.startswith("_")}
-
-
-def _finish(session: Session, row: dict[str, Any]) -> None:
-    """Attach the new voucher object to the session as persistent (it is in the database)."""
-    voucher = row.get("_object")
-    if isinstance(voucher, Voucher):
-        voucher.__dict__["code"] = row["code"]  # committed with the rest, just below
-        make_transient_to_detached(voucher)
-        session.add(voucher)
 
 
 def _schedule(session: Session, programme: Programme, issued: list[Voucher]) -> None:

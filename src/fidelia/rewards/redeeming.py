@@ -24,13 +24,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, TypeVar
 
-from sqlalchemy import ColumnElement, Uuid, and_, bindparam, select, update
+from sqlalchemy import ColumnElement, Uuid, and_, bindparam, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, make_transient_to_detached
 from sqlalchemy.orm.attributes import set_committed_value
 
 from fidelia.errors import NotFound, ValidationFailed
-from fidelia.kit.bulk import insert_rows
+from fidelia.kit.attach import attached
 from fidelia.kit.clock import utcnow
 from fidelia.kit.ids import uuid7
 from fidelia.kit.prepared import Prepared
@@ -142,6 +142,18 @@ _POOLS, _VOUCHERS = Base.metadata.tables["voucher_pools"], Base.metadata.tables[
 _STATES = Base.metadata.tables["member_states"]
 
 
+# The columns a redemption reads of the reward (eligibility, price, stock, its row) and of
+# its pool (a code's pattern, uses and validity): the objects made of them have only these
+# loaded, and another attribute of theirs raises DetachedInstanceError. Reading every column
+# cost a third more in SQLAlchemy's and the driver's per-column work (issue 18).
+_REWARD_READ = (
+    "id", "code", "kind", "cost_points", "cost_by_tier", "stock", "available_from",
+    "available_until", "eligible_tiers", "condition", "limit_per_member", "first_n",
+    "archived", "pool_id", "association", "value", "updated_at",
+)  # fmt: skip
+_POOL_READ = ("id", "code", "pattern", "max_uses", "valid_from", "valid_until", "validity_days")
+
+
 def _reading(which: ColumnElement[bool], *, with_member: bool) -> Prepared:
     """The query of :func:`_read`, built and compiled once (``which``: the reward by code or
     by id; ``with_member``: the member's profile joined, for SQLite). Plain columns, not ORM
@@ -159,7 +171,8 @@ def _reading(which: ColumnElement[bool], *, with_member: bool) -> Prepared:
         .correlate(_REWARDS)
     )
     subqueries = (q.scalar_subquery() for q in (first, state, stocked))
-    query = select(*_REWARDS.c, *_POOLS.c, *subqueries).select_from(_REWARDS)
+    read = [_REWARDS.c[name] for name in _REWARD_READ] + [_POOLS.c[name] for name in _POOL_READ]
+    query = select(*read, *subqueries).select_from(_REWARDS)
     if with_member:
         member = and_(
             _MEMBERS.c.id == bindparam("member_id"), _MEMBERS.c.programme_id == programme_id
@@ -202,10 +215,10 @@ def _read(
             _lock_member(session, programme, member_id)  # 404 for the member first
         raise NotFound(f"reward {ref!r} does not exist")
     row = found[0]
-    pools_end = len(_REWARDS.c) + len(_POOLS.c)
-    reward = _detached(Reward, row[: len(_REWARDS.c)])
-    pool_row = row[len(_REWARDS.c) : pools_end]
-    pool = _detached(VoucherPool, pool_row) if pool_row[0] is not None else None
+    pools_end = len(_REWARD_READ) + len(_POOL_READ)
+    reward = _detached(Reward, _REWARD_READ, row[: len(_REWARD_READ)])
+    pool_row = row[len(_REWARD_READ) : pools_end]
+    pool = _detached(VoucherPool, _POOL_READ, pool_row) if pool_row[0] is not None else None
     first_id, member_state, stock_id = row[pools_end : pools_end + 3]
     if profile is None:
         profile = dict(zip(eligibility.PROFILE, row[pools_end + 3 :], strict=True))
@@ -213,25 +226,26 @@ def _read(
     return _Read(reward, pool, first_id, profile, state, stock_id is not None)
 
 
-_Model = TypeVar("_Model", Reward, VoucherPool, Redemption)
+_Model = TypeVar("_Model", Reward, VoucherPool)
 
 
-def _detached(model: type[_Model], values: Sequence[Any]) -> _Model:
-    """The row (its table's columns, in order) as a detached object of ``model``, the values
-    it would load, without the ORM's loading; not added to the session (which may hold the
-    same row already). The values go into the instance's dict as the ORM's loader puts them
-    (column and attribute names are the same in these models), then are committed."""
+def _detached(model: type[_Model], names: Sequence[str], values: Sequence[Any]) -> _Model:
+    """The columns ``names`` of a row as a detached object of ``model``, the values it would
+    load, without the ORM's loading; not added to the session (which may hold the same row
+    already). The values go into the instance's dict as the ORM's loader puts them (column
+    and attribute names are the same in these models), then are committed."""
     found: _Model = model.__mapper__.class_manager.new_instance()
-    found.__dict__.update(zip(model.__table__.c.keys(), values, strict=True))
+    found.__dict__.update(zip(names, values, strict=True))
     make_transient_to_detached(found)
     return found
 
 
-_LOCK_MEMBER = (
+# compiled once and run through the driver (kit.prepared), as the read that follows it
+_LOCK_MEMBER = Prepared(
     select(*_PROFILE)
     .where(
-        _MEMBERS.c.id == bindparam("member_id"),
-        _MEMBERS.c.programme_id == bindparam("programme_id"),
+        _MEMBERS.c.id == bindparam("member_id", type_=Uuid()),
+        _MEMBERS.c.programme_id == bindparam("programme_id", type_=Uuid()),
     )
     .with_for_update()
 )
@@ -240,12 +254,10 @@ _LOCK_MEMBER = (
 def _lock_member(session: Session, programme: Programme, member_id: uuid.UUID) -> dict[str, Any]:
     """The member's profile (what a reward condition reads), the row locked until the end of
     the transaction, as ``members.get_for_update`` locks it; 404 if unknown."""
-    found = session.execute(
-        _LOCK_MEMBER, {"member_id": member_id, "programme_id": programme.id}
-    ).first()
-    if found is None:
+    found = _LOCK_MEMBER.rows(session, {"member_id": member_id, "programme_id": programme.id})
+    if not found:
         raise NotFound(f"member {member_id} does not exist")
-    return dict(zip(eligibility.PROFILE, found, strict=True))
+    return dict(zip(eligibility.PROFILE, found[0], strict=True))
 
 
 def _check(
@@ -333,17 +345,23 @@ def _row(
     }
 
 
+# the redemption's INSERT of one complete row, compiled once (kit.prepared): on PostgreSQL a
+# one-row insert_rows goes through SQLAlchemy's execution, several times the driver's work
+_INSERT = Prepared(
+    insert(_REDEMPTIONS).values({c: bindparam(f"r_{c.key}", type_=c.type) for c in _REDEMPTIONS.c})
+)
+
+
 def _insert(session: Session, row: dict[str, Any]) -> Redemption:
     """Insert the row and return it as a persistent object (no re-read)."""
     try:
-        insert_rows(session, _REDEMPTIONS, [row])
+        _INSERT.run(session, {f"r_{key}": value for key, value in row.items()})
     except IntegrityError as exc:  # the same key, committed meanwhile for another member
         # the caller rolls back the whole transaction, so no savepoint is needed
         key = row["idempotency_key"]
         raise IdempotencyMismatch(f"key {key!r} was used by a concurrent redemption") from exc
-    redemption = _detached(Redemption, [row[column.key] for column in _REDEMPTIONS.c])
-    session.add(redemption)
-    return redemption
+    # persistent without the loader nor session.add's cascades (kit.attach)
+    return attached(session, Redemption, [row[column.key] for column in _REDEMPTIONS.c])
 
 
 def _cashback(

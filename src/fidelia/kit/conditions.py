@@ -186,7 +186,7 @@ def _pair(value: Any, convert: Callable[[Any], Any]) -> tuple[Any, Any]:
     try:
         if low > high:
             raise ValueError("low is greater than high")
-    except TypeError:
+    except (TypeError, ArithmeticError):  # ArithmeticError: a NaN (decimal.InvalidOperation)
         raise ValueError("low and high are not comparable") from None
     return low, high
 

@@ -69,12 +69,14 @@ from fidelia.models.segment_summaries import EventSummary
 from fidelia.segments.fields import (
     MAX_COUNTED,
     MAX_COUNTED_DOCUMENT,
+    MAX_TERMS,
     FieldSpec,
     Kind,
     UnknownField,
     check_value,
     is_operator_problem,
     resolve,
+    terms,
 )
 from fidelia.segments.leaves import as_number, boolean, compare, days_leaf
 from fidelia.traits import fields as trait_fields
@@ -125,12 +127,20 @@ def check_condition(
             specs[path] = catalogue.resolve(path)
         except UnknownField as exc:
             raise ValidationFailed.on((*loc, *where), str(exc)) from None
+    chained = 0
     for where, leaf in _leaves(cond):
         spec = specs[leaf.field]
         problem = check_value(spec, leaf.op, leaf.value)
         if problem is not None:
             part = "op" if is_operator_problem(spec, leaf.op) else "value"
             raise ValidationFailed.on((*loc, *where, part), problem)
+        chained += terms(spec, leaf.op, leaf.value)
+    if chained > MAX_TERMS:
+        raise ValidationFailed.on(
+            loc,
+            f"this condition makes {chained} comparisons (a leaf is one, `in` on a days field "
+            f"one per value); at most {MAX_TERMS}: use between, or split it into segments",
+        )
     counted = counted_fields(specs.values())
     if len(counted) > MAX_COUNTED:
         raise ValidationFailed.on(loc, _too_many(len(counted), MAX_COUNTED, "this condition"))

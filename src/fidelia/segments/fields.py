@@ -61,6 +61,9 @@ MAX_DAYS = 100_000
 # column per counted field in a branch per type or category, so its size grows as their square.
 MAX_COUNTED = 32
 MAX_COUNTED_DOCUMENT = 64
+# Comparisons a condition compiles to (a leaf is one; ``in`` on a days field one per value, a
+# text ``contains`` on an attribute two): SQLite refuses an expression deeper than 1,000.
+MAX_TERMS = 300
 
 OPS: dict[Kind, frozenset[str]] = {
     "text": frozenset({"eq", "ne", "in", "not_in", "starts_with", "contains", "exists"}),
@@ -278,6 +281,15 @@ def _out_of_range(spec: FieldSpec, values: tuple[object, ...]) -> str | None:
         if abs(value) > limit:
             return f"{spec.path}: numbers are between -{limit} and {limit}"
     return None
+
+
+def terms(spec: FieldSpec, op: str, value: object) -> int:
+    """How many comparisons the SQL of one leaf chains (see :data:`MAX_TERMS`)."""
+    if spec.kind == "days" and op in ("in", "not_in") and isinstance(value, tuple):
+        return len(value)
+    if spec.kind == "json" and op in ("contains", "in", "not_in", "eq", "ne"):
+        return 2
+    return 1
 
 
 def is_operator_problem(spec: FieldSpec, op: str) -> bool:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import Decimal
@@ -19,6 +20,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select, text
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
 from fidelia import versions
@@ -211,15 +213,51 @@ def preview(
         session.execute(text("SET LOCAL work_mem = '256MB'"))
     compiler = SqlCompiler(programme_id=programme.id, catalogue=catalogue, now=now, dialect=dialect)
     ids = compiler.members_query(condition).subquery("matching")
-    count = session.scalar(select(func.count()).select_from(ids)) or 0
-    seconds = time.perf_counter() - started
-    members: list[Member] = []
-    if sample and count:
-        first = select(ids.c.id).order_by(ids.c.id).limit(sample)
-        members = list(
-            session.scalars(select(Member).where(Member.id.in_(first)).order_by(Member.id))
-        )
+    with _time_limit(session, PREVIEW_SECONDS):
+        count = session.scalar(select(func.count()).select_from(ids)) or 0
+        seconds = time.perf_counter() - started
+        members: list[Member] = []
+        if sample and count:
+            first = select(ids.c.id).order_by(ids.c.id).limit(sample)
+            members = list(
+                session.scalars(select(Member).where(Member.id.in_(first)).order_by(Member.id))
+            )
     return Preview(count, members, seconds)
+
+
+PREVIEW_SECONDS = 30.0  # a preview is a read-scope call: no condition may hold a process longer
+
+
+@contextmanager
+def _time_limit(session: Session, seconds: float) -> Iterator[None]:
+    """Stop the statements run inside after ``seconds``: a 422 on the condition (PostgreSQL's
+    ``statement_timeout`` for this transaction; SQLite's progress handler, removed after)."""
+    too_costly = ValidationFailed.on(
+        ("condition",), f"too costly to preview: it ran over {seconds:g} s; narrow the condition"
+    )
+    if session.get_bind().dialect.name == "postgresql":
+        previous = session.scalar(text("SELECT current_setting('statement_timeout')"))
+        limit = f"{max(1, int(seconds * 1000))}ms"
+        session.execute(text("SELECT set_config('statement_timeout', :v, true)"), {"v": limit})
+        try:
+            yield
+        except OperationalError as exc:
+            if getattr(exc.orig, "sqlstate", None) == "57014":  # query_canceled
+                raise too_costly from None
+            raise
+        session.execute(text("SELECT set_config('statement_timeout', :v, true)"), {"v": previous})
+        return
+    raw: Any = session.connection().connection.driver_connection
+    deadline = time.monotonic() + seconds
+    raw.set_progress_handler(lambda: time.monotonic() > deadline, 1000)
+    try:
+        yield
+    except OperationalError as exc:
+        if "interrupted" in str(exc.orig):
+            raise too_costly from None
+        raise
+    finally:
+        raw.set_progress_handler(None, 0)
 
 
 def members_page(

@@ -197,6 +197,13 @@ def _check_requests(
     return minors
 
 
+# The wallet's columns a spend reads (amounts, checks, notices, accounts it may create):
+# the wallet object spend_many makes has only these loaded (another attribute raises
+# DetachedInstanceError). The others (two JSON policies, times) were read again on each lot's
+# row of the locking query, and made into values each time (issue 18).
+_WALLET_READ = ("id", "programme_id", "code", "unit", "scale", "spendable", "debt_policy")
+
+
 def _locking(*, with_lots: bool, one: bool) -> Select[Any]:
     """The query of :func:`_prepared`: the wallet (by code) and the spenders' accounts in it,
     locked in primary-key order; ``with_lots``, each account's spendable lots joined in
@@ -211,7 +218,7 @@ def _locking(*, with_lots: bool, one: bool) -> Select[Any]:
     )
     balances = [account[column.key] for column in BALANCE_COLUMNS]
     query = (
-        select(*_WALLETS.c, account.member_id, *balances)
+        select(*(_WALLETS.c[name] for name in _WALLET_READ), account.member_id, *balances)
         .join(_ACCOUNTS, account.wallet_id == _WALLETS.c.id)
         .where(
             _WALLETS.c.programme_id == bindparam("programme_id"),
@@ -242,16 +249,16 @@ _LOCKING: dict[tuple[bool, bool], Select[Any] | Prepared] = {
     for one in (False, True)
     for query in (_locking(with_lots=not postgres, one=one),)
 }
-_WALLET_COLUMNS = len(_WALLETS.c)
+_WALLET_COLUMNS = len(_WALLET_READ)
 Balances = dict[tuple[uuid.UUID, uuid.UUID], _Balance]
 Lots = dict[uuid.UUID, list[_SpendableLot]]
 
 
 def _wallet(values: Sequence[Any]) -> Wallet:
-    """The wallet's row (its columns in order) as a detached object, not added to the
+    """The wallet's :data:`_WALLET_READ` columns as a detached object, not added to the
     session (which may hold the same row already)."""
     found: Wallet = Wallet.__mapper__.class_manager.new_instance()
-    found.__dict__.update(zip(_WALLETS.c.keys(), values, strict=True))  # as the ORM loads
+    found.__dict__.update(zip(_WALLET_READ, values, strict=True))  # as the ORM loads
     make_transient_to_detached(found)
     return found
 

@@ -248,3 +248,21 @@ def test_a_preview_that_runs_too_long_is_stopped_with_a_422(
     monkeypatch.setattr(service, "PREVIEW_SECONDS", 30.0)
     again = api.post("/segments/preview", json={"condition": wide}, scope="read")
     assert again.status_code == 200, again.text  # the connection was left as it was
+
+
+def test_the_rows_the_cli_exports_are_neutralised_too(api: Api, database: Database) -> None:
+    from fidelia.segments import service
+
+    apply(api, document(THREE_IN_90))
+    evil = api.post(
+        "/members",
+        json={"email": unique_email(), "first_name": "@SUM(1+1)", "last_name": "-2+3",
+              "channel": "web"},
+        scope="integration",
+    )  # fmt: skip
+    assert evil.status_code == 201, evil.text
+    for days in (1, 2, 3):
+        buy(api, evil.json()["id"], days_ago=days)
+    with database.transaction(readonly=True) as session:
+        rows = list(service.export_rows(session, programme=api.programme, code="three-in-90"))
+    assert [(first, last) for _, first, last, _, _ in rows] == [("'@SUM(1+1)", "'-2+3")]

@@ -307,23 +307,12 @@ def _csv(database: Database, programme: Programme, code: str) -> Iterator[str]:
         for n, (member_id, first, last, state, since) in enumerate(
             service.export_rows(session, programme=programme, code=code), start=1
         ):
-            writer.writerow([member_id, _cell(first), _cell(last), state, since.isoformat()])
+            writer.writerow([member_id, first, last, state, since.isoformat()])
             if n % 1000 == 0:
                 yield buffer.getvalue()
                 buffer.seek(0)
                 buffer.truncate()
     yield buffer.getvalue()
-
-
-_FORMULA = ("=", "+", "-", "@", "\t", "\r")
-
-
-def _cell(value: str | None) -> str:
-    """A member's text as a CSV cell a spreadsheet shows as text: a value that starts like a
-    formula (``=HYPERLINK(...)``, ``+cmd|...``) gets a leading apostrophe (OWASP's advice)."""
-    if not value:
-        return ""
-    return f"'{value}" if value.startswith(_FORMULA) else value
 
 
 @router.get(

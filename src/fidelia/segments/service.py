@@ -389,16 +389,28 @@ def counts(
 
 def export_rows(
     session: Session, *, programme: Programme, code: str, chunk: int = 5000
-) -> Iterator[tuple[uuid.UUID, str | None, str | None, str, datetime]]:
-    """Every member of a segment (id, names, status, since), read by keyset in chunks."""
+) -> Iterator[tuple[uuid.UUID, str, str, str, datetime]]:
+    """Every member of a segment (id, names, status, since), read by keyset in chunks; the
+    names as CSV cells (:func:`csv_text`), since every reader of these rows writes a CSV."""
     after: uuid.UUID | None = None
     while True:
         rows = members_page(session, programme=programme, code=code, after=after, limit=chunk)
-        for member, since in rows:
-            yield member.id, member.first_name, member.last_name, member.status, since
+        for m, since in rows:
+            yield m.id, csv_text(m.first_name), csv_text(m.last_name), m.status, since
         if len(rows) < chunk:
             return
         after = rows[-1][0].id
+
+
+_FORMULA = ("=", "+", "-", "@", "\t", "\r")
+
+
+def csv_text(value: str | None) -> str:
+    """A member's text as a CSV cell a spreadsheet shows as text: a value that starts like a
+    formula (``=HYPERLINK(...)``, ``+cmd|...``) gets a leading apostrophe (OWASP's advice)."""
+    if not value:
+        return ""
+    return f"'{value}" if value.startswith(_FORMULA) else value
 
 
 def jsonable(value: Any) -> Any:

@@ -36,6 +36,7 @@ from fidelia.models import Member, MemberMerge, MemberStatusChange, Programme
 from fidelia.notices import Notice, record_many
 
 FINAL = ("closed", "merged")
+SURVIVOR_FIELD = ("path", "member_id")  # the survivor is the member of the URL
 
 
 def _lock_pair(
@@ -58,7 +59,10 @@ def _lock_pair(
         )
     }
     if survivor_id not in found:
-        raise NotFound(f"member {survivor_id} does not exist")
+        raise NotFound(
+            f"member {survivor_id} does not exist",
+            fields=[FieldError(SURVIVOR_FIELD, "no such member in this programme")],
+        )
     if duplicate_id not in found:
         raise NotFound(
             f"member {duplicate_id} does not exist in this programme",
@@ -87,11 +91,11 @@ def merge(
     if survivor_id == duplicate_id:
         raise ValidationFailed.on("duplicate_id", "a member cannot be merged into themself")
     survivor, duplicate = _lock_pair(session, programme, survivor_id, duplicate_id)
-    for member, field in ((survivor, "member_id"), (duplicate, "duplicate_id")):
+    for member, field in ((survivor, SURVIVOR_FIELD), (duplicate, ("duplicate_id",))):
         if member.status in FINAL:
             raise NotMergeable(
                 f"member {member.id} is {member.status}",
-                fields=[FieldError((field,), f"a {member.status} member cannot be merged")],
+                fields=[FieldError(field, f"a {member.status} member cannot be merged")],
             )
     points.check_no_debt(session, duplicate_id=duplicate.id)
     record = MemberMerge(

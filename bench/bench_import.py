@@ -85,7 +85,8 @@ def import_once(
     from fidelia.intake.imports import run_import
 
     programme_id = new_programme(url, slug)
-    database = Database.from_url(url)
+    database = Database.from_url(url, background_checkpoints=True)  # as `fidelia events import`
+    database.start_checkpointer()
     profiler = cProfile.Profile() if profile else None
     try:
         started = time.perf_counter()

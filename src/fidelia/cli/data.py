@@ -10,6 +10,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from fidelia.cli.common import console, database, failing_cleanly, id_column, programme_by_slug
+from fidelia.db import Database
 from fidelia.events.checks import validation_failed
 from fidelia.intake import enrolment
 from fidelia.intake.imports import ImportReport, run_import
@@ -36,7 +37,23 @@ def _import(
     chunk: int,
     enrol_unknown: Literal["prospect", "active"] | None = None,
 ) -> None:
-    db = database()
+    db = database(background_checkpoints=True)  # SQLite: the log copied back by a thread
+    try:
+        _import_into(db, kind, path, programme, fmt, chunk, enrol_unknown)
+    finally:
+        db.dispose()  # the thread's last checkpoint, then the connections closed
+
+
+def _import_into(
+    db: Database,
+    kind: Literal["events", "members"],
+    path: Path,
+    programme: str,
+    fmt: str,
+    chunk: int,
+    enrol_unknown: Literal["prospect", "active"] | None,
+) -> None:
+    db.start_checkpointer()
     with failing_cleanly(), db.transaction(readonly=True) as session:
         programme_id = programme_by_slug(session, programme).id
     total = _count_lines(path)

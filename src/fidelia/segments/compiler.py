@@ -54,7 +54,15 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import JSONB
 
 from fidelia.errors import ValidationFailed
-from fidelia.kit.conditions import AllOf, AnyOf, Compare, Condition, NotOf, condition_fields
+from fidelia.kit.conditions import (
+    AllOf,
+    AnyOf,
+    Compare,
+    Condition,
+    NotOf,
+    compile_condition,
+    condition_fields,
+)
 from fidelia.models import (
     Account,
     Consent,
@@ -271,9 +279,38 @@ class SqlCompiler:
         return out
 
     def members_query(self, cond: Condition) -> Select[tuple[uuid.UUID]]:
-        """``SELECT members.id`` of everyone matching ``cond``."""
+        """``SELECT members.id`` of everyone matching ``cond``.
+
+        A whole population whose condition reads counted fields only and holds no member
+        without a counted row (:func:`needs_counted_rows`) is read from the grouped counts
+        alone: the condition filters the groups as they are made (PostgreSQL moves it into the
+        grouping's HAVING) and only the programme's few closed or merged members are taken out,
+        instead of joining the groups to every member (at 1,000,000 members that join was a
+        fifth of a preview's CPU)."""
         expr = self.add(cond)
+        if self._from_counts(cond):
+            counted = self._joins[_EVENTS][0]
+            m = self.m
+            outside = exists().where(
+                m.c.id == counted.c.member_id,
+                m.c.programme_id == self.programme_id,
+                m.c.status.in_(OUTSIDE),
+            )
+            ids: Select[tuple[uuid.UUID]] = select(counted.c.member_id.label("id")).where(
+                expr, not_(outside)
+            )
+            return ids
         return select(self.m.c.id).select_from(self.select_from()).where(self.population(), expr)
+
+    def _from_counts(self, cond: Condition) -> bool:
+        """Whether ``cond`` (prepared) can be read from the population's grouped counts alone."""
+        if self.member_ids is not None or self.parametric:
+            return False
+        specs = [self._specs[p] for _, p in condition_fields(cond)]
+        if not specs or any(s.source not in ("events", "category") for s in specs):
+            return False
+        self._sources()  # the grouped subquery exists once a counted field was compiled
+        return _EVENTS in self._joins and needs_counted_rows(cond, specs)
 
     # -- sources -----------------------------------------------------------------------------
 
@@ -563,6 +600,21 @@ class SqlCompiler:
             .where(items.c.type == "text", items.c.value == value)
         )
         return and_(typ == "array", found)
+
+
+def needs_counted_rows(cond: Condition, specs: Iterable[FieldSpec]) -> bool:
+    """Whether ``cond``, whose fields are ``specs`` (all counted), is false for a member with no
+    counted row: every count 0 and no last instant, decided by the Python evaluator itself
+    (:func:`fidelia.kit.conditions.compile_condition`), so that reading only the members who
+    have counted rows gives the same members as the Python evaluation of everyone."""
+    ctx: dict[str, Any] = {}
+    for spec in specs:
+        node = ctx
+        *parents, leaf = spec.path.split(".")
+        for part in parents:
+            node = node.setdefault(part, {})
+        node[leaf] = None if spec.metric == "days_since_last" else 0
+    return not compile_condition(cond)(ctx)
 
 
 def _column_name(source: str, key: str, metric: str, window: int | None) -> str:

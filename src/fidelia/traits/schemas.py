@@ -161,7 +161,7 @@ class PointsExpiring(BaseModel):
     model_config = ConfigDict(json_schema_extra=examples(ex.EXPIRING))
 
     wallet: str
-    points: int
+    points: int = Field(description="In the wallet's smallest unit (cents of a money wallet)")
     first_at: datetime | None = Field(None, description="When the first of these points expire")
 
 
@@ -210,7 +210,10 @@ class TraitsOut(BaseModel):
     favourite_channel: str | None
     promo_purchases_share: float | None
     promo_spend_share: float | None
-    points: dict[str, int] = Field(description="Balance per wallet")
+    points: dict[str, int] = Field(
+        description="Available balance per wallet in its smallest unit: points, or the cents of "
+        "a money wallet (944 is 9.44 €; GET /members/{id}/wallets gives money as decimals)"
+    )
     points_expiring: list[PointsExpiring]
     tier: TierDistance | None
     badges: list[str]

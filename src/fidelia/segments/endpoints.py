@@ -131,7 +131,7 @@ def segment_changes(
     """The internal `segment_entered` and `segment_left` events, oldest first: pass the last
     `seq` you read as `after` to read on. Each says when, why (`event`: after one of the
     member's events; `sweep`: the daily re-evaluation; `definition`: the segment was created or
-    changed) and which event did it.
+    changed; `merge`: a merge or an unmerge of the member) and which event did it.
 
     Scope: `read`.
     """
@@ -353,10 +353,10 @@ def member_segment_history(
 ) -> Page[SegmentChangeOut]:
     """Every `segment_entered` and `segment_left` of the member, oldest first: the segment,
     when, why (`event`: after one of the member's events, named by `event_id`; `sweep`: the
-    daily re-evaluation, or a merge; `definition`: the segment was created or changed) and its
-    `seq` in the programme's feed. A segment's first members (its first evaluation) have no
-    entry here: see `since` in `GET /members/{id}/segments`. Paged: pass `next_cursor` as
-    `cursor`.
+    daily re-evaluation; `definition`: the segment was created or changed; `merge`: a merge or
+    an unmerge of the member) and its `seq` in the programme's feed. A segment's first members
+    (its first evaluation) have no entry here: see `since` in `GET /members/{id}/segments`.
+    Paged: pass `next_cursor` as `cursor`.
 
     404: no such member. 422: a cursor this API did not give.
 

@@ -167,7 +167,7 @@ class SegmentChangeOut(BaseModel):
     member_id: uuid.UUID
     kind: Literal["segment_entered", "segment_left"]
     at: datetime
-    cause: str
+    cause: str = Field(description="event, sweep, definition or merge")
     event_id: uuid.UUID | None = None
 
 

@@ -114,3 +114,14 @@ def test_the_sure_match_of_one_member(api: Api, database: Database) -> None:
     assert found["lea2"] is not None
     assert found["lea2"].first == people["lea"].id
     assert found["tom2"] is None  # name and birth date only: not sure
+
+
+def test_a_cursor_with_a_score_that_is_not_a_number_is_refused(api: Api) -> None:
+    from fidelia.kit.pagination import encode_cursor
+
+    ids = ["019ceb9e-6018-78a4-ad11-f033b48438b5", "019ceb9e-6018-78a4-ad11-f033b48438b6"]
+    for score in ("nan", "inf", True, None, 2.5):
+        cursor = encode_cursor([score, *ids])
+        response = api.get("/members/duplicates", params={"cursor": cursor}, scope="read")
+        assert response.status_code == 422, (score, response.text)
+        assert response.json()["fields"][0]["loc"] == ["query", "cursor"]

@@ -246,6 +246,8 @@ def page_of_pairs(
     if cursor is not None:
         try:
             score, first, second = decode_cursor(cursor)
+            if type(score) not in (int, float) or not 0 <= score <= 1:  # a score this API gave
+                raise ValueError(score)
             after = (-float(score), uuid.UUID(str(first)), uuid.UUID(str(second)))
         except (ValueError, TypeError) as exc:
             raise ValidationFailed.on(("query", "cursor"), "not a cursor of this list") from exc

@@ -346,7 +346,7 @@ class SqlCompiler:
         one index range per (type, category) for the days after the oldest window's start
         (all days when a field counts ever or reads the last instant), and the events of each
         window's first day, which a day's row cannot split at the window's start instant."""
-        s, e = EventSummary.__table__, Event.__table__
+        s = EventSummary.__table__
         names = [
             (source, key, metric, window, _column_name(source, key, metric, window))
             for (source, key), found in sorted(self._event_needs.items())
@@ -374,33 +374,14 @@ class SqlCompiler:
             if all(metric == "count" and w for metric, w in found):
                 where.append(s.c.day > first[max(w for _, w in found if w)])
             branches.append(select(*columns).where(*where))
-        if windows:  # each window's first day, from the events (exact at its start instant)
-            columns = [e.c.member_id.label("member_id")]
-            for source, key, metric, window, name in names:
-                if metric == "days_since_last":
-                    columns.append(self._instant(null()).label(name))
-                    continue
-                if window is None:
-                    columns.append(literal(0, Integer).label(name))
-                    continue
-                test = and_(
-                    e.c.type == key
-                    if source == "events"
-                    else and_(e.c.type == "purchase", self._has_category(e, key)),
-                    e.c.occurred_at >= self.now - window * _DAY,
-                    e.c.occurred_at < after[window],
-                )
-                columns.append(case((test, 1), else_=0).label(name))
-            types = sorted({k if src == "events" else "purchase" for src, k, *_ in names})
-            days = [
-                and_(e.c.occurred_at >= self.now - w * _DAY, e.c.occurred_at < after[w])
-                for w in windows
-            ]
-            branches.append(
-                select(*columns).where(
-                    e.c.programme_id == self.programme_id, e.c.type.in_(types), or_(*days)
-                )
-            )
+        # each window's first day, from the events (exact at its start instant): the counts of
+        # event types in a branch of their own, which the (programme, type, occurred_at) index
+        # INCLUDE member_id serves alone (index-only); the categories' in another, which must
+        # open each purchase's lines
+        for part in ("events", "category"):
+            windowed = [n for n in names if n[0] == part and n[2] == "count" and n[3]]
+            if windowed:
+                branches.append(self._first_days(names, windowed, after))
         rows = union_all(*branches).subquery("summed")
         out: list[Any] = [rows.c.member_id]
         for _, _, metric, _, name in names:
@@ -408,6 +389,41 @@ class SqlCompiler:
             out.append(agg(rows.c[name]).label(name))
         sub = select(*out).group_by(rows.c.member_id).subquery("counted")
         return sub, sub.c.member_id == self.m.c.id
+
+    def _first_days(
+        self,
+        names: list[tuple[str, str, str, int | None, str]],
+        mine: list[tuple[str, str, str, int | None, str]],
+        after: Mapping[int, datetime],
+    ) -> Select[Any]:
+        """The events of the first day of the windows of ``mine`` (windowed counts) from the
+        window's start instant: a row per event, 1 in the columns of ``mine`` it counts in."""
+        e = Event.__table__
+        columns: list[Any] = [e.c.member_id.label("member_id")]
+        for source, key, metric, window, name in names:
+            if metric == "days_since_last":
+                columns.append(self._instant(null()).label(name))
+                continue
+            if (source, key, metric, window, name) not in mine or window is None:
+                columns.append(literal(0, Integer).label(name))
+                continue
+            test = and_(
+                e.c.type == key
+                if source == "events"
+                else and_(e.c.type == "purchase", self._has_category(e, key)),
+                e.c.occurred_at >= self.now - window * _DAY,
+                e.c.occurred_at < after[window],
+            )
+            columns.append(case((test, 1), else_=0).label(name))
+        types = sorted({k if src == "events" else "purchase" for src, k, *_ in mine})
+        windows = sorted({w for *_, w, _ in mine if w})
+        days = [
+            and_(e.c.occurred_at >= self.now - w * _DAY, e.c.occurred_at < after[w])
+            for w in windows
+        ]
+        return select(*columns).where(
+            e.c.programme_id == self.programme_id, e.c.type.in_(types), or_(*days)
+        )
 
     def _instant(self, value: Any) -> Any:
         """A timestamp column of a UNION (SQLite's CAST AS DATETIME would make it a number)."""

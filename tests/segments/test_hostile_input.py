@@ -266,3 +266,29 @@ def test_the_rows_the_cli_exports_are_neutralised_too(api: Api, database: Databa
     with database.transaction(readonly=True) as session:
         rows = list(service.export_rows(session, programme=api.programme, code="three-in-90"))
     assert [(first, last) for _, first, last, _, _ in rows] == [("'@SUM(1+1)", "'-2+3")]
+
+
+def test_a_page_of_members_reads_their_traits_in_one_statement(
+    api: Api, database: Database
+) -> None:
+    from sqlalchemy import event
+
+    apply(api, document(THREE_IN_90))
+    for _ in range(4):
+        member = enrol(api, unique_email())
+        for days in (1, 2, 3):
+            buy(api, member, days_ago=days)
+    statements: list[str] = []
+
+    def count(*args: Any) -> None:
+        statements.append(args[2])
+
+    event.listen(database.engine, "before_cursor_execute", count)
+    try:
+        page = api.get("/segments/three-in-90/members?limit=4", scope="read")
+    finally:
+        event.remove(database.engine, "before_cursor_execute", count)
+    assert page.status_code == 200, page.text
+    assert [m["traits"]["purchases_count"] for m in page.json()["items"]] == [3, 3, 3, 3]
+    reads = [s for s in statements if "member_traits" in s]
+    assert len(reads) == 1, reads

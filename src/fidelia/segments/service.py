@@ -281,12 +281,11 @@ def traits_of(
 ) -> dict[uuid.UUID, dict[str, Any]]:
     """The stored traits of some members, as conditions read them."""
     section = traits_service.section_for(session, programme).section
-    out: dict[uuid.UUID, dict[str, Any]] = {}
-    for member_id in member_ids:
-        row = traits_service.traits_row(session, member_id=member_id)
-        if row is not None:
-            out[member_id] = traits_service.context_for(row, now=now, section=section)
-    return out
+    rows = traits_service.traits_rows(session, member_ids=member_ids)
+    return {
+        member_id: traits_service.context_for(row, now=now, section=section)
+        for member_id, row in rows.items()
+    }
 
 
 def memberships(

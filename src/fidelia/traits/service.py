@@ -254,3 +254,14 @@ def traits_row(session: Session, *, member_id: uuid.UUID) -> dict[str, Any] | No
     """A member's stored traits as a mapping of columns, or None."""
     found = session.execute(select(TABLE).where(TABLE.c.member_id == member_id)).mappings().first()
     return dict(found) if found is not None else None
+
+
+def traits_rows(
+    session: Session, *, member_ids: Sequence[uuid.UUID]
+) -> dict[uuid.UUID, dict[str, Any]]:
+    """The stored traits of some members (one statement), by member; those without a row are
+    missing."""
+    if not member_ids:
+        return {}
+    query = select(TABLE).where(TABLE.c.member_id.in_(list(member_ids)))
+    return {row["member_id"]: dict(row) for row in session.execute(query).mappings()}

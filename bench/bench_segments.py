@@ -22,7 +22,7 @@ insert and built after it (set-up of a large population, its time is then no fig
 intake's or of a migration's).
 
     python bench/bench_segments.py [--runs 3] [--population 200000] [--quick]
-        [--keep-pg NAME [--skip-summaries | --fast-summaries]]
+        [--keep-pg NAME [--skip-summaries | --fast-summaries]] [--preview-only]
 """
 
 from __future__ import annotations

@@ -63,3 +63,27 @@ def test_an_entry_rolls_back_with_the_write_it_describes(
         assert audit.entries(session, programme_id=programme.id)[0] == []
         with pytest.raises(ValidationFailed):
             audit.entries(session, programme_id=programme.id, cursor="not-a-cursor")
+
+
+def test_a_body_with_nan_or_infinity_is_audited_as_sent(
+    database: Database, programme: Programme
+) -> None:
+    """A JSON column cannot hold NaN or the infinities (PostgreSQL's jsonb refuses them): the
+    audit keeps their literals, so that the write reaches the endpoint that says what is wrong
+    with the value (it failed as a 500 before, on PostgreSQL)."""
+    from fidelia.audit.requests import summary
+
+    after = summary(b'{"value": NaN, "range": [Infinity, -Infinity], "n": 1.5}', "application/json")
+    assert after == {"value": "NaN", "range": ["Infinity", "-Infinity"], "n": 1.5}
+    with database.transaction() as session:
+        audit.record(
+            session,
+            programme_id=programme.id,
+            actor="x",
+            action="POST /segments/preview",
+            target_type="segments",
+            target_id="",
+            after=after,
+        )
+    with database.transaction(readonly=True) as session:
+        assert audit.entries(session, programme_id=programme.id)[0][0].after == after

@@ -47,11 +47,6 @@ def _path(where: str) -> list[str | int]:
 
 @pytest.mark.parametrize("literal", ["NaN", "Infinity", "-Infinity"])
 def test_nan_and_infinity_are_refused(api: Api, database: Database, literal: str) -> None:
-    if database.engine.dialect.name == "postgresql":
-        pytest.xfail(
-            "the audit of API writes stores the body as jsonb before the endpoint runs, and "
-            "PostgreSQL refuses NaN and Infinity there (a 500 on any write; fidelia.audit)"
-        )
     apply(api, document())
     enrol(api, unique_email())
     condition = '{"field": "wallets.points", "op": "gte", "value": ' + literal + "}"
@@ -188,8 +183,6 @@ def test_creating_a_segment_that_exists_names_the_code(api: Api) -> None:
 
 
 def test_between_with_nan_is_a_422(api: Api, database: Database) -> None:
-    if database.engine.dialect.name == "postgresql":
-        pytest.xfail("the audit of API writes cannot store NaN on PostgreSQL (fidelia.audit)")
     apply(api, document())
     body = '{"condition": {"field": "wallets.points", "op": "between", "value": [NaN, 1]}}'
     response = api.post(

@@ -48,7 +48,10 @@ def summary(body: bytes, content_type: str) -> dict[str, Any] | None:
     if len(body) > MAX_BODY or "json" not in content_type:
         return {"body_bytes": len(body), "content_type": content_type[:100]}
     try:
-        value = json.loads(body)
+        # NaN and the infinities kept as their literals: a JSON column cannot hold them
+        # (PostgreSQL's jsonb refuses them, so the write failed before its endpoint could say
+        # what is wrong with the value), and the audit copies what was sent
+        value = json.loads(body, parse_constant=str)
     except ValueError:
         return {"body_bytes": len(body), "content_type": content_type[:100]}
     redacted = redact(value)

@@ -76,6 +76,7 @@ def test_a_members_traits_sum_up_their_purchases(
     assert got["recency_days"] == 10  # computed at read time
     assert [got["windows"][w]["purchases"] for w in ("30d", "90d", "365d")] == [1, 2, 3]
     assert got["lifecycle_stage"] == "active"
+    assert got["lifecycle_stage_labels"] == {"fr": "Actif", "en": "Active"}  # the document's
     assert got["promo_purchases_share"] == round(1 / 3, 6)
     assert got["favourite_store"] == "lyon-part-dieu"
     assert got["favourite_channel"] == "store"
@@ -140,6 +141,7 @@ def test_rfm_scores_are_quintiles_within_the_programme_and_name_a_cell(
     assert [g["m"] for g in got] == [1 + 5 * i // 10 for i in range(10)]
     assert got[0]["cell"] == "new"  # r 5, f 1
     assert got[9]["cell"] == "cant-lose"  # r 1, f 5
+    assert got[9]["cell_labels"] == {"fr": "À ne pas perdre", "en": "Can't lose"}
 
 
 def test_a_grid_with_a_hole_or_repeated_windows_is_refused_with_its_path(api: Api) -> None:

@@ -22,8 +22,15 @@ TRAITS: JsonObject = {
         "90d": {"purchases": 3, "spend": "139.60"},
         "365d": {"purchases": 9, "spend": "412.70"},
     },
-    "rfm": {"r": 4, "f": 4, "m": 4, "cell": "loyal"},
+    "rfm": {
+        "r": 4,
+        "f": 4,
+        "m": 4,
+        "cell": "loyal",
+        "cell_labels": {"fr": "Fidèles", "en": "Loyal"},
+    },
     "lifecycle_stage": "active",
+    "lifecycle_stage_labels": {"fr": "Actif", "en": "Active"},
     "affinities": {
         "category": {
             "home": {

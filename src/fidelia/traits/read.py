@@ -49,7 +49,16 @@ def describe(
     )
     rfm = None
     if row["rfm_r"] is not None:
-        rfm = {"r": row["rfm_r"], "f": row["rfm_f"], "m": row["rfm_m"], "cell": row["rfm_cell"]}
+        cells = {c.id: c.labels for c in section.rfm.cells} if section.rfm else {}
+        rfm = {
+            "r": row["rfm_r"],
+            "f": row["rfm_f"],
+            "m": row["rfm_m"],
+            "cell": row["rfm_cell"],
+            "cell_labels": dict(cells.get(row["rfm_cell"], {})),
+        }
+    stage = compiled.stage(ctx)
+    stages = {s.id: s.labels for s in section.lifecycle}
     return TraitsOut(
         member_id=member_id,
         computed_at=row["computed_at"] if stored else None,
@@ -68,7 +77,8 @@ def describe(
             for n in section.windows
         },
         rfm=rfm,
-        lifecycle_stage=compiled.stage(ctx),
+        lifecycle_stage=stage,
+        lifecycle_stage_labels=dict(stages.get(stage, {})) if stage else {},
         affinities=affinities,
         channel_mix={k: round(v, 4) for k, v in ctx["channel_share"].items()},
         favourite_store=row["favourite_store"],

@@ -202,8 +202,13 @@ class TraitsOut(BaseModel):
     interval_median_days: float | None
     expected_next_purchase_at: datetime | None
     windows: dict[str, WindowFigures] = Field(description="Per declared window, e.g. '90d'")
-    rfm: dict[str, Any] | None = Field(description="r, f, m scores (1-5) and the named cell")
+    rfm: dict[str, Any] | None = Field(
+        description="r, f, m scores (1-5), the named cell and its labels per locale"
+    )
     lifecycle_stage: str | None
+    lifecycle_stage_labels: dict[str, str] = Field(
+        default_factory=dict, description="The stage's name per locale, as the document says"
+    )
     affinities: dict[str, dict[str, Share]]
     channel_mix: dict[str, float]
     favourite_store: str | None

@@ -4,21 +4,32 @@ lifecycle stage and segment populated."""
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from fidelia.analytics import aggregates
 from fidelia.db import Database
 from fidelia.demo import setup
 from fidelia.ledger.verify import verify
-from fidelia.models import MemberBadge, Programme, Redemption, Reward, TierChange
-from fidelia.models.segments import SegmentMember
+from fidelia.models import (
+    Event,
+    LedgerTransaction,
+    Lot,
+    MemberBadge,
+    Programme,
+    Redemption,
+    Reward,
+    TierChange,
+)
+from fidelia.models.segments import SegmentChange, SegmentMember
 from fidelia.models.traits import MemberTraits
 from fidelia.rules.demo import programme_document
+from fidelia.segments import service as segments
 
 NOW = datetime(2026, 11, 24, 12, tzinfo=UTC)
+HISTORY_END = datetime(2026, 11, 1, tzinfo=UTC)  # the generated year: November to October
 
 
 @pytest.fixture(scope="module", params=["sqlite", "postgresql"])
@@ -115,6 +126,45 @@ def test_the_demo_populates_every_rfm_cell_lifecycle_stage_and_segment(
     assert cells - {None} == {cell["id"] for cell in document["traits"]["rfm"]["cells"]}
     assert stages == {stage["id"] for stage in document["traits"]["lifecycle"]}
     assert segments == {s["code"] for s in document["segments"]["definitions"]}
+
+
+def test_the_demo_lives_through_its_year(demo: tuple[Database, setup.DemoReport]) -> None:
+    """What the intake and the jobs stamp is dated through the year, not on the demo's day: the
+    segments' history moves on many days and their counts over time rise; postings fall in
+    every month of the history; events are received when they happen; the pending points of
+    the history were released during it."""
+    database, report = demo
+    pid = report.programme.id
+
+    with database.transaction(readonly=True) as session:
+        programme = session.get_one(Programme, pid)
+        moved = set(
+            session.scalars(select(SegmentChange.at).where(SegmentChange.programme_id == pid))
+        )
+        posted = set(
+            session.scalars(
+                select(LedgerTransaction.posted_at).where(LedgerTransaction.programme_id == pid)
+            )
+        )
+        late = max(
+            received - occurred
+            for occurred, received in session.execute(
+                select(Event.occurred_at, Event.received_at).where(Event.programme_id == pid)
+            )
+        )
+        pending = session.scalar(
+            select(func.count()).where(Lot.programme_id == pid, Lot.pending > 0)
+        )
+        champions = segments.counts(
+            session, programme=programme, code="champions", days=400, now=NOW
+        )
+
+    assert len({at.date() for at in moved}) > 100
+    assert len({(at.year, at.month) for at in posted if at < HISTORY_END}) == 12
+    assert timedelta(0) <= late < timedelta(days=1)
+    assert pending == 0
+    by_month = {row.day[:7]: row.members for row in champions}  # the last day's count wins
+    assert by_month["2025-12"] < by_month["2026-04"] < by_month["2026-10"]
 
 
 def test_the_demo_builds_the_dashboard_figures(demo: tuple[Database, setup.DemoReport]) -> None:

@@ -1,22 +1,23 @@
 """`fidelia demo`: a living programme built the way a real one is, through the real paths.
 
 The demo programme document is applied, a synthetic data set is generated, and every event is
-replayed through the intake (so balances, tiers, badges, challenges and vouchers are the
-engine's work, not rows written here). Then some members redeem rewards — vouchers, a donation,
-products, workshops, cashback — and use some vouchers at the till, and the jobs due now run
-(release and expiry of points, the tier reviews of the year). Everything is deterministic for
-a seed.
+replayed through the intake on its day, while the worker's work of each day runs as the days
+pass (so balances, tiers, badges, challenges, vouchers and segments are the engine's work, not
+rows written here, and dated through the year). Then some members redeem rewards — vouchers, a
+donation, products, workshops, cashback — and use some vouchers at the till, and the jobs due
+now run. Everything is deterministic for a seed.
 """
 
 from __future__ import annotations
 
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 
@@ -47,6 +48,7 @@ from fidelia.traits import rebuild as traits
 
 SLUG = "earth-care"
 CHUNK = 500
+NIGHTS = 7  # the traits refresh and segments sweep of the replay: every NIGHTS days
 Progress = Callable[[str, int, int], None]
 
 # Which rewards members with enough points take, and how often (of those who can afford it).
@@ -99,7 +101,7 @@ def build(
     _replay(database, report, dataset.events, now, progress)
     report.seconds["replay"] = time.perf_counter() - clock - report.seconds["generate"]
     _after_replay(database, report, random.Random(seed), now)
-    report.jobs_run = jobs.run_due(database, now=now)
+    report.jobs_run += jobs.run_due(database, now=now)
     _dashboard(database, report)
     report.seconds["total"] = time.perf_counter() - clock
     return report
@@ -192,15 +194,23 @@ def _replay(
     now: datetime,
     progress: Progress | None,
 ) -> None:
-    clock = ReplayClock(database, report.programme.id, report.programme.timezone)
-    for start in range(0, len(events), CHUNK):
-        chunk = events[start : start + CHUNK]
+    """The year as a live programme lives it: each day's events reach the intake that day (its
+    ``now`` is the day's last event), so what it stamps (postings, segment moves, traits,
+    pending periods, received times) is dated through the year; at every local noon replayed
+    the programme's day runs (:class:`_Day`), then its scenarios tick."""
+    tz = ZoneInfo(report.programme.timezone)
+    day = _Day(database, report)
+    clock = ReplayClock(database, report.programme.id, report.programme.timezone, each_day=day)
+    for chunk in _days(events, tz):
+        received = datetime.fromisoformat(chunk[-1]["occurred_at"])
+        clock.until(datetime.fromisoformat(chunk[0]["occurred_at"]))
         with database.transaction() as session:
             programme = session.get(Programme, report.programme.id)
             assert programme is not None
-            outcomes = intake.ingest_payloads(session, programme=programme, payloads=chunk, now=now)
-        # the scenarios run through the history: a tick at every local noon replayed
-        clock.until(datetime.fromisoformat(chunk[-1]["occurred_at"]))
+            outcomes = intake.ingest_payloads(
+                session, programme=programme, payloads=chunk, now=received
+            )
+        clock.until(received)
         report.events += len(chunk)
         for outcome in outcomes:
             if outcome.status == "rejected":
@@ -213,6 +223,43 @@ def _replay(
         if progress is not None:
             progress("replay", report.events, len(events))
     clock.finish(now)
+
+
+def _days(events: list[dict[str, Any]], tz: ZoneInfo) -> Iterator[list[dict[str, Any]]]:
+    """The events (in time order) of each local day, by chunks of at most ``CHUNK``."""
+    chunk: list[dict[str, Any]] = []
+    current = None
+    for event in events:
+        day = datetime.fromisoformat(event["occurred_at"]).astimezone(tz).date()
+        if chunk and (day != current or len(chunk) == CHUNK):
+            yield chunk
+            chunk = []
+        current = day
+        chunk.append(event)
+    if chunk:
+        yield chunk
+
+
+@dataclass
+class _Day:
+    """What the worker does as a replayed day passes, run at its noon: the jobs fallen due
+    (pending points released, lots and vouchers expired, messages sent), the tier reviews due
+    and, every ``NIGHTS`` days, the night's traits refresh and segments sweep."""
+
+    database: Database
+    report: DemoReport
+    days: int = 0
+
+    def __call__(self, at: datetime) -> None:
+        pid = self.report.programme.id
+        self.report.jobs_run += jobs.run_due(self.database, now=at, programme_id=pid)
+        with self.database.transaction() as session:
+            programme = session.get_one(Programme, pid)
+            requalify(session, programme=programme, at=at)
+            if self.days % NIGHTS == 0:
+                traits.refresh(session, programme=programme, now=at)
+                segments.sweep(session, programme=programme, now=at)
+        self.days += 1
 
 
 def _points_by_member(database: Database, programme: Programme) -> list[tuple[Any, int]]:

@@ -1,10 +1,12 @@
 """The seeds' four journeys for the demo programme (``demo.yaml``), and the clock that runs
 them while the demo replays its year: a tick at every local noon of the history, events read
-by occurrence time, so the journeys' waits, goals and holdouts play out as they would have."""
+by occurrence time, so the journeys' waits, goals and holdouts play out as they would have.
+The clock also runs the replay's own day (``each_day``: the jobs fallen due) before each tick."""
 
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from datetime import datetime, time, timedelta
 from importlib import resources
 from typing import Any
@@ -30,11 +32,19 @@ def demo_sections() -> dict[str, Any]:
 
 
 class ReplayClock:
-    """Ticks the programme's scenarios at each local noon up to the replayed time."""
+    """Ticks the programme's scenarios at each local noon up to the replayed time, after
+    ``each_day(noon)`` if given (what else the programme does as its days pass)."""
 
-    def __init__(self, database: Database, programme_id: uuid.UUID, timezone: str) -> None:
+    def __init__(
+        self,
+        database: Database,
+        programme_id: uuid.UUID,
+        timezone: str,
+        each_day: Callable[[datetime], None] | None = None,
+    ) -> None:
         self.database, self.programme_id = database, programme_id
         self.tz = ZoneInfo(timezone)
+        self.each_day = each_day
         self.next_at: datetime | None = None
         self.ticks = 0
 
@@ -42,6 +52,8 @@ class ReplayClock:
         if self.next_at is None:
             self.next_at = datetime.combine(at.astimezone(self.tz).date(), NOON, self.tz)
         while self.next_at <= at:
+            if self.each_day is not None:
+                self.each_day(self.next_at)
             self._tick(self.next_at)
             self.next_at = datetime.combine(self.next_at.date() + timedelta(days=1), NOON, self.tz)
 

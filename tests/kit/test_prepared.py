@@ -19,6 +19,7 @@ from sqlalchemy import (
     String,
     Table,
     bindparam,
+    func,
     insert,
     select,
     update,
@@ -158,3 +159,44 @@ def test_the_unit_of_work_is_flushed_first(database: Database) -> None:
         assert (member.id, "active") in found
         assert len(found) == 2
         session.rollback()
+
+
+def test_listeners_see_each_statement_and_errors_are_sqlalchemys(
+    database: Database, table: Table
+) -> None:
+    """Statements run on the DBAPI cursor: the engine's cursor listeners still see each one
+    (the benchmarks count with them), and a DBAPI error is SQLAlchemy's exception, the
+    driver's own in ``orig``, the statement in ``statement``, as through ``execute``."""
+    from sqlalchemy import event
+
+    seen: list[tuple[str, str]] = []
+
+    def before(conn: Any, cursor: Any, statement: str, *_: Any) -> None:
+        if not statement.startswith("BEGIN"):  # SQLite's, through the engine's begin hook
+            seen.append(("before", statement.split()[0].upper()))
+
+    def after(conn: Any, cursor: Any, statement: str, *_: Any) -> None:
+        if not statement.startswith("BEGIN"):
+            seen.append(("after", statement.split()[0].upper()))
+
+    event.listen(database.engine, "before_cursor_execute", before)
+    event.listen(database.engine, "after_cursor_execute", after)
+    adding = Prepared(insert(table).values(id=bindparam("id"), n=1, label=bindparam("label")))
+    reading = Prepared(select(table.c.n).where(table.c.label == bindparam("label")))
+    try:
+        with database.transaction() as session:
+            assert adding.run(session, {"id": uuid.uuid4(), "label": "one"}) == 1
+            assert reading.rows(session, {"label": "one"}) == [(1,)]
+        assert seen == [("before", "INSERT"), ("after", "INSERT"),
+                        ("before", "SELECT"), ("after", "SELECT")]  # fmt: skip
+        with pytest.raises(IntegrityError) as raised, database.transaction() as session:
+            adding.run(session, {"id": uuid.uuid4(), "label": "one"})
+        dbapi = database.engine.dialect.loaded_dbapi
+        assert isinstance(raised.value.orig, dbapi.IntegrityError)
+        assert "INSERT INTO" in str(raised.value.statement)
+        assert seen[-1] == ("before", "INSERT")  # no "after" for a statement that failed
+    finally:
+        event.remove(database.engine, "before_cursor_execute", before)
+        event.remove(database.engine, "after_cursor_execute", after)
+    with database.transaction(readonly=True) as session:  # the failed write changed nothing
+        assert session.scalar(select(func.count()).where(table.c.label == "one")) == 1

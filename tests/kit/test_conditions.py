@@ -42,6 +42,8 @@ def test_an_invalid_leaf_is_rejected_with_its_path() -> None:
 
     assert err.value.fields[0].loc == ("rules", 3, "when", "all", 1, "any", 0, "value")
     assert "two values" in err.value.fields[0].msg
+    assert not err.value.fields[0].msg.startswith("Value error")  # our words, not pydantic's
+    assert "Value error" not in err.value.detail
 
 
 def test_unknown_operator_and_unknown_keys_are_rejected() -> None:

@@ -42,7 +42,7 @@ from pydantic import (
     field_validator,
 )
 
-from fidelia.errors import FieldError, ValidationFailed
+from fidelia.errors import FieldError, ValidationFailed, error_message
 
 Predicate = Callable[[Mapping[str, Any]], bool]
 Getter = Callable[[Mapping[str, Any]], Any]
@@ -264,7 +264,7 @@ def errors_from(exc: ValidationError, prefix: tuple[str | int, ...] = ()) -> lis
     found = []
     for err in exc.errors():
         loc = tuple(p for p in err["loc"] if not (isinstance(p, str) and p.startswith("<")))
-        found.append(FieldError((*prefix, *loc), err["msg"]))
+        found.append(FieldError((*prefix, *loc), error_message(err)))
     return found
 
 

@@ -23,7 +23,7 @@ from fidelia.kit.conditions import parse_condition
 from fidelia.models import Member
 from fidelia.segments.compiler import SqlCompiler, check_condition, needs_counted_rows
 from fidelia.segments.evaluate import evaluate
-from tests.segments.test_sql_vs_python import NOW, _setup, member_strategy
+from tests.segments.test_sql_vs_python import NOW, _setup, conditions_of, member_strategy
 
 COUNTS = [
     "events.purchase.count", "events.purchase.count_30d", "events.review.count_90d",
@@ -56,15 +56,7 @@ def _counted_leaf() -> st.SearchStrategy[dict[str, Any]]:
     return st.one_of(plain, ranges, sets, exist)
 
 
-counted_conditions = st.recursive(
-    _counted_leaf(),
-    lambda kids: st.one_of(
-        st.builds(lambda c: {"all": c}, st.lists(kids, min_size=1, max_size=3)),
-        st.builds(lambda c: {"any": c}, st.lists(kids, min_size=1, max_size=3)),
-        st.builds(lambda c: {"not": c}, kids),
-    ),
-    max_leaves=4,
-)
+counted_conditions = conditions_of(_counted_leaf(), max_leaves=4)
 people_strategy = st.lists(
     st.tuples(member_strategy, st.sampled_from(["active", "closed", "merged", "suspended"])).map(
         lambda found: {**found[0], "status": found[1]}

@@ -159,15 +159,22 @@ def _leaf() -> st.SearchStrategy[dict[str, Any]]:
     return st.one_of(numbers, ranges, days, sets, texts, mixed, exist, flags, badges)
 
 
-condition_strategy = st.recursive(
-    _leaf(),
-    lambda kids: st.one_of(
-        st.builds(lambda c: {"all": c}, st.lists(kids, min_size=1, max_size=3)),
-        st.builds(lambda c: {"any": c}, st.lists(kids, min_size=1, max_size=3)),
-        st.builds(lambda c: {"not": c}, kids),
-    ),
-    max_leaves=5,
-)
+def conditions_of(
+    leaf: st.SearchStrategy[dict[str, Any]], *, max_leaves: int
+) -> st.SearchStrategy[dict[str, Any]]:
+    """Conditions built of ``leaf`` under all / any / not, up to ``max_leaves`` leaves."""
+    return st.recursive(
+        leaf,
+        lambda kids: st.one_of(
+            st.builds(lambda c: {"all": c}, st.lists(kids, min_size=1, max_size=3)),
+            st.builds(lambda c: {"any": c}, st.lists(kids, min_size=1, max_size=3)),
+            st.builds(lambda c: {"not": c}, kids),
+        ),
+        max_leaves=max_leaves,
+    )
+
+
+condition_strategy = conditions_of(_leaf(), max_leaves=5)
 
 
 def _setup(database: Database, people: list[dict[str, Any]]) -> tuple[Any, Catalogue]:

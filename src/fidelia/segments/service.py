@@ -26,6 +26,7 @@ from sqlalchemy.orm import Session
 from fidelia import versions
 from fidelia.errors import Conflict, FieldError, NotFound, ValidationFailed
 from fidelia.kit.conditions import Condition, dump_condition
+from fidelia.members import service as members_service
 from fidelia.models import Member, Programme, SegmentChange, SegmentMember, Wallet
 from fidelia.models.segment_summaries import SegmentBaseline
 from fidelia.segments.compiler import (
@@ -292,9 +293,7 @@ def memberships(
     session: Session, *, programme: Programme, member_id: uuid.UUID
 ) -> list[SegmentMember]:
     """The segments a member is in now, by code."""
-    member = session.get(Member, member_id)
-    if member is None or member.programme_id != programme.id:
-        raise NotFound(f"member {member_id} does not exist")
+    members_service.get(session, programme=programme, member_id=member_id)  # or a 404
     query = (
         select(SegmentMember)
         .where(SegmentMember.programme_id == programme.id, SegmentMember.member_id == member_id)
@@ -308,9 +307,7 @@ def member_history(
 ) -> list[SegmentChange]:
     """A member's entries and exits, oldest first (``seq`` after ``after``); 404 when the
     member is not the programme's."""
-    member = session.get(Member, member_id)
-    if member is None or member.programme_id != programme.id:
-        raise NotFound(f"member {member_id} does not exist")
+    members_service.get(session, programme=programme, member_id=member_id)  # or a 404
     query = (
         select(SegmentChange)
         .where(SegmentChange.member_id == member_id, SegmentChange.seq > after)
